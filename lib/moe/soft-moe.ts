@@ -1,0 +1,177 @@
+/**
+ * Soft MoE — "From Sparse to Soft Mixtures of Experts", Puigcerver, Riquelme, Mustafa, Houlsby,
+ * ICLR 2024, arXiv:2308.00951, §2 and Algorithm 1; reference semantics: google-research/vmoe
+ * `vmoe/projects/soft_moe/router.py` (SoftRouter) and `vmoe/moe.py` (EinsumDispatcher).
+ *
+ * Notation (paper §2.1): one sequence = one group; g groups, m tokens of width d per group,
+ * n experts with p slots each, slot parameters Φ ∈ R^{d×(n·p)} (vmoe calls them `mu`).
+ *
+ *   logits  = X Φ                                   [m, n·p]        (§2.1)
+ *   D_ij    = exp(logits_ij) / Σ_i' exp(logits_i'j)  softmax over the m tokens   (eq. 1)
+ *   X̃      = Dᵀ X                                   slot inputs     (eq. 1)
+ *   Ỹ_s    = f_⌊s/p⌋(X̃_s)                          expert i on its p slots (eq. 2)
+ *   C_ij    = exp(logits_ij) / Σ_j' exp(logits_ij')  softmax over the n·p slots  (eq. 3)
+ *   Y       = C Ỹ                                    output          (eq. 3)
+ *
+ * Normalisation (§2.3): logits = l2norm(X) · (scale · l2norm(Φ, over d)), scale a learned
+ * scalar initialised to 1, l2norm(v) = v·rsqrt(Σv² + 1e-6) as vmoe's `normalize`. Slot inputs
+ * use the raw X (vmoe normalises only the copy used for the logits).
+ *
+ * Layouts for speed on wasm (see lib/ops/matmul.ts): the logits are one 2-D product
+ * [g·m, d]·[d, n·p]; the dispatch softmax is taken in the transposed layout [g, n·p, m], which
+ * is exactly the left operand of the slot-input product, so no transposed product is needed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { checkAllFinite, checkFloat, checkOneOf, checkRank, checkShape } from '../ops/check.js';
+import { batchMatMul, matMul, transposeLast2 } from '../ops/matmul.js';
+import { l2Normalize } from '../ops/nn.js';
+import { roundHalfToEven } from '../ops/round.js';
+import { applyExperts, checkExpertParams, type ExpertParams } from './experts.js';
+
+export interface SoftMoEParams extends ExpertParams {
+  /** Slot parameters Φ, [d, n, p] (vmoe: `mu`). */
+  phi: tf.Tensor3D;
+  /** Learnable scalar multiplying the normalised Φ (§2.3), shape []. */
+  scale: tf.Scalar;
+}
+
+/** Ablations of the paper's Table 2: how tokens reach slots and slots reach outputs. */
+export type WeightMode = 'softmax' | 'uniform';
+
+export interface SoftMoEOptions {
+  /** l2-normalise X and Φ and multiply by `scale` (§2.3). Default true, as in vmoe. */
+  normalize?: boolean;
+  /** 'softmax' (eq. 1, default) or 'uniform': every slot averages all tokens (Table 2). */
+  dispatch?: WeightMode;
+  /** 'softmax' (eq. 3, default) or 'uniform': every token averages all slots (Table 2). */
+  combine?: WeightMode;
+  /** 'mlp' (default) or 'identity': experts return their slot input unchanged (Table 2). */
+  experts?: 'mlp' | 'identity';
+  /** Also return logits, dispatch and combine [g, m, n, p], slot inputs/outputs [g, n, p, d]. */
+  returnWeights?: boolean;
+  /** Also return vmoe's router metrics (min/max of the weights, averaged). Default false. */
+  metrics?: boolean;
+  /** Read the input back and reject NaN/±Inf with a clear error. Default false (it syncs). */
+  checkFinite?: boolean;
+}
+
+/** vmoe's SoftRouter metrics (`get_metrics`), each a scalar. */
+export interface SoftMoEMetrics {
+  /** Mean over tokens of the smallest combine weight of the token. */
+  combineWeightsMinMean: tf.Scalar;
+  /** Mean over tokens of the largest combine weight of the token. */
+  combineWeightsMaxMean: tf.Scalar;
+  /** Mean over slots of the smallest dispatch weight of the slot. */
+  dispatchWeightsMinMean: tf.Scalar;
+  /** Mean over slots of the largest dispatch weight of the slot. */
+  dispatchWeightsMaxMean: tf.Scalar;
+}
+
+export interface SoftMoEResult {
+  /** Output Y, [g, m, d]. */
+  y: tf.Tensor3D;
+  logits?: tf.Tensor4D;
+  dispatch?: tf.Tensor4D;
+  combine?: tf.Tensor4D;
+  slotInputs?: tf.Tensor4D;
+  slotOutputs?: tf.Tensor4D;
+  metrics?: SoftMoEMetrics;
+}
+
+/**
+ * Slots per expert from a capacity factor, as vmoe's SoftRouter when `num_slots` is None:
+ * p = round(m · cf / n) with Python's round (half to even), `vmoe/moe.py` `compute_capacity`
+ * with ceil_or_round='round', multiple_of=1. vmoe raises when this is below 1; so do we.
+ */
+export function slotsFromCapacityFactor(numTokens: number, numExperts: number, capacityFactor: number): number {
+  if (!Number.isInteger(numTokens) || numTokens < 1) throw new Error(`numTokens must be an integer ≥ 1, got ${numTokens}`);
+  if (!Number.isInteger(numExperts) || numExperts < 1) throw new Error(`numExperts must be an integer ≥ 1, got ${numExperts}`);
+  if (!Number.isFinite(capacityFactor) || capacityFactor <= 0) throw new Error(`capacityFactor must be a finite number > 0, got ${capacityFactor}`);
+  const p = roundHalfToEven((numTokens * capacityFactor) / numExperts);
+  if (p < 1) {
+    throw new Error(
+      `slots per expert = round(${numTokens} tokens × capacity factor ${capacityFactor} / ${numExperts} experts) = ${p}; ` +
+        'it must be ≥ 1: raise the capacity factor or use fewer experts',
+    );
+  }
+  return p;
+}
+
+/** Check x and the Soft MoE parameters; return g, m, d, n, p. */
+export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams) {
+  checkRank(x, 3, 'x [g, m, d]');
+  checkFloat(x, 'x');
+  const [g, m, d] = x.shape as [number, number, number];
+  if (g < 1 || m < 1 || d < 1) throw new Error(`x must have g, m, d ≥ 1, got [${x.shape.join(', ')}]`);
+  if (params == null) throw new Error('softMoE params must be an object {phi, scale, w1, b1, w2, b2}');
+  checkRank(params.phi, 3, 'phi [d, n, p]');
+  const [dPhi, n, p] = params.phi.shape;
+  if (dPhi !== d) throw new Error(`phi must be [${d}, n, p] to match the input width d = ${d}, got [${params.phi.shape.join(', ')}]`);
+  if (n < 1 || p < 1) throw new Error(`phi must have n ≥ 1 experts and p ≥ 1 slots per expert, got [${params.phi.shape.join(', ')}]`);
+  checkShape(params.scale, [], 'scale', 'a scalar');
+  return { g, m, d, n, p };
+}
+
+/**
+ * The Soft MoE layer as a pure function of its input and parameters (paper eqs. 1–3).
+ * x [g, m, d] → y [g, m, d]; every sequence (group) is routed independently.
+ * Gradients reach x and every parameter passed in.
+ */
+export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEOptions = {}): SoftMoEResult {
+  const { g, m, d, n, p } = checkSoftMoEInputs(x, params);
+  const normalize = options.normalize ?? true;
+  const dispatchMode = options.dispatch ?? 'softmax';
+  const combineMode = options.combine ?? 'softmax';
+  const expertsMode = options.experts ?? 'mlp';
+  checkOneOf(dispatchMode, ['softmax', 'uniform'] as const, 'dispatch');
+  checkOneOf(combineMode, ['softmax', 'uniform'] as const, 'combine');
+  checkOneOf(expertsMode, ['mlp', 'identity'] as const, 'experts');
+  if (expertsMode === 'mlp') checkExpertParams(params, d, n);
+  if (options.checkFinite) checkAllFinite(x, 'x');
+  const s = n * p;
+
+  return tf.tidy(() => {
+    // Logits X·Φ (§2.1) with the §2.3 normalisation: one 2-D product [g·m, d]·[d, n·p].
+    const xForLogits = normalize ? l2Normalize(x, -1) : x;
+    const phi = normalize ? tf.mul(l2Normalize(params.phi, 0), params.scale) : params.phi;
+    const logits = matMul(xForLogits.reshape([g * m, d]) as tf.Tensor2D, phi.reshape([d, s]) as tf.Tensor2D).reshape([g, m, s]) as tf.Tensor3D;
+
+    // Dispatch weights, eq. (1): softmax over the m tokens of each slot, kept as Dᵀ [g, n·p, m].
+    const dispatchT: tf.Tensor3D =
+      dispatchMode === 'softmax' ? (tf.softmax(transposeLast2(logits)) as tf.Tensor3D) : tf.fill([g, s, m], 1 / m);
+    // Slot inputs X̃ = Dᵀ X, each slot a convex combination of the raw tokens: [g, n·p, d].
+    const slotInputs = batchMatMul(dispatchT, x);
+
+    // Expert i on its p slots, eq. (2): regroup [g, n, p, d] → [n, g·p, d] for one batched product.
+    let slotOutputs: tf.Tensor3D;
+    if (expertsMode === 'identity') {
+      slotOutputs = slotInputs;
+    } else {
+      const expertIn = tf.transpose(slotInputs.reshape([g, n, p, d]), [1, 0, 2, 3]).reshape([n, g * p, d]) as tf.Tensor3D;
+      const expertOut = applyExperts(expertIn, params);
+      slotOutputs = tf.transpose(expertOut.reshape([n, g, p, d]), [1, 0, 2, 3]).reshape([g, s, d]) as tf.Tensor3D;
+    }
+
+    // Combine weights, eq. (3): softmax over all n·p slots of each token; Y = C Ỹ.
+    const combine: tf.Tensor3D = combineMode === 'softmax' ? (tf.softmax(logits) as tf.Tensor3D) : tf.fill([g, m, s], 1 / s);
+    const y = batchMatMul(combine, slotOutputs);
+
+    const result: SoftMoEResult = { y };
+    if (options.returnWeights) {
+      result.logits = logits.reshape([g, m, n, p]) as tf.Tensor4D;
+      result.dispatch = transposeLast2(dispatchT).reshape([g, m, n, p]) as tf.Tensor4D;
+      result.combine = combine.reshape([g, m, n, p]) as tf.Tensor4D;
+      result.slotInputs = slotInputs.reshape([g, n, p, d]) as tf.Tensor4D;
+      result.slotOutputs = slotOutputs.reshape([g, n, p, d]) as tf.Tensor4D;
+    }
+    if (options.metrics) {
+      result.metrics = {
+        combineWeightsMinMean: tf.mean(tf.min(combine, -1)),
+        combineWeightsMaxMean: tf.mean(tf.max(combine, -1)),
+        dispatchWeightsMinMean: tf.mean(tf.min(dispatchT, -1)),
+        dispatchWeightsMaxMean: tf.mean(tf.max(dispatchT, -1)),
+      };
+    }
+    return result as unknown as tf.TensorContainer;
+  }) as unknown as SoftMoEResult;
+}

@@ -1,0 +1,62 @@
+/**
+ * Elementwise and reduction numerics shared by the layers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { customOp } from './custom-grad.js';
+
+/** sqrt(2/π), the constant of GELU's tanh approximation. */
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/**
+ * GELU with the tanh approximation (flax `nn.gelu` default, used by vmoe's MLP blocks):
+ *   gelu(x) = ½x(1 + tanh(c(x + 0.044715x³))) = x·σ(2c(x + 0.044715x³)),  c = √(2/π),
+ * using 1 + tanh(z) = 2σ(2z). The sigmoid form is exact and ~17× cheaper on wasm than tanh
+ * (../shared/ENVIRONMENT.md). The gradient is written in closed form:
+ *   d/dx [x·σ(u)] = σ(u) + x·σ(u)(1 − σ(u))·u',  u = 2c(x + 0.044715x³), u' = 2c(1 + 3·0.044715x²).
+ */
+export const gelu = customOp(1, ([x], save) => {
+  const u = tf.mul(x, tf.mul(tf.add(tf.mul(tf.square(x), 0.044715), 1), 2 * GELU_C));
+  const s = tf.sigmoid(u);
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy, saved) => {
+      const [x, s] = saved;
+      const du = tf.mul(tf.add(tf.mul(tf.square(x), 3 * 0.044715), 1), 2 * GELU_C);
+      const ds = tf.mul(s, tf.sub(1, s));
+      return [tf.mul(dy, tf.add(s, tf.mul(tf.mul(x, ds), du)))];
+    },
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
+
+/** Epsilon of vmoe's `normalize` (`vmoe/projects/soft_moe/router.py`). */
+export const NORMALIZE_EPS = 1e-6;
+
+/** v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3). */
+export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
+  return tf.mul(v, tf.rsqrt(tf.add(tf.sum(tf.square(v), axis, true), eps)));
+}
+
+/**
+ * Softmax along any axis. tfjs' softmax works on the last axis only, so other axes are moved
+ * there and back; callers that can use the transposed layout directly should do so instead.
+ */
+export function softmaxAxis(x: tf.Tensor, axis: number): tf.Tensor {
+  const ax = axis < 0 ? x.rank + axis : axis;
+  if (ax < 0 || ax >= x.rank) throw new Error(`softmaxAxis: axis ${axis} out of range for rank ${x.rank}`);
+  if (ax === x.rank - 1) return tf.softmax(x);
+  const perm = [...Array(x.rank).keys()];
+  perm[ax] = x.rank - 1;
+  perm[x.rank - 1] = ax;
+  return tf.transpose(tf.softmax(tf.transpose(x, perm)), perm);
+}
+
+/**
+ * The identity in the forward pass, a zero gradient in the backward pass. Index selections
+ * (top-k, argmax) have no gradient in tfjs; routing masks are built behind this barrier, as
+ * `jax.lax.stop_gradient` does in vmoe.
+ */
+export const stopGradient = customOp(1, ([x]) => {
+  const shape = x.shape;
+  return { value: tf.clone(x), gradFunc: () => [tf.zeros(shape)] };
+}) as (x: tf.Tensor) => tf.Tensor;
