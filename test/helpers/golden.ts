@@ -3,6 +3,7 @@
  * from an independent PyTorch implementation, stored rounded to float32. See their README.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -64,8 +65,27 @@ export function expectShape(t: tf.Tensor, shape: number[], what: string): void {
   expect(t.shape, `${what}: shape`).to.deep.equal(shape);
 }
 
-/** Backends every numerical test runs on: wasm and cpu, plus the native one when present. */
-export const TEST_BACKENDS: BackendName[] = (process.env.SOFTMOE_TEST_BACKENDS ?? 'wasm,cpu').split(',') as BackendName[];
+/** Whether a native TensorFlow binding is installed (an optional dependency; absent here). */
+function nativeInstalled(): boolean {
+  const require = createRequire(import.meta.url);
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(pkg);
+      return true;
+    } catch {
+      // not installed
+    }
+  }
+  return false;
+}
+
+/**
+ * Backends every numerical test runs on: wasm and cpu, plus the native one when it is installed
+ * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list).
+ */
+export const TEST_BACKENDS: BackendName[] = (
+  process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,cpu' : 'wasm,cpu')
+).split(',') as BackendName[];
 
 /** Run `body` once per backend, inside a describe named after it; restores the default after. */
 export function forEachBackend(body: (backend: BackendName) => void): void {
