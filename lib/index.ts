@@ -8,3 +8,4 @@ export * from './moe/dense-mlp.js';
 export * from './moe/experts.js';
 export * from './moe/soft-moe.js';
 export * from './moe/layers.js';
+export * from './data/index.js';

@@ -5,7 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
+import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
+import type { RouterParams } from './gating.js';
+import { expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
+import { tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
 import { softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
 
 /** A module that owns named variables. */
@@ -102,6 +106,190 @@ export class SoftMoELayer implements Module {
   /** Forward pass; extra options override the layer's own for this call. */
   apply(x: tf.Tensor3D, options: SoftMoEOptions = {}): SoftMoEResult {
     return softMoE(x, this.params, { ...this.options, ...options });
+  }
+
+  dispose(): void {
+    for (const v of Object.values(this.variables)) v.dispose();
+  }
+}
+
+/** Router weights W_g [d, n]: LeCun normal, std 1/√d (vmoe's router is a flax `nn.Dense`, whose default kernel init is lecun_normal). */
+function initRouterWeight(dim: number, numExperts: number, seed: number): tf.Tensor2D {
+  return tf.randomNormal([dim, numExperts], 0, 1 / Math.sqrt(dim), 'float32', seed) as tf.Tensor2D;
+}
+
+/** Settings shared by the sparse MoE layers. */
+export interface SparseMoELayerConfig {
+  /** Token width d. */
+  dim: number;
+  /** Number of experts n. */
+  numExperts: number;
+  /** Hidden width h of each expert MLP. Default 4·d (ViT's MLP ratio). */
+  hidden?: number;
+  /** Expert initialisation (see initExpertParams). Default 'shared', as vmoe. */
+  expertInit?: ExpertInitOptions['mode'];
+  /** Seed of all initialisers (and of the router noise). Default 0. */
+  seed?: number;
+}
+
+/** Variables of a sparse MoE layer: router W_g [d, n] and stacked experts. */
+function sparseMoEVariables(config: SparseMoELayerConfig): { hidden: number; variables: Record<string, tf.Variable> } {
+  checkInt(config.dim, 'dim');
+  checkInt(config.numExperts, 'numExperts');
+  const hidden = config.hidden ?? 4 * config.dim;
+  checkInt(hidden, 'hidden');
+  const seed = config.seed ?? 0;
+  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+  return {
+    hidden,
+    variables: {
+      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, seed)),
+      w1: ownVariable(experts.w1),
+      b1: ownVariable(experts.b1),
+      w2: ownVariable(experts.w2),
+      b2: ownVariable(experts.b2),
+    },
+  };
+}
+
+function routerParamsOf(v: Record<string, tf.Variable>): RouterParams {
+  return { wg: v.wg as tf.Variable<tf.Rank.R2>, w1: v.w1 as tf.Variable<tf.Rank.R3>, b1: v.b1 as tf.Variable<tf.Rank.R2>, w2: v.w2 as tf.Variable<tf.Rank.R3>, b2: v.b2 as tf.Variable<tf.Rank.R2> };
+}
+
+export interface TokensChoiceLayerConfig extends SparseMoELayerConfig {
+  /** Options of every call (k, capacityFactor, batchPriority, noiseStd, auxLoss, …). */
+  options: TokensChoiceOptions;
+}
+
+/**
+ * A Tokens Choice top-K MoE layer (routers/tokens-choice.ts) owning W_g and the experts.
+ * Router noise (options.noiseStd) is drawn only on calls with `training: true`, with a seed that
+ * advances on every such call, so a run is reproducible from the layer's seed.
+ */
+export class TokensChoiceLayer implements Module {
+  readonly numExperts: number;
+  readonly dim: number;
+  readonly hidden: number;
+  readonly variables: Record<string, tf.Variable>;
+  private readonly options: TokensChoiceOptions;
+  private noiseSeed: number;
+
+  constructor(config: TokensChoiceLayerConfig) {
+    const { hidden, variables } = sparseMoEVariables(config);
+    this.dim = config.dim;
+    this.numExperts = config.numExperts;
+    this.hidden = hidden;
+    this.variables = variables;
+    if (config.options == null) throw new Error('TokensChoiceLayer needs options {k, capacityFactor}');
+    this.options = config.options;
+    this.noiseSeed = (config.seed ?? 0) * 1000003 + 17;
+  }
+
+  get params(): RouterParams {
+    return routerParamsOf(this.variables);
+  }
+
+  /** Forward pass. Noise only with `training: true`; other options override the layer's. */
+  apply(x: tf.Tensor3D, call: Partial<TokensChoiceOptions> & { training?: boolean } = {}): TokensChoiceResult {
+    const { training, ...overrides } = call;
+    const options: TokensChoiceOptions = { ...this.options, ...overrides };
+    if (training && (options.noiseStd ?? 0) > 0) {
+      options.seed ??= this.noiseSeed++;
+    } else {
+      options.noiseStd = 0;
+      if (options.auxLoss === 'load' || options.auxLoss === 'importance+load') options.auxLoss = 'importance';
+    }
+    return tokensChoice(x, this.params, options);
+  }
+
+  dispose(): void {
+    for (const v of Object.values(this.variables)) v.dispose();
+  }
+}
+
+export interface ExpertsChoiceLayerConfig extends SparseMoELayerConfig {
+  /** Options of every call (capacityFactor, ceilOrRound, …). */
+  options: ExpertsChoiceOptions;
+}
+
+/** An Experts Choice MoE layer (routers/experts-choice.ts) owning W_g and the experts. */
+export class ExpertsChoiceLayer implements Module {
+  readonly numExperts: number;
+  readonly dim: number;
+  readonly hidden: number;
+  readonly variables: Record<string, tf.Variable>;
+  private readonly options: ExpertsChoiceOptions;
+
+  constructor(config: ExpertsChoiceLayerConfig) {
+    const { hidden, variables } = sparseMoEVariables(config);
+    this.dim = config.dim;
+    this.numExperts = config.numExperts;
+    this.hidden = hidden;
+    this.variables = variables;
+    if (config.options == null) throw new Error('ExpertsChoiceLayer needs options {capacityFactor}');
+    this.options = config.options;
+  }
+
+  get params(): RouterParams {
+    return routerParamsOf(this.variables);
+  }
+
+  /** Forward pass; options given here override the layer's for this call. */
+  apply(x: tf.Tensor3D, overrides: Partial<ExpertsChoiceOptions> = {}): ExpertsChoiceResult {
+    return expertsChoice(x, this.params, { ...this.options, ...overrides });
+  }
+
+  dispose(): void {
+    for (const v of Object.values(this.variables)) v.dispose();
+  }
+}
+
+export interface DenseMLPLayerConfig {
+  /** Token width d. */
+  dim: number;
+  /** Hidden width h. Default 4·d (ViT's MLP ratio). */
+  hidden?: number;
+  /** Seed of the initialiser. Default 0. */
+  seed?: number;
+}
+
+/**
+ * The dense MLP block (dense-mlp.ts), the baseline every MoE layer replaces, owning w1 [d, h],
+ * b1 [h], w2 [h, d], b2 [d]. Same initialisation as one expert (initExpertParams: Xavier uniform,
+ * zero biases), so that a dense layer and an MoE layer start comparably.
+ */
+export class DenseMLPLayer implements Module {
+  readonly dim: number;
+  readonly hidden: number;
+  readonly variables: Record<string, tf.Variable>;
+
+  constructor(config: DenseMLPLayerConfig) {
+    checkInt(config.dim, 'dim');
+    this.dim = config.dim;
+    this.hidden = config.hidden ?? 4 * config.dim;
+    checkInt(this.hidden, 'hidden');
+    const init = initExpertParams(1, this.dim, this.hidden, { seed: (config.seed ?? 0) + 1 });
+    const squeeze = (t: tf.Tensor, shape: number[]) => {
+      const out = t.reshape(shape);
+      t.dispose();
+      return out;
+    };
+    this.variables = {
+      w1: ownVariable(squeeze(init.w1, [this.dim, this.hidden])),
+      b1: ownVariable(squeeze(init.b1, [this.hidden])),
+      w2: ownVariable(squeeze(init.w2, [this.hidden, this.dim])),
+      b2: ownVariable(squeeze(init.b2, [this.dim])),
+    };
+  }
+
+  get params(): DenseMLPParams {
+    const v = this.variables;
+    return { w1: v.w1 as tf.Variable<tf.Rank.R2>, b1: v.b1 as tf.Variable<tf.Rank.R1>, w2: v.w2 as tf.Variable<tf.Rank.R2>, b2: v.b2 as tf.Variable<tf.Rank.R1> };
+  }
+
+  /** y = gelu(x·w1 + b1)·w2 + b2 on every token, x [..., d]. */
+  apply(x: tf.Tensor): tf.Tensor {
+    return denseMLP(x, this.params);
   }
 
   dispose(): void {

@@ -23,9 +23,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFinite, checkFloat, checkOneOf, checkRank, checkShape } from '../ops/check.js';
-import { batchMatMul, matMul, transposeLast2 } from '../ops/matmul.js';
+import { matMul, transposeLast2 } from '../ops/matmul.js';
 import { l2Normalize } from '../ops/nn.js';
 import { roundHalfToEven } from '../ops/round.js';
+import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams, type ExpertParams } from './experts.js';
 
 export interface SoftMoEParams extends ExpertParams {
@@ -139,22 +140,13 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
     // Dispatch weights, eq. (1): softmax over the m tokens of each slot, kept as Dᵀ [g, n·p, m].
     const dispatchT: tf.Tensor3D =
       dispatchMode === 'softmax' ? (tf.softmax(transposeLast2(logits)) as tf.Tensor3D) : tf.fill([g, s, m], 1 / m);
-    // Slot inputs X̃ = Dᵀ X, each slot a convex combination of the raw tokens: [g, n·p, d].
-    const slotInputs = batchMatMul(dispatchT, x);
-
-    // Expert i on its p slots, eq. (2): regroup [g, n, p, d] → [n, g·p, d] for one batched product.
-    let slotOutputs: tf.Tensor3D;
-    if (expertsMode === 'identity') {
-      slotOutputs = slotInputs;
-    } else {
-      const expertIn = tf.transpose(slotInputs.reshape([g, n, p, d]), [1, 0, 2, 3]).reshape([n, g * p, d]) as tf.Tensor3D;
-      const expertOut = applyExperts(expertIn, params);
-      slotOutputs = tf.transpose(expertOut.reshape([n, g, p, d]), [1, 0, 2, 3]).reshape([g, s, d]) as tf.Tensor3D;
-    }
-
-    // Combine weights, eq. (3): softmax over all n·p slots of each token; Y = C Ỹ.
+    // Combine weights, eq. (3): softmax over all n·p slots of each token.
     const combine: tf.Tensor3D = combineMode === 'softmax' ? (tf.softmax(logits) as tf.Tensor3D) : tf.fill([g, m, s], 1 / s);
-    const y = batchMatMul(combine, slotOutputs);
+
+    // Slot inputs X̃ = Dᵀ X (each slot a convex combination of the raw tokens, eq. 1), expert i
+    // on its p slots (eq. 2), Y = C Ỹ (eq. 3): the data movement shared with the sparse routers.
+    const experts = expertsMode === 'identity' ? null : (xs: tf.Tensor3D) => applyExperts(xs, params);
+    const { y, bufferInputs: slotInputs, bufferOutputs: slotOutputs } = dispatchAndCombine(x, dispatchT, combine, n, experts);
 
     const result: SoftMoEResult = { y };
     if (options.returnWeights) {
