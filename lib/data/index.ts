@@ -1,0 +1,7 @@
+export * from './random.js';
+export * from './paths.js';
+export * from './idx.js';
+export * from './manifest.js';
+export * from './datasets.js';
+export * from './batches.js';
+export * from './build.js';
