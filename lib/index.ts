@@ -7,6 +7,7 @@ export * from './ops/index.js';
 export * from './moe/dense-mlp.js';
 export * from './moe/experts.js';
 export * from './moe/soft-moe.js';
+export * from './moe/causal-soft-moe.js';
 export * from './moe/dispatch.js';
 export * from './moe/gating.js';
 export * from './moe/losses.js';

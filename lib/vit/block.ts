@@ -1,0 +1,62 @@
+/**
+ * Pre-LayerNorm Transformer encoder block (ViT, Dosovitskiy et al. 2021, eqs. 2–3; vmoe
+ * `EncoderBlock`):
+ *   x' = x + MSA(LN(x))
+ *   y  = x' + MLP(LN(x'))      MLP = dense, Soft MoE, Tokens Choice or Experts Choice
+ * No dropout: vmoe's Soft MoE configs set `dropout_rate = attention_dropout_rate = 0`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { prefixed, type Module } from '../moe/layers.js';
+import { MultiHeadAttention } from './attention.js';
+import type { BlockKind, ResolvedViTConfig } from './config.js';
+import { SeedStream } from './init.js';
+import { createMlpBlock, type ForwardOptions, type MlpBlock, type MlpOutput } from './mlp.js';
+import { LayerNorm } from './norm.js';
+
+export class EncoderBlock implements Module {
+  readonly norm1: LayerNorm;
+  readonly attention: MultiHeadAttention;
+  readonly norm2: LayerNorm;
+  readonly mlp: MlpBlock;
+  constructor(
+    readonly kind: BlockKind,
+    config: ResolvedViTConfig,
+    seeds: SeedStream,
+  ) {
+    this.norm1 = new LayerNorm(config.dim, config.layerNormEps);
+    this.attention = new MultiHeadAttention({
+      dim: config.dim,
+      numHeads: config.numHeads,
+      qkNorm: config.qkNorm,
+      layerNormEps: config.layerNormEps,
+      seeds: [seeds.next(), seeds.next(), seeds.next(), seeds.next()],
+    });
+    this.norm2 = new LayerNorm(config.dim, config.layerNormEps);
+    this.mlp = createMlpBlock(kind, config, seeds);
+  }
+
+  get variables(): Record<string, tf.Variable> {
+    return {
+      ...prefixed('norm1', this.norm1.variables),
+      ...prefixed('attention', this.attention.variables),
+      ...prefixed('norm2', this.norm2.variables),
+      ...prefixed(this.kind === 'dense' ? 'mlp' : 'moe', this.mlp.variables),
+    };
+  }
+
+  /** x [b, m, d] → y [b, m, d] and the MLP's auxiliary loss and metrics. */
+  apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
+    return tf.tidy(() => {
+      const afterAttention = tf.add(x, this.attention.apply(this.norm1.apply(x) as tf.Tensor3D).y) as tf.Tensor3D;
+      const mlp = this.mlp.apply(this.norm2.apply(afterAttention) as tf.Tensor3D, options);
+      return { ...mlp, y: tf.add(afterAttention, mlp.y) as tf.Tensor3D } as unknown as tf.TensorContainer;
+    }) as unknown as MlpOutput;
+  }
+
+  dispose(): void {
+    this.norm1.dispose();
+    this.attention.dispose();
+    this.norm2.dispose();
+    this.mlp.dispose();
+  }
+}

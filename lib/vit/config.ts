@@ -1,0 +1,239 @@
+/**
+ * Typed configuration of a Vision Transformer whose MLP blocks are dense, Soft MoE, Tokens
+ * Choice or Experts Choice — the models compared in "From Sparse to Soft Mixtures of Experts"
+ * (Puigcerver et al., ICLR 2024, arXiv:2308.00951, §3), following google-research/vmoe
+ * `vmoe/nn/vit_moe.py` (VisionTransformerMoe, EncoderMoe) and the Soft MoE project configs
+ * `vmoe/projects/soft_moe/configs/common.py` (`get_vit_config`, `get_vmoe_soft_router_config`,
+ * `get_vmoe_experts_choose_config`).
+ *
+ * Shapes: images [b, H, W, C]; m = (H/P)·(W/P) tokens of width d per image; every image is one
+ * routing group (vmoe sets `group_size = (image_size // patch_size)**2`).
+ *
+ * `resolveViTConfig` fills every default and validates; the rest of lib/vit reads only the
+ * resolved config.
+ */
+import { checkInt, checkOneOf, checkPositive } from '../ops/check.js';
+
+/** What sits in the MLP slot of an encoder block. */
+export type BlockKind = 'dense' | 'soft' | 'tokens-choice' | 'experts-choice';
+export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'soft', 'tokens-choice', 'experts-choice'];
+
+/** Options of the MoE blocks (ignored by dense blocks). */
+export interface MoEConfig {
+  /** Number of experts n. Default 16. */
+  numExperts?: number;
+  /**
+   * Soft MoE: slots per expert p. Default 1, as the paper's main Soft MoE models
+   * (`pretrain_jft4b.py`: `num_slots=1`). Overrides `capacityFactor` for Soft MoE when given.
+   */
+  slotsPerExpert?: number;
+  /** Tokens Choice: experts per token K. Default 1. */
+  k?: number;
+  /**
+   * Capacity factor of the sparse routers (and of Soft MoE if `slotsPerExpert` is not given).
+   * Default 1.0 (`get_vmoe_experts_choose_config(capacity_factor=1.0)`).
+   */
+  capacityFactor?: number;
+  /** Tokens Choice: Batch Prioritized Routing (Riquelme et al. 2021, V-MoE §4.1). Default false. */
+  batchPriority?: boolean;
+  /**
+   * Tokens Choice: std of the noise on the router logits during training (vmoe `noise_std`, the
+   * logits get N(0, (noiseStd/n)²)). Default 1.0, as V-MoE (`vmoe_paper` configs); evaluation
+   * routes without noise.
+   */
+  noiseStd?: number;
+  /**
+   * Expert initialisation: 'shared' (every expert starts from one draw, as vmoe's
+   * `split_rngs=False` in the Soft MoE configs) or 'independent'. Default 'shared'.
+   */
+  expertInit?: 'shared' | 'independent';
+  /** Hidden width of each expert MLP. Default: the dense MLP width `mlpDim` (vmoe reuses `mlp_dim`). */
+  expertHidden?: number;
+  /**
+   * Which blocks hold the MoE. Default: the last half, ⌊depth/2⌋ blocks (at least 1), as the
+   * paper's ViT models (vmoe `pretrain_jft4b.py`: `last_n = 6` of 12 blocks for S and B).
+   */
+  layers?: number[];
+  /**
+   * Weight of the summed auxiliary (load-balancing) losses of all MoE blocks in the training
+   * loss. The Tokens Choice router returns importance + load losses unweighted; V-MoE weighs
+   * each by 0.005 (`vmoe_paper` configs: `importance_loss_weight = load_loss_weight = 0.005`),
+   * hence the default 0.005. vmoe sums `auxiliary_loss` over blocks (`EncoderMoe`). Soft MoE and
+   * Experts Choice have none (perfectly balanced by construction).
+   */
+  auxLossWeight?: number;
+  /** Extra options forwarded verbatim to the sparse router functions (noise, loss kinds, …). */
+  routerOptions?: Record<string, unknown>;
+}
+
+export interface ViTConfig {
+  /** Image height and width. Default 28 (MNIST, Fashion-MNIST). */
+  imageSize?: number;
+  /** Image channels. Default 1. */
+  channels?: number;
+  /** Patch side P; must divide imageSize. Default 4 (28/4 = 7 → 49 tokens). */
+  patchSize?: number;
+  /** Number of classes. Default 10. */
+  numClasses?: number;
+  /** Token width d (vmoe `hidden_size`). Default 64. */
+  dim?: number;
+  /** Number of encoder blocks (vmoe `num_layers`). Default 4. */
+  depth?: number;
+  /** Attention heads; must divide dim. Default 4. */
+  numHeads?: number;
+  /** Hidden width of the dense MLP (vmoe `mlp_dim`). Default 4·dim (ViT's ratio). */
+  mlpDim?: number;
+  /**
+   * Kind of the MoE blocks. Default 'dense' (a plain ViT). With 'soft', 'tokens-choice' or
+   * 'experts-choice' the blocks listed in `moe.layers` use that kind; the others stay dense.
+   */
+  kind?: BlockKind;
+  /** Per-block kinds, overriding `kind` and `moe.layers` entirely (length = depth). */
+  blocks?: BlockKind[];
+  moe?: MoEConfig;
+  /**
+   * LayerNorm on queries and keys per head (flax `normalize_qk`). Default false: the Soft MoE
+   * configs turn it on (`attention_qk_norm: True`) for stability at scale; at the sizes trained
+   * here it is not needed and costs time.
+   */
+  qkNorm?: boolean;
+  /** LayerNorm epsilon. Default 1e-6 (flax `nn.LayerNorm`). */
+  layerNormEps?: number;
+  /** Seed of every initialiser. Default 0. */
+  seed?: number;
+}
+
+/** The configuration with every default filled in. */
+export interface ResolvedViTConfig {
+  imageSize: number;
+  channels: number;
+  patchSize: number;
+  numClasses: number;
+  dim: number;
+  depth: number;
+  numHeads: number;
+  mlpDim: number;
+  kind: BlockKind;
+  blocks: BlockKind[];
+  moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions'>> & {
+    slotsPerExpert: number | null;
+    layers: number[];
+    routerOptions: Record<string, unknown>;
+  };
+  qkNorm: boolean;
+  layerNormEps: number;
+  seed: number;
+  /** Tokens per image m = (imageSize / patchSize)². */
+  numTokens: number;
+}
+
+/** Named sizes for the command line and notebooks (all 28×28, patch 4 → 49 tokens). */
+export const SIZE_PRESETS = {
+  /** For unit tests: seconds on the tiny data set. */
+  tiny: { dim: 16, depth: 2, numHeads: 2, mlpDim: 32 },
+  /** The workbook's main model: width 64, 4 blocks, MLP 256 (ViT ratio 4). */
+  small: { dim: 64, depth: 4, numHeads: 4, mlpDim: 256 },
+  /** Wider and deeper: width 128, 6 blocks, MLP 512. */
+  medium: { dim: 128, depth: 6, numHeads: 4, mlpDim: 512 },
+} as const satisfies Record<string, Partial<ViTConfig>>;
+export type SizePreset = keyof typeof SIZE_PRESETS;
+
+/** Default MoE blocks: the last ⌊depth/2⌋ (at least one), as the paper's "last half". */
+export function defaultMoELayers(depth: number): number[] {
+  const lastN = Math.max(1, Math.floor(depth / 2));
+  return Array.from({ length: lastN }, (_, i) => depth - lastN + i);
+}
+
+/** Fill in defaults and validate; errors name the bad value and what was expected. */
+export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
+  const imageSize = config.imageSize ?? 28;
+  const channels = config.channels ?? 1;
+  const patchSize = config.patchSize ?? 4;
+  const numClasses = config.numClasses ?? 10;
+  const dim = config.dim ?? 64;
+  const depth = config.depth ?? 4;
+  const numHeads = config.numHeads ?? 4;
+  const mlpDim = config.mlpDim ?? 4 * dim;
+  checkInt(imageSize, 'imageSize');
+  checkInt(channels, 'channels');
+  checkInt(patchSize, 'patchSize');
+  checkInt(numClasses, 'numClasses', 2);
+  checkInt(dim, 'dim');
+  checkInt(depth, 'depth');
+  checkInt(numHeads, 'numHeads');
+  checkInt(mlpDim, 'mlpDim');
+  if (imageSize % patchSize !== 0) {
+    throw new Error(`patchSize ${patchSize} must divide imageSize ${imageSize} (patches do not overlap or pad)`);
+  }
+  if (dim % numHeads !== 0) throw new Error(`numHeads ${numHeads} must divide dim ${dim}`);
+  const kind = config.kind ?? 'dense';
+  checkOneOf(kind, BLOCK_KINDS, 'kind');
+
+  const moeIn = config.moe ?? {};
+  const numExperts = moeIn.numExperts ?? 16;
+  checkInt(numExperts, 'moe.numExperts');
+  const k = moeIn.k ?? 1;
+  checkInt(k, 'moe.k');
+  if (k > numExperts) throw new Error(`moe.k = ${k} must be ≤ moe.numExperts = ${numExperts}`);
+  const capacityFactor = moeIn.capacityFactor ?? 1.0;
+  checkPositive(capacityFactor, 'moe.capacityFactor');
+  const slotsPerExpert = moeIn.slotsPerExpert ?? (moeIn.capacityFactor == null ? 1 : null);
+  if (slotsPerExpert != null) checkInt(slotsPerExpert, 'moe.slotsPerExpert');
+  const expertInit = moeIn.expertInit ?? 'shared';
+  checkOneOf(expertInit, ['shared', 'independent'] as const, 'moe.expertInit');
+  const expertHidden = moeIn.expertHidden ?? mlpDim;
+  checkInt(expertHidden, 'moe.expertHidden');
+  const auxLossWeight = moeIn.auxLossWeight ?? 0.005;
+  const noiseStd = moeIn.noiseStd ?? 1.0;
+  if (!Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`moe.noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
+  if (!Number.isFinite(auxLossWeight) || auxLossWeight < 0) {
+    throw new Error(`moe.auxLossWeight must be a finite number ≥ 0, got ${String(auxLossWeight)}`);
+  }
+  const layers = moeIn.layers ?? defaultMoELayers(depth);
+  for (const l of layers) {
+    if (!Number.isInteger(l) || l < 0 || l >= depth) throw new Error(`moe.layers entries must be block indices in [0, ${depth - 1}], got ${String(l)}`);
+  }
+
+  let blocks: BlockKind[];
+  if (config.blocks != null) {
+    if (config.blocks.length !== depth) throw new Error(`blocks must list one kind per block (${depth}), got ${config.blocks.length}`);
+    config.blocks.forEach((b, i) => checkOneOf(b, BLOCK_KINDS, `blocks[${i}]`));
+    blocks = [...config.blocks];
+  } else {
+    blocks = Array.from({ length: depth }, (_, i) => (kind !== 'dense' && layers.includes(i) ? kind : 'dense'));
+  }
+  const seed = config.seed ?? 0;
+  checkInt(seed, 'seed', 0);
+  const layerNormEps = config.layerNormEps ?? 1e-6;
+  checkPositive(layerNormEps, 'layerNormEps');
+  const side = imageSize / patchSize;
+  return {
+    imageSize,
+    channels,
+    patchSize,
+    numClasses,
+    dim,
+    depth,
+    numHeads,
+    mlpDim,
+    kind,
+    blocks,
+    moe: {
+      numExperts,
+      slotsPerExpert,
+      k,
+      capacityFactor,
+      batchPriority: moeIn.batchPriority ?? false,
+      noiseStd,
+      expertInit,
+      expertHidden,
+      layers: blocks.flatMap((b, i) => (b === 'dense' ? [] : [i])),
+      auxLossWeight,
+      routerOptions: moeIn.routerOptions ?? {},
+    },
+    qkNorm: config.qkNorm ?? false,
+    layerNormEps,
+    seed,
+    numTokens: side * side,
+  };
+}

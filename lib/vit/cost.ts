@@ -1,0 +1,120 @@
+/**
+ * Parameter counts and forward FLOPs per image — the cost axis of the paper's comparisons
+ * (§3, Figures 3–5 plot quality against training cost and against FLOPs).
+ *
+ * What is counted: every matrix product the forward pass performs, a multiply-add counted as
+ * 2 FLOPs (a [r, k]·[k, c] product is 2·r·k·c FLOPs). That covers the patch projection, the
+ * attention projections and the two per-head products, the MLP or expert products, the routers'
+ * logits, the dispatch and combine products of the MoE layers, pooling and the head.
+ * Not counted: elementwise work and reductions (LayerNorm, softmax, GELU, residual adds, bias
+ * adds, top-k selection), which are O(m·d) per block against O(m·d²) for the products.
+ *
+ * Sparse MoEs: the experts run on their full buffers of C slots each (n·C·(4·d·h) FLOPs), empty
+ * slots included, as vmoe's einsum dispatcher does. Their dispatch and combine are written as
+ * one-hot products ([n·C, m]·[m, d] and back, 2·m·n·C·d FLOPs each) because a gather's gradient
+ * is unavailable on wasm; a gather-based implementation would spend no FLOPs there. The per-kind
+ * breakdown (`dispatchCombine`) lets a reader drop them.
+ */
+import { slotsFromCapacityFactor } from '../moe/soft-moe.js';
+import { computeCapacity, type CeilOrRound } from '../moe/dispatch.js';
+import { expertsChoiceCapacity } from '../moe/routers/experts-choice.js';
+import { resolveViTConfig, type BlockKind, type ResolvedViTConfig, type ViTConfig } from './config.js';
+
+/** Forward FLOPs of one image, by component (each a sum over blocks). */
+export interface FlopBreakdown {
+  patchEmbed: number;
+  /** q, k, v, output projections and the two per-head products. */
+  attention: number;
+  /** Dense MLPs and the experts' MLPs. */
+  mlp: number;
+  /** Router logits: Soft MoE X·Φ, sparse routers X·W_g. */
+  router: number;
+  /** Soft MoE: Dᵀ·X and C·Ỹ; sparse: one-hot dispatch and combine products. */
+  dispatchCombine: number;
+  /** Global average pooling (as a product with a row of 1/m) and the head. */
+  head: number;
+  total: number;
+}
+
+export interface ModelCost {
+  parameters: number;
+  flopsPerImage: FlopBreakdown;
+  /** Per block: kind, parameters, forward FLOPs per image. */
+  blocks: Array<{ kind: BlockKind; parameters: number; flops: number }>;
+}
+
+/** Soft MoE slots per expert p, or the sparse routers' capacity C per expert and image. */
+export function moeBufferSize(kind: BlockKind, config: ResolvedViTConfig): number {
+  const { moe, numTokens: m } = config;
+  const n = moe.numExperts;
+  const routerOption = <K extends 'ceilOrRound' | 'multipleOf'>(key: K) =>
+    (moe.routerOptions[key] ?? undefined) as (K extends 'ceilOrRound' ? CeilOrRound : number | null) | undefined;
+  switch (kind) {
+    case 'soft':
+      return moe.slotsPerExpert ?? slotsFromCapacityFactor(m, n, moe.capacityFactor);
+    case 'tokens-choice':
+      // C = ceil(m·K·cf / n) ≥ 1, the Tokens Choice router's default (vmoe's `ceil_or_round`).
+      return computeCapacity(m * moe.k, n, moe.capacityFactor, { ceilOrRound: routerOption('ceilOrRound') ?? 'ceil', multipleOf: routerOption('multipleOf') });
+    case 'experts-choice':
+      // C = round(m·cf / n), 1 ≤ C ≤ m (vmoe `get_vmoe_experts_choose_config`).
+      return expertsChoiceCapacity(m, n, moe.capacityFactor, routerOption('ceilOrRound') ?? 'round', routerOption('multipleOf'));
+    case 'dense':
+      return 0;
+  }
+}
+
+/** Parameters and forward FLOPs per image of a ViT config (no tensors are created). */
+export function modelCost(config: ViTConfig | ResolvedViTConfig): ModelCost {
+  const c = 'numTokens' in config ? (config as ResolvedViTConfig) : resolveViTConfig(config);
+  const { dim: d, mlpDim: f, numTokens: m, patchSize: P, channels: C, numClasses, numHeads } = c;
+  const dh = d / numHeads;
+  const flops: FlopBreakdown = { patchEmbed: 0, attention: 0, mlp: 0, router: 0, dispatchCombine: 0, head: 0, total: 0 };
+  let parameters = 0;
+
+  // Patch embedding [m, P²C]·[P²C, d]; kernel, bias, position embeddings.
+  parameters += P * P * C * d + d + m * d;
+  flops.patchEmbed = 2 * m * P * P * C * d;
+
+  const blocks: ModelCost['blocks'] = [];
+  for (const kind of c.blocks) {
+    // Two LayerNorms (scale, bias) and attention (4 kernels [d, d] + 4 biases [d]; qk-norm scales).
+    let blockParams = 2 * (2 * d) + 4 * (d * d + d) + (c.qkNorm ? 2 * dh : 0);
+    // q, k, v, out projections: 4 × [m, d]·[d, d]; per head q·kᵀ [m, dh]·[dh, m] and A·v
+    // [m, m]·[m, dh], over h heads: 2 × 2·m·m·d.
+    const attention = 4 * (2 * m * d * d) + 2 * (2 * m * m * d);
+    let mlp = 0;
+    let router = 0;
+    let dispatchCombine = 0;
+    const n = c.moe.numExperts;
+    const h = c.moe.expertHidden;
+    const expertParams = n * (d * h + h + h * d + d);
+    if (kind === 'dense') {
+      blockParams += d * f + f + f * d + d;
+      mlp = 2 * (2 * m * d * f); // [m, d]·[d, f] and [m, f]·[f, d]
+    } else if (kind === 'soft') {
+      const p = moeBufferSize(kind, c);
+      const s = n * p; // slots
+      blockParams += d * s + 1 + expertParams; // Φ [d, n, p], scale, experts
+      router = 2 * m * d * s; // logits X·Φ [m, d]·[d, n·p]
+      dispatchCombine = 2 * s * m * d + 2 * m * s * d; // X̃ = Dᵀ·X and Y = C·Ỹ
+      mlp = s * 2 * (2 * d * h); // every slot through its expert
+    } else {
+      const cap = moeBufferSize(kind, c);
+      blockParams += d * n + expertParams; // router W_g [d, n] (no bias) and experts
+      router = 2 * m * d * n;
+      dispatchCombine = 2 * (2 * m * n * cap * d); // one-hot [n·C, m]·[m, d] and [m, n·C]·[n·C, d]
+      mlp = n * cap * 2 * (2 * d * h); // n buffers of C slots
+    }
+    flops.attention += attention;
+    flops.mlp += mlp;
+    flops.router += router;
+    flops.dispatchCombine += dispatchCombine;
+    parameters += blockParams;
+    blocks.push({ kind, parameters: blockParams, flops: attention + mlp + router + dispatchCombine });
+  }
+  // Final LayerNorm, pooling ([1, m]·[m, d]), head [d]·[d, classes].
+  parameters += 2 * d + d * numClasses + numClasses;
+  flops.head = 2 * m * d + 2 * d * numClasses;
+  flops.total = flops.patchEmbed + flops.attention + flops.mlp + flops.router + flops.dispatchCombine + flops.head;
+  return { parameters, flopsPerImage: flops, blocks };
+}

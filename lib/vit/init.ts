@@ -1,0 +1,35 @@
+/**
+ * Initialisers of the ViT's weights, each the flax default that vmoe relies on, each drawn with
+ * an explicit seed (same seed → same weights on every run and backend).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** Xavier/Glorot uniform, limit √(6 / (fanIn + fanOut)) (flax `xavier_uniform`: attention, MLP kernels). */
+export function xavierUniform(shape: [number, number], seed: number): tf.Tensor2D {
+  const [fanIn, fanOut] = shape;
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  return tf.randomUniform(shape, -limit, limit, 'float32', seed) as tf.Tensor2D;
+}
+
+/**
+ * LeCun normal, std √(1 / fanIn) (flax `nn.Conv` default `lecun_normal`: the patch embedding).
+ * flax truncates the normal at ±2σ; tfjs' `truncatedNormal` does the same.
+ */
+export function lecunNormal(shape: [number, number], seed: number): tf.Tensor2D {
+  // flax's truncated normal rescales σ by 1/0.87962566 so that the truncated std is √(1/fanIn).
+  const std = Math.sqrt(1 / shape[0]) / 0.8796256610342398;
+  return tf.truncatedNormal(shape, 0, std, 'float32', seed) as tf.Tensor2D;
+}
+
+/**
+ * A deterministic stream of seeds for the variables of one model: `next()` gives seed·10007 + i
+ * for the i-th call, so every variable draws from its own stream and adding a variable at the end
+ * does not change the others.
+ */
+export class SeedStream {
+  private counter = 0;
+  constructor(private readonly base: number) {}
+  next(): number {
+    return this.base * 10007 + this.counter++;
+  }
+}

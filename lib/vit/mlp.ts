@@ -1,0 +1,165 @@
+/**
+ * What sits in the MLP slot of an encoder block: a dense MLP or one of the MoE layers the paper
+ * compares (§3; vmoe `EncoderMoe` swaps `MlpBlock` for `MlpMoeBlock` in the blocks listed in
+ * `moe.layers`). Every kind has the same interface: x [b, m, d] → y [b, m, d], plus an optional
+ * auxiliary loss (sparse routers' load balancing; Soft MoE and dense have none) and scalar metrics.
+ * Every image is one routing group, as vmoe's `group_size = tokens per image`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { deriveSeed } from '../data/random.js';
+import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer, type Module } from '../moe/layers.js';
+import type { BlockKind, ResolvedViTConfig } from './config.js';
+import type { SeedStream } from './init.js';
+
+export interface MlpOutput {
+  /** [b, m, d] */
+  y: tf.Tensor3D;
+  /** The block's auxiliary loss (a scalar), or null if the kind has none. */
+  auxLoss: tf.Scalar | null;
+  /** Scalar diagnostics (drop fraction, …), possibly empty. */
+  metrics: Record<string, tf.Scalar>;
+}
+
+/** Per-call options of a forward pass. */
+export interface ForwardOptions {
+  /**
+   * Training pass: sparse routers draw their noise (Tokens Choice `noiseStd`). Default false
+   * (evaluation: deterministic routing, as vmoe at evaluation).
+   */
+  training?: boolean;
+  /** The update being computed; seeds the router noise so that a resumed run draws the same. */
+  step?: number;
+}
+
+export interface MlpBlock extends Module {
+  readonly kind: BlockKind;
+  apply(x: tf.Tensor3D, options?: ForwardOptions): MlpOutput;
+}
+
+/** The dense MLP d → mlpDim → d with GELU (vmoe/`vit_jax` `MlpBlock`), lib/moe's DenseMLPLayer. */
+export class DenseMlpBlock implements MlpBlock {
+  readonly kind = 'dense' as const;
+  readonly layer: DenseMLPLayer;
+  constructor(dim: number, hidden: number, seeds: SeedStream) {
+    // DenseMLPLayer draws with seed + 1 and seed + 2: take two seeds from the stream.
+    this.layer = new DenseMLPLayer({ dim, hidden, seed: (seeds.next(), seeds.next()) });
+  }
+  get variables(): Record<string, tf.Variable> {
+    return this.layer.variables;
+  }
+  apply(x: tf.Tensor3D): MlpOutput {
+    return { y: this.layer.apply(x) as tf.Tensor3D, auxLoss: null, metrics: {} };
+  }
+  dispose(): void {
+    this.layer.dispose();
+  }
+}
+
+/** Soft MoE (paper §2, eqs. 1–3) around lib/moe's SoftMoELayer. */
+export class SoftMoEBlock implements MlpBlock {
+  readonly kind = 'soft' as const;
+  readonly layer: SoftMoELayer;
+  constructor(config: ResolvedViTConfig, seeds: SeedStream) {
+    const { moe } = config;
+    this.layer = new SoftMoELayer({
+      dim: config.dim,
+      numExperts: moe.numExperts,
+      hidden: moe.expertHidden,
+      ...(moe.slotsPerExpert != null
+        ? { slotsPerExpert: moe.slotsPerExpert }
+        : { capacityFactor: moe.capacityFactor, numTokens: config.numTokens }),
+      expertInit: moe.expertInit,
+      // SoftMoELayer draws Φ with `seed` and the experts with `seed + 1`.
+      seed: (seeds.next(), seeds.next()),
+    });
+  }
+  get variables(): Record<string, tf.Variable> {
+    return this.layer.variables;
+  }
+  apply(x: tf.Tensor3D): MlpOutput {
+    return { y: this.layer.apply(x).y, auxLoss: null, metrics: {} };
+  }
+  dispose(): void {
+    this.layer.dispose();
+  }
+}
+
+/**
+ * Tokens Choice top-K (paper §2.1 "Sparse MoE"; V-MoE) around lib/moe's TokensChoiceLayer.
+ * Router noise is drawn in training passes only, seeded by (block seed, update index), so a run
+ * resumed from a checkpoint draws the same noise as an uninterrupted one.
+ */
+export class TokensChoiceBlock implements MlpBlock {
+  readonly kind = 'tokens-choice' as const;
+  readonly layer: TokensChoiceLayer;
+  private readonly noiseSeed: number;
+  constructor(config: ResolvedViTConfig, seeds: SeedStream) {
+    const { moe } = config;
+    const seed = seeds.next();
+    seeds.next(); // the layer draws its experts with seed + 1
+    this.noiseSeed = seeds.next();
+    this.layer = new TokensChoiceLayer({
+      dim: config.dim,
+      numExperts: moe.numExperts,
+      hidden: moe.expertHidden,
+      expertInit: moe.expertInit,
+      seed,
+      options: { k: moe.k, capacityFactor: moe.capacityFactor, batchPriority: moe.batchPriority, noiseStd: moe.noiseStd, ...moe.routerOptions },
+    });
+  }
+  get variables(): Record<string, tf.Variable> {
+    return this.layer.variables;
+  }
+  apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
+    const training = options.training ?? false;
+    const r = this.layer.apply(x, training ? { training, seed: deriveSeed(this.noiseSeed, options.step ?? 0) } : {});
+    return { y: r.y, auxLoss: r.auxLoss, metrics: { dropFraction: r.dropFraction } };
+  }
+  dispose(): void {
+    this.layer.dispose();
+  }
+}
+
+/** Experts Choice (Zhou et al. 2022; paper §3 baseline) around lib/moe's ExpertsChoiceLayer. */
+export class ExpertsChoiceBlock implements MlpBlock {
+  readonly kind = 'experts-choice' as const;
+  readonly layer: ExpertsChoiceLayer;
+  constructor(config: ResolvedViTConfig, seeds: SeedStream) {
+    const { moe } = config;
+    const seed = seeds.next();
+    seeds.next();
+    this.layer = new ExpertsChoiceLayer({
+      dim: config.dim,
+      numExperts: moe.numExperts,
+      hidden: moe.expertHidden,
+      expertInit: moe.expertInit,
+      seed,
+      // vmoe `get_vmoe_experts_choose_config`: capacity rounded ('round'), as the Soft router.
+      options: { capacityFactor: moe.capacityFactor, ceilOrRound: 'round', ...moe.routerOptions },
+    });
+  }
+  get variables(): Record<string, tf.Variable> {
+    return this.layer.variables;
+  }
+  apply(x: tf.Tensor3D): MlpOutput {
+    const r = this.layer.apply(x);
+    return { y: r.y, auxLoss: null, metrics: { dropFraction: r.dropFraction } };
+  }
+  dispose(): void {
+    this.layer.dispose();
+  }
+}
+
+/** Build the MLP of one block. */
+export function createMlpBlock(kind: BlockKind, config: ResolvedViTConfig, seeds: SeedStream): MlpBlock {
+  switch (kind) {
+    case 'dense':
+      return new DenseMlpBlock(config.dim, config.mlpDim, seeds);
+    case 'soft':
+      return new SoftMoEBlock(config, seeds);
+    case 'tokens-choice':
+      return new TokensChoiceBlock(config, seeds);
+    case 'experts-choice':
+      return new ExpertsChoiceBlock(config, seeds);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The Vision Transformer with dense and MoE blocks (vmoe `VisionTransformerMoe` with
+ * `classifier='gap'`, the setting of every Soft MoE config: no class token):
+ *
+ *   tokens = PatchEmbed(images) + pos                     [b, m, d]
+ *   tokens = EncoderBlock_l(tokens), l = 0 … depth−1      [b, m, d]
+ *   z      = mean over tokens of LN(tokens)               [b, d]     (vmoe: `encoder_norm`, then gap)
+ *   logits = z·W_head + b_head                            [b, classes]
+ *
+ * The head kernel starts at zero (vmoe `head_kernel_zero_init=True`), so the first loss is
+ * exactly ln(classes). vmoe sets `head_bias_init = −ln(classes)` for its sigmoid loss; with the
+ * softmax cross-entropy used here a constant bias has no effect, so it starts at zero.
+ *
+ * The auxiliary losses of all MoE blocks are summed (vmoe `EncoderMoe`: "Sum auxiliary losses
+ * from all blocks"); `lossFunction` in lib/train adds them with `moe.auxLossWeight`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { batchMatMul, linear } from '../ops/matmul.js';
+import { ownVariable, prefixed, type Module } from '../moe/layers.js';
+import { EncoderBlock } from './block.js';
+import { resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
+import { SeedStream } from './init.js';
+import type { ForwardOptions } from './mlp.js';
+import { LayerNorm } from './norm.js';
+import { PatchEmbed } from './patch-embed.js';
+
+export interface ViTOutput {
+  /** [b, classes] */
+  logits: tf.Tensor2D;
+  /** Sum of the MoE blocks' auxiliary losses (0 when there are none), unweighted. */
+  auxLoss: tf.Scalar;
+  /** Per-block scalar metrics, keyed `block{l}/{name}`. */
+  metrics: Record<string, tf.Scalar>;
+}
+
+export class ViT implements Module {
+  readonly config: ResolvedViTConfig;
+  readonly patchEmbed: PatchEmbed;
+  readonly blocks: EncoderBlock[];
+  readonly encoderNorm: LayerNorm;
+  private readonly head: Record<string, tf.Variable>;
+  private disposed = false;
+
+  constructor(config: ViTConfig = {}) {
+    this.config = resolveViTConfig(config);
+    const c = this.config;
+    const seeds = new SeedStream(c.seed);
+    this.patchEmbed = new PatchEmbed({
+      imageSize: c.imageSize,
+      channels: c.channels,
+      patchSize: c.patchSize,
+      dim: c.dim,
+      seeds: [seeds.next(), seeds.next()],
+    });
+    this.blocks = [];
+    try {
+      for (const kind of c.blocks) this.blocks.push(new EncoderBlock(kind, c, seeds));
+    } catch (e) {
+      this.patchEmbed.dispose();
+      for (const b of this.blocks) b.dispose();
+      throw e;
+    }
+    this.encoderNorm = new LayerNorm(c.dim, c.layerNormEps);
+    this.head = {
+      kernel: ownVariable(tf.zeros([c.dim, c.numClasses]), 'head_kernel'),
+      bias: ownVariable(tf.zeros([c.numClasses]), 'head_bias'),
+    };
+  }
+
+  /** All variables by hierarchical name, in a stable order (checkpoints and optimisers rely on it). */
+  get variables(): Record<string, tf.Variable> {
+    return {
+      ...prefixed('embedding', this.patchEmbed.variables),
+      ...Object.assign({}, ...this.blocks.map((b, i) => prefixed(`block${i}`, b.variables))),
+      ...prefixed('encoder_norm', this.encoderNorm.variables),
+      ...prefixed('head', this.head),
+    };
+  }
+
+  /** Total number of parameters (every variable's size). */
+  get parameterCount(): number {
+    return Object.values(this.variables).reduce((s, v) => s + v.size, 0);
+  }
+
+  /** images [b, H, W, C] → logits [b, classes], summed auxiliary loss, metrics. */
+  apply(images: tf.Tensor4D, options: ForwardOptions = {}): ViTOutput {
+    if (this.disposed) throw new Error('this ViT has been disposed');
+    return tf.tidy(() => {
+      let x = this.patchEmbed.apply(images);
+      const auxLosses: tf.Scalar[] = [];
+      const metrics: Record<string, tf.Scalar> = {};
+      this.blocks.forEach((block, i) => {
+        const out = block.apply(x, options);
+        x = out.y;
+        if (out.auxLoss) auxLosses.push(out.auxLoss);
+        for (const [k, v] of Object.entries(out.metrics)) metrics[`block${i}/${k}`] = v;
+      });
+      const [b, m, d] = x.shape;
+      const normed = this.encoderNorm.apply(x) as tf.Tensor3D;
+      // Global average pooling over the m tokens as a product with a row of 1/m: on wasm a mean
+      // over a non-last axis transposes first (../shared/ENVIRONMENT.md).
+      const pooled = batchMatMul(tf.fill([b, 1, m], 1 / m) as tf.Tensor3D, normed).reshape([b, d]);
+      const logits = linear(pooled, this.head.kernel as tf.Variable<tf.Rank.R2>, this.head.bias as tf.Variable<tf.Rank.R1>) as tf.Tensor2D;
+      const auxLoss = auxLosses.length > 0 ? (tf.addN(auxLosses) as tf.Scalar) : tf.scalar(0);
+      return { logits, auxLoss, metrics } as unknown as tf.TensorContainer;
+    }) as unknown as ViTOutput;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.patchEmbed.dispose();
+    for (const b of this.blocks) b.dispose();
+    this.encoderNorm.dispose();
+    for (const v of Object.values(this.head)) v.dispose();
+  }
+}
