@@ -13,5 +13,7 @@ export * from './moe/gating.js';
 export * from './moe/losses.js';
 export * from './moe/metrics.js';
 export * from './moe/routers/index.js';
+export * from './moe/cost.js';
 export * from './moe/layers.js';
 export * from './data/index.js';
+export * from './bench/timing.js';
