@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
+import { TokensChoiceLayer } from '../../lib/moe/layers.js';
 import { importanceLoss } from '../../lib/moe/losses.js';
 import { tokensChoice, type TokensChoiceOptions } from '../../lib/moe/routers/tokens-choice.js';
 import type { RouterParams } from '../../lib/moe/gating.js';
@@ -138,6 +139,25 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
         expectClose(out.combineWeight, [gates[0][0][0], gates[0][0][1], gates[0][1][2], gates[0][1][1]], 'combineWeight');
         expectClose(out.combineWeight.slice([0, 0, 0], [1, 1, 2]).sum(), [0.5065 + 0.3072], 'sum of token 0', 2e-4, 0);
       });
+    });
+
+    it('TokensChoiceLayer: noise only with training: true, a fresh reproducible draw per training call', function () {
+      const make = () => new TokensChoiceLayer({ dim: 6, numExperts: 4, hidden: 8, seed: 2, options: { k: 1, capacityFactor: 1, noiseStd: 1 } });
+      const [a, b] = [make(), make()];
+      tf.tidy(() => {
+        const x = tf.randomNormal([2, 8, 6], 0, 1, 'float32', 3) as tf.Tensor3D;
+        const gates = (l: TokensChoiceLayer, training: boolean) => Array.from(l.apply(x, { training }).gates.dataSync());
+        const clean = Array.from(tf.softmax(tf.matMul(x.reshape([16, 6]), a.variables.wg)).dataSync());
+        expectClose(gates(a, false), clean, 'evaluation: clean gates', 1e-6, 1e-5);
+        expect(gates(a, false), 'evaluation is deterministic').to.deep.equal(gates(a, false));
+        const a1 = gates(a, true);
+        const a2 = gates(a, true);
+        expect(a1, 'each training call draws new noise').to.not.deep.equal(a2);
+        expect([gates(b, true), gates(b, true)], 'same layer seed, same draws').to.deep.equal([a1, a2]);
+        expect(a.apply(x, { training: false }).auxLosses.load, 'no load loss without noise').to.equal(undefined);
+      });
+      a.dispose();
+      b.dispose();
     });
 
     describe('auxiliary losses', function () {
