@@ -1,6 +1,6 @@
 /**
  * Tokens Choice top-K routing — the sparse baseline of "From Sparse to Soft Mixtures of Experts"
- * (§2.1 "Sparse MoE", Appendix B), as in V-MoE (Riquelme et al. 2021, arXiv:2106.05974) and
+ * (§2.1, Appendix B), as in V-MoE (Riquelme et al. 2021, arXiv:2106.05974) and
  * google-research/vmoe `vmoe/nn/routing.py` (`NoisyTopExpertsPerItemRouter`) and `vmoe/moe.py`
  * (`get_top_experts_per_item_dispatcher`, `_get_top_experts_per_item_common`).
  *
