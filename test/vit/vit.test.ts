@@ -73,9 +73,9 @@ forEachBackend(() => {
     });
 
     it('the same seed gives the same weights; another seed different ones', function () {
-      const a = new ViT(handConfig('tokens-choice', { seed: 3 }));
-      const b = new ViT(handConfig('tokens-choice', { seed: 3 }));
-      const c = new ViT(handConfig('tokens-choice', { seed: 4 }));
+      const a = new ViT(handConfig('tokens-choice')); // seed 0, the default (tfjs treats a seed of 0 as none: see SeedStream)
+      const b = new ViT(handConfig('tokens-choice', { seed: 0 }));
+      const c = new ViT(handConfig('tokens-choice', { seed: 1 }));
       for (const [name, v] of Object.entries(a.variables)) {
         expect(Array.from(v.dataSync()), name).to.deep.equal(Array.from(b.variables[name].dataSync()));
       }

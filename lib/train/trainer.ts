@@ -1,0 +1,365 @@
+/**
+ * The training loop: Adam with warm-up and decay, cross-entropy plus the MoE blocks' auxiliary
+ * losses, evaluation, per-step wall time, checkpoints that resume the same curve.
+ *
+ * Reproducibility: the weights come from the model's seed; the batch order from
+ * `batchStream(train, {seed, startStep})` (lib/data), a function of (seed, step) alone; nothing
+ * else is random. Same seed and backend → the same loss curve, bit for bit, and a run resumed
+ * from a checkpoint continues it exactly.
+ *
+ * Memory: each step runs inside one tf.tidy; the only tensor that leaves it is a [4] vector
+ * (loss, correct count, auxiliary loss, gradient norm) read back after the step, outside tidy.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { batchStream, epochBatches } from '../data/batches.js';
+import type { ImageDataset } from '../data/datasets.js';
+import { checkInt } from '../ops/check.js';
+import type { ResolvedViTConfig } from '../vit/config.js';
+import type { ViT } from '../vit/vit.js';
+import { Adam, type AdamOptions } from './adam.js';
+import { readCheckpoint, saveCheckpoint, type StoredTensor } from './checkpoint.js';
+import { countCorrect, crossEntropy } from './loss.js';
+import { checkSchedule, learningRateAt, type DecayKind, type ScheduleOptions } from './schedule.js';
+
+export interface TrainerOptions {
+  /** Total number of updates (sets the schedule's length). */
+  steps: number;
+  /** Images per update. Default 128. */
+  batchSize?: number;
+  /** Peak learning rate. Default 1e-3. */
+  learningRate?: number;
+  /** Linear warm-up updates. Default min(500, ⌊steps / 10⌋). */
+  warmupSteps?: number;
+  /** Decay after the warm-up. Default 'cosine'. */
+  decay?: DecayKind;
+  /** Final learning rate. Default 0 (vmoe `end_value = 0`). */
+  endLearningRate?: number;
+  /** Adam options (clipping default 1.0, weight decay default 0). */
+  adam?: Pick<AdamOptions, 'beta1' | 'beta2' | 'epsilon' | 'weightDecay' | 'clipNorm'>;
+  /** Seed of the batch order. Default 0. */
+  seed?: number;
+}
+
+export interface ResolvedTrainerOptions {
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+  warmupSteps: number;
+  decay: DecayKind;
+  endLearningRate: number;
+  adam: { beta1: number; beta2: number; epsilon: number; weightDecay: number; clipNorm: number | null };
+  seed: number;
+}
+
+export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerOptions {
+  checkInt(options.steps, 'steps');
+  const batchSize = options.batchSize ?? 128;
+  checkInt(batchSize, 'batchSize');
+  const seed = options.seed ?? 0;
+  checkInt(seed, 'seed', 0);
+  const resolved: ResolvedTrainerOptions = {
+    steps: options.steps,
+    batchSize,
+    learningRate: options.learningRate ?? 1e-3,
+    warmupSteps: options.warmupSteps ?? Math.min(500, Math.floor(options.steps / 10)),
+    decay: options.decay ?? 'cosine',
+    endLearningRate: options.endLearningRate ?? 0,
+    adam: {
+      beta1: options.adam?.beta1 ?? 0.9,
+      beta2: options.adam?.beta2 ?? 0.999,
+      epsilon: options.adam?.epsilon ?? 1e-8,
+      weightDecay: options.adam?.weightDecay ?? 0,
+      clipNorm: options.adam?.clipNorm === undefined ? 1.0 : options.adam.clipNorm,
+    },
+    seed,
+  };
+  checkSchedule(scheduleOf(resolved));
+  return resolved;
+}
+
+function scheduleOf(o: ResolvedTrainerOptions): ScheduleOptions {
+  return { peak: o.learningRate, totalSteps: o.steps, warmupSteps: o.warmupSteps, decay: o.decay, end: o.endLearningRate };
+}
+
+/** What one update measured. */
+export interface StepResult {
+  /** Updates done after this one (1-based). */
+  step: number;
+  /** Cross-entropy on the batch (without the auxiliary loss). */
+  loss: number;
+  /** Summed auxiliary loss of the MoE blocks (unweighted; 0 without sparse MoEs). */
+  auxLoss: number;
+  /** Fraction of the batch classified correctly (before the update). */
+  accuracy: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  learningRate: number;
+  /** Wall time of the update, read-back included (ms). */
+  ms: number;
+}
+
+export interface EvalResult {
+  step: number;
+  accuracy: number;
+  loss: number;
+  count: number;
+  ms: number;
+}
+
+/** Curves of a run; one entry per update in the per-step arrays. */
+export interface History {
+  loss: number[];
+  auxLoss: number[];
+  accuracy: number[];
+  gradNorm: number[];
+  learningRate: number[];
+  stepMs: number[];
+  evals: EvalResult[];
+}
+
+export function emptyHistory(): History {
+  return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], learningRate: [], stepMs: [], evals: [] };
+}
+
+export interface EvaluateOptions {
+  /** Images per forward pass. Default 500. */
+  batchSize?: number;
+  /** Use only the first `limit` images (in stored order). Default: all. */
+  limit?: number;
+}
+
+export interface FitOptions {
+  /** Validation split for the periodic evaluations (never the test set). */
+  validation?: ImageDataset;
+  /** Evaluate every N updates (and after the last). 0 = never. Default 0. */
+  evalEvery?: number;
+  /** Images of `validation` used by the periodic evaluations. Default: all. */
+  evalLimit?: number;
+  /** Stop after this many updates in total. Default: options.steps. */
+  untilStep?: number;
+  onStep?: (result: StepResult) => void;
+  onEval?: (result: EvalResult) => void;
+  /** Save a checkpoint every N updates (and after the last) to `checkpointPath`. */
+  checkpointEvery?: number;
+  checkpointPath?: string;
+}
+
+/** The checkpoint's JSON meta. */
+export interface TrainerCheckpointMeta {
+  kind: 'soft-moe-workbook/trainer';
+  step: number;
+  modelConfig: ResolvedViTConfig;
+  trainerOptions: ResolvedTrainerOptions;
+  history: History;
+}
+
+export class Trainer {
+  readonly options: ResolvedTrainerOptions;
+  readonly optimizer: Adam;
+  history: History = emptyHistory();
+  private readonly params: Record<string, tf.Variable>;
+
+  constructor(
+    readonly model: ViT,
+    options: TrainerOptions,
+  ) {
+    this.options = resolveTrainerOptions(options);
+    this.params = model.variables;
+    this.optimizer = new Adam(this.params, this.options.adam);
+  }
+
+  /** Updates applied so far. */
+  get step(): number {
+    return this.optimizer.step;
+  }
+
+  /** Learning rate of the next update. */
+  get learningRate(): number {
+    return learningRateAt(this.step, scheduleOf(this.options));
+  }
+
+  /** One Adam update on a batch: images [b, H, W, C] float32, labels [b] int32. */
+  async trainStep(images: tf.Tensor4D, labels: tf.Tensor1D): Promise<StepResult> {
+    const learningRate = this.learningRate;
+    const stepIndex = this.step; // updates done before this one
+    const auxWeight = this.model.config.moe.auxLossWeight;
+    const names = Object.keys(this.params);
+    const varList = names.map((n) => this.params[n]);
+    const start = performance.now();
+    const stats = tf.tidy(() => {
+      // [cross-entropy, auxiliary loss, correct count], kept so that it outlives variableGrads'
+      // forward scope; disposed once packed below.
+      const held: { parts?: tf.Tensor1D } = {};
+      const { grads } = tf.variableGrads(() => {
+        const out = this.model.apply(images, { training: true, step: stepIndex });
+        const ce = crossEntropy(out.logits, labels);
+        held.parts = tf.keep(tf.stack([ce, out.auxLoss, countCorrect(out.logits, labels)]) as tf.Tensor1D);
+        return auxWeight > 0 ? tf.add(ce, tf.mul(out.auxLoss, auxWeight)) : ce;
+      }, varList);
+      const named: Record<string, tf.Tensor> = {};
+      for (const n of names) named[n] = grads[this.params[n].name];
+      const norm = this.optimizer.apply(named, learningRate);
+      const parts = held.parts as tf.Tensor1D;
+      const packed = tf.concat([parts, norm.reshape([1])]);
+      parts.dispose();
+      return packed;
+    });
+    const [loss, auxLoss, correct, gradNorm] = await stats.data();
+    stats.dispose();
+    const ms = performance.now() - start;
+    if (!Number.isFinite(loss)) throw new Error(`training diverged at update ${this.step}: loss ${loss} (learning rate ${learningRate})`);
+    const result: StepResult = { step: this.step, loss, auxLoss, accuracy: correct / images.shape[0], gradNorm, learningRate, ms };
+    const h = this.history;
+    h.loss.push(loss);
+    h.auxLoss.push(auxLoss);
+    h.accuracy.push(result.accuracy);
+    h.gradNorm.push(gradNorm);
+    h.learningRate.push(learningRate);
+    h.stepMs.push(ms);
+    return result;
+  }
+
+  /** Accuracy and mean cross-entropy on a data set (forward passes only, inside tidy). */
+  async evaluate(ds: ImageDataset, options: EvaluateOptions = {}): Promise<EvalResult> {
+    return evaluateModel(this.model, ds, options, this.step);
+  }
+
+  /** Train until `untilStep` (default: options.steps), evaluating and checkpointing on the way. */
+  async fit(train: ImageDataset, options: FitOptions = {}): Promise<History> {
+    const untilStep = options.untilStep ?? this.options.steps;
+    checkInt(untilStep, 'untilStep', 0);
+    const evalEvery = options.evalEvery ?? 0;
+    if (options.checkpointEvery && !options.checkpointPath) throw new Error('checkpointEvery needs checkpointPath');
+    const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step });
+    try {
+      while (this.step < untilStep) {
+        const batch = stream.next().value;
+        let result: StepResult;
+        try {
+          result = await this.trainStep(batch.x, batch.y);
+        } finally {
+          batch.x.dispose();
+          batch.y.dispose();
+        }
+        options.onStep?.(result);
+        const last = this.step === untilStep;
+        if (options.validation && evalEvery > 0 && (this.step % evalEvery === 0 || last)) {
+          const ev = await this.evaluate(options.validation, { limit: options.evalLimit });
+          this.history.evals.push(ev);
+          options.onEval?.(ev);
+        }
+        if (options.checkpointPath && options.checkpointEvery && (this.step % options.checkpointEvery === 0 || last)) {
+          await this.saveCheckpoint(options.checkpointPath);
+        }
+      }
+    } finally {
+      stream.return(undefined as never);
+    }
+    return this.history;
+  }
+
+  /** Save parameters, Adam's moments and step, the options and the history. */
+  async saveCheckpoint(path: string): Promise<void> {
+    const state = this.optimizer.getState();
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const [n, v] of Object.entries(this.params)) tensors[`param/${n}`] = v;
+    for (const [n, t] of Object.entries(state.m)) tensors[`adam/m/${n}`] = t;
+    for (const [n, t] of Object.entries(state.v)) tensors[`adam/v/${n}`] = t;
+    const meta: TrainerCheckpointMeta = {
+      kind: 'soft-moe-workbook/trainer',
+      step: state.step,
+      modelConfig: this.model.config,
+      trainerOptions: this.options,
+      history: this.history,
+    };
+    await saveCheckpoint(path, tensors, meta);
+  }
+
+  /**
+   * Restore a checkpoint saved by `saveCheckpoint` into this trainer's model and optimiser.
+   * The model config and the trainer options must match (a different schedule or batch order
+   * would not continue the same run).
+   */
+  async loadCheckpoint(path: string): Promise<TrainerCheckpointMeta> {
+    const { meta, tensors } = await readCheckpoint<TrainerCheckpointMeta>(path);
+    if (meta == null || meta.kind !== 'soft-moe-workbook/trainer') throw new Error(`${path} is not a trainer checkpoint (meta.kind = ${JSON.stringify(meta?.kind)})`);
+    const diff = firstDifference(meta.modelConfig, this.model.config, 'modelConfig') ?? firstDifference(meta.trainerOptions, this.options, 'trainerOptions');
+    if (diff) throw new Error(`${path} was saved with a different configuration: ${diff}`);
+    const take = (key: string, like: tf.Variable): StoredTensor => {
+      const t = tensors[key];
+      if (t == null) throw new Error(`${path} has no tensor ${JSON.stringify(key)}`);
+      if (t.shape.length !== like.shape.length || t.shape.some((s, i) => s !== like.shape[i])) {
+        throw new Error(`${path}: ${key} has shape [${t.shape.join(', ')}], expected [${like.shape.join(', ')}]`);
+      }
+      return t;
+    };
+    const m: Record<string, Float32Array> = {};
+    const v: Record<string, Float32Array> = {};
+    const values: Record<string, Float32Array> = {};
+    for (const [n, p] of Object.entries(this.params)) {
+      values[n] = take(`param/${n}`, p).data;
+      m[n] = take(`adam/m/${n}`, p).data;
+      v[n] = take(`adam/v/${n}`, p).data;
+    }
+    const extra = Object.keys(tensors).filter((k) => !k.startsWith('param/') && !k.startsWith('adam/'));
+    const expectedCount = 3 * Object.keys(this.params).length;
+    if (extra.length > 0 || Object.keys(tensors).length !== expectedCount) {
+      throw new Error(`${path} holds ${Object.keys(tensors).length} tensors, expected ${expectedCount} (3 per parameter)${extra.length ? `; unknown: ${extra.slice(0, 3).join(', ')}` : ''}`);
+    }
+    for (const [n, p] of Object.entries(this.params)) tf.tidy(() => p.assign(tf.tensor(values[n], p.shape, 'float32')));
+    this.optimizer.setState({ step: meta.step, m, v });
+    this.history = meta.history;
+    return meta;
+  }
+
+  /** Dispose the optimiser state (the model belongs to the caller). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
+
+/** Accuracy and mean cross-entropy of `model` on `ds` (forward passes only). */
+export async function evaluateModel(model: ViT, ds: ImageDataset, options: EvaluateOptions = {}, step = 0): Promise<EvalResult> {
+  const batchSize = options.batchSize ?? 500;
+  const limit = Math.min(options.limit ?? ds.count, ds.count);
+  checkInt(limit, 'evaluation limit');
+  const start = performance.now();
+  let correct = 0;
+  let lossSum = 0;
+  let seen = 0;
+  for (const batch of epochBatches(ds, { batchSize })) {
+    if (seen >= limit) {
+      batch.x.dispose();
+      batch.y.dispose();
+      break;
+    }
+    const take = Math.min(batch.indices.length, limit - seen);
+    const stats = tf.tidy(() => {
+      const x = take < batch.indices.length ? batch.x.slice(0, take) : batch.x;
+      const y = take < batch.indices.length ? batch.y.slice(0, take) : batch.y;
+      const { logits } = model.apply(x as tf.Tensor4D);
+      return tf.stack([countCorrect(logits, y as tf.Tensor1D), tf.mul(crossEntropy(logits, y as tf.Tensor1D), take)]);
+    });
+    batch.x.dispose();
+    batch.y.dispose();
+    const [c, l] = await stats.data();
+    stats.dispose();
+    correct += c;
+    lossSum += l;
+    seen += take;
+  }
+  return { step, accuracy: correct / seen, loss: lossSum / seen, count: seen, ms: performance.now() - start };
+}
+
+/** A short description of the first place two JSON-like values differ, or null. */
+function firstDifference(a: unknown, b: unknown, path: string): string | null {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) {
+    return Object.is(a, b) ? null : `${path} is ${JSON.stringify(a)} in the checkpoint, ${JSON.stringify(b)} now`;
+  }
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+    if (d) return d;
+  }
+  return null;
+}
