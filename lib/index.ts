@@ -17,3 +17,4 @@ export * from './moe/cost.js';
 export * from './moe/layers.js';
 export * from './data/index.js';
 export * from './bench/timing.js';
+export * as plot from './plot/index.js';

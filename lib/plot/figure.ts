@@ -1,0 +1,404 @@
+/**
+ * Figure builders for what the workbook shows: curves and Pareto fronts (line/scatter), dispatch
+ * and combine matrices (heat maps), patches and per-slot weight maps over an image (image grids),
+ * expert load (bars).
+ *
+ * Each builder returns a plain plotly figure `{data, layout}` — JSON only, no functions, no typed
+ * arrays — so the same object can be shown in a notebook (show.ts), written to a standalone HTML
+ * file (html.ts) or saved as JSON. Plotly's own schema is large; the types here name the fields
+ * the builders set and leave the rest open, so a caller can add any plotly attribute.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** One plotly trace (`type` plus any plotly attributes). */
+export interface Trace {
+  type: string;
+  name?: string;
+  [attribute: string]: unknown;
+}
+
+/** Plotly layout (any plotly attributes). */
+export type Layout = Record<string, unknown>;
+
+/** A plotly figure: what `Plotly.newPlot(el, data, layout, config)` takes. */
+export interface Figure {
+  data: Trace[];
+  layout: Layout;
+  config?: Record<string, unknown>;
+}
+
+/** Options shared by the builders. */
+export interface AxesOptions {
+  title?: string;
+  xTitle?: string;
+  yTitle?: string;
+  /** Log-scale axes. Default false. */
+  logX?: boolean;
+  logY?: boolean;
+  /** Pixel size; the width defaults to the page width (plotly's autosize). */
+  width?: number;
+  height?: number;
+}
+
+/** Numbers as a plain array: tensors and typed arrays become JSON-friendly number[]. */
+export type Numbers = ArrayLike<number>;
+
+function toArray(values: Numbers, name: string): number[] {
+  if (values == null || typeof values.length !== 'number') throw new Error(`${name} must be an array of numbers, got ${String(values)}`);
+  const out = Array.from(values, Number);
+  return out;
+}
+
+function baseLayout(options: AxesOptions): Layout {
+  const layout: Layout = {
+    margin: { l: 60, r: 20, t: options.title ? 50 : 20, b: 50 },
+    // Axis type only when asked for: plotly then infers linear, category (string labels) or date.
+    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, ...(options.logX ? { type: 'log' } : {}) },
+    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, ...(options.logY ? { type: 'log' } : {}) },
+    height: options.height ?? 420,
+  };
+  if (options.title) layout.title = { text: options.title };
+  if (options.width != null) layout.width = options.width;
+  return layout;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lines and scatter
+
+export interface Series {
+  name: string;
+  /** x values; default 0, 1, 2, … */
+  x?: Numbers | string[];
+  y: Numbers;
+  /** 'lines' (default for lineChart), 'markers' (default for scatterChart), 'lines+markers'. */
+  mode?: 'lines' | 'markers' | 'lines+markers';
+  /** Hover/label text for each point. */
+  text?: string[];
+  dash?: 'solid' | 'dash' | 'dot' | 'dashdot';
+  color?: string;
+}
+
+function seriesTrace(s: Series, defaultMode: Series['mode'], index: number): Trace {
+  const y = toArray(s.y, `series ${JSON.stringify(s.name)} y`);
+  const x = s.x == null ? y.map((_, i) => i) : Array.isArray(s.x) && typeof s.x[0] === 'string' ? (s.x as string[]).slice() : toArray(s.x as Numbers, `series ${JSON.stringify(s.name)} x`);
+  if (x.length !== y.length) {
+    throw new Error(`series ${JSON.stringify(s.name)} (#${index}) has ${x.length} x values but ${y.length} y values; they must match`);
+  }
+  const trace: Trace = { type: 'scatter', name: s.name, x, y, mode: s.mode ?? defaultMode };
+  if (s.text) trace.text = s.text.slice();
+  if (s.dash || s.color) trace.line = { ...(s.dash ? { dash: s.dash } : {}), ...(s.color ? { color: s.color } : {}) };
+  if (s.color) trace.marker = { color: s.color };
+  return trace;
+}
+
+/** Curves (training loss, accuracy over steps, …): one line per series. */
+export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
+  if (!Array.isArray(series) || series.length === 0) throw new Error('lineChart needs at least one series');
+  return { data: series.map((s, i) => seriesTrace(s, 'lines', i)), layout: baseLayout(options) };
+}
+
+/** Points (one marker per run, model, …): one trace per series. */
+export function scatterChart(series: Series[], options: AxesOptions = {}): Figure {
+  if (!Array.isArray(series) || series.length === 0) throw new Error('scatterChart needs at least one series');
+  return { data: series.map((s, i) => seriesTrace(s, 'markers', i)), layout: baseLayout(options) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pareto fronts (the paper's Figures 3–4: quality against cost, one front per model family)
+
+export type Direction = 'min' | 'max';
+
+export interface ParetoPoint {
+  x: number;
+  y: number;
+  label?: string;
+}
+
+/**
+ * Indices of the Pareto-optimal points, ordered by x: a point is kept when no other point is at
+ * least as good on both axes and better on one. Default: lower x (cost) and higher y (quality)
+ * are better, as in the paper's cost/quality plots. Exact duplicates keep their first index.
+ */
+export function paretoFront(points: readonly ParetoPoint[], directions: { x?: Direction; y?: Direction } = {}): number[] {
+  const sx = (directions.x ?? 'min') === 'min' ? 1 : -1;
+  const sy = (directions.y ?? 'max') === 'min' ? 1 : -1;
+  points.forEach((p, i) => {
+    if (!Number.isFinite(p.x) || !Number.isFinite(p.y)) throw new Error(`pareto point #${i} must have finite x and y, got (${p.x}, ${p.y})`);
+  });
+  // Minimise a = sx·x and b = sy·y: sort by a then b, keep each point that improves the best b.
+  const order = points.map((p, i) => ({ a: sx * p.x, b: sy * p.y, i })).sort((u, v) => u.a - v.a || u.b - v.b || u.i - v.i);
+  const front: number[] = [];
+  let best = Infinity;
+  for (const { b, i } of order) {
+    if (b < best) {
+      front.push(i);
+      best = b;
+    }
+  }
+  return front.sort((i, j) => points[i]!.x - points[j]!.x);
+}
+
+export interface ParetoSeries {
+  name: string;
+  points: ParetoPoint[];
+  color?: string;
+}
+
+/** Every point as a marker and, per series, its Pareto front as a dashed line. */
+export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction } = {}): Figure {
+  if (!Array.isArray(series) || series.length === 0) throw new Error('paretoChart needs at least one series');
+  const data: Trace[] = [];
+  for (const s of series) {
+    const marker: Record<string, unknown> = { size: 9 };
+    if (s.color) marker.color = s.color;
+    data.push({
+      type: 'scatter',
+      mode: 'markers',
+      name: s.name,
+      legendgroup: s.name,
+      x: s.points.map((p) => p.x),
+      y: s.points.map((p) => p.y),
+      text: s.points.map((p) => p.label ?? ''),
+      marker,
+    });
+    const front = paretoFront(s.points, { x: options.x ?? 'min', y: options.y ?? 'max' });
+    data.push({
+      type: 'scatter',
+      mode: 'lines',
+      name: `${s.name} (Pareto front)`,
+      legendgroup: s.name,
+      showlegend: false,
+      x: front.map((i) => s.points[i]!.x),
+      y: front.map((i) => s.points[i]!.y),
+      line: { dash: 'dash', ...(s.color ? { color: s.color } : {}) },
+      hoverinfo: 'skip',
+    });
+  }
+  return { data, layout: baseLayout(options) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heat maps (dispatch and combine weights: tokens × slots)
+
+/** A matrix: rows of numbers, or a 2-D tensor (read synchronously; call outside tf.tidy). */
+export type MatrixInput = ArrayLike<Numbers> | tf.Tensor;
+
+/** [smallest, largest] finite value of the rows ([Infinity, -Infinity] when there is none). */
+function finiteRange(rows: number[][]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const row of rows) {
+    for (const v of row) {
+      if (!Number.isFinite(v)) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return [lo, hi];
+}
+
+/** Rows of a matrix as number[][]; rejects ragged rows and non-2-D tensors. */
+export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
+  if (values instanceof tf.Tensor) {
+    if (values.rank !== 2) throw new Error(`${name} must be a 2-D tensor, got shape [${values.shape.join(', ')}]`);
+    return values.arraySync() as number[][];
+  }
+  if (values == null || typeof values.length !== 'number' || values.length === 0) throw new Error(`${name} must be a non-empty array of rows, got ${String(values)}`);
+  const rows = Array.from(values, (row, i) => toArray(row, `${name} row ${i}`));
+  const width = rows[0]!.length;
+  rows.forEach((row, i) => {
+    if (row.length !== width) throw new Error(`${name} row ${i} has ${row.length} values but row 0 has ${width}; rows must have equal length`);
+  });
+  return rows;
+}
+
+export interface HeatmapOptions extends AxesOptions {
+  /** Labels of the columns (x) and rows (y); default 0, 1, 2, … */
+  xLabels?: (string | number)[];
+  yLabels?: (string | number)[];
+  /** Plotly colour scale. Default 'Viridis'. */
+  colorscale?: string;
+  /** Colour range; default the data's range. */
+  zmin?: number;
+  zmax?: number;
+  /** Title of the colour bar. */
+  zTitle?: string;
+}
+
+/** A matrix as a heat map, row 0 at the top (as the matrix is written). */
+export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figure {
+  const z = toMatrix(matrix, 'heatmap matrix');
+  const rows = z.length;
+  const cols = z[0]!.length;
+  if (options.xLabels && options.xLabels.length !== cols) throw new Error(`heatmap xLabels has ${options.xLabels.length} labels for ${cols} columns`);
+  if (options.yLabels && options.yLabels.length !== rows) throw new Error(`heatmap yLabels has ${options.yLabels.length} labels for ${rows} rows`);
+  const trace: Trace = {
+    type: 'heatmap',
+    z,
+    colorscale: options.colorscale ?? 'Viridis',
+    colorbar: { title: { text: options.zTitle ?? '' } },
+  };
+  if (options.xLabels) trace.x = options.xLabels.map(String);
+  if (options.yLabels) trace.y = options.yLabels.map(String);
+  // Plotly uses zmin/zmax only when both are set; fill the missing one from the data.
+  if (options.zmin != null || options.zmax != null) {
+    const [lo, hi] = finiteRange(z);
+    trace.zmin = options.zmin ?? lo;
+    trace.zmax = options.zmax ?? hi;
+  }
+  const layout = baseLayout(options);
+  layout.yaxis = { ...(layout.yaxis as object), autorange: 'reversed' };
+  return { data: [trace], layout };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image grids (input patches, per-slot weight maps over an image)
+
+/** An image: rows of pixel values, a 2-D tensor [h, w] or [h, w, 1], or flat values with a size. */
+export type ImageInput = MatrixInput | { width: number; height: number; data: Numbers };
+
+function toImage(image: ImageInput, index: number): number[][] {
+  const name = `image #${index}`;
+  if (image instanceof tf.Tensor) {
+    if (image.rank === 3 && image.shape[2] === 1) {
+      const [h, w] = image.shape as [number, number, number];
+      const values = Array.from(image.dataSync());
+      return Array.from({ length: h }, (_, r) => values.slice(r * w, (r + 1) * w));
+    }
+    return toMatrix(image, name);
+  }
+  if (image != null && 'width' in image && 'height' in image && 'data' in image) {
+    const { width, height } = image;
+    const data = toArray(image.data, `${name} data`);
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new Error(`${name} must have integer width, height ≥ 1, got ${width}×${height}`);
+    if (data.length !== width * height) throw new Error(`${name} has ${data.length} values, expected width·height = ${width}·${height} = ${width * height}`);
+    return Array.from({ length: height }, (_, r) => data.slice(r * width, (r + 1) * width));
+  }
+  return toMatrix(image as MatrixInput, name);
+}
+
+export interface ImageGridOptions {
+  title?: string;
+  /** Images per row. Default min(count, 8). */
+  columns?: number;
+  /** One title per image (e.g. 'slot 3'). */
+  titles?: string[];
+  /** Plotly colour scale. Default 'Greys' reversed (0 black, 1 white), as for digits. */
+  colorscale?: string;
+  reverseScale?: boolean;
+  /** Shared colour range; default the range over all images, so images compare. */
+  zmin?: number;
+  zmax?: number;
+  /** Pixel size of one cell of the grid. Default 110. */
+  cellSize?: number;
+  showScale?: boolean;
+}
+
+/** Images side by side, each in its own square panel, all on one colour range. */
+export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}): Figure {
+  if (!Array.isArray(images) || images.length === 0) throw new Error('imageGrid needs at least one image');
+  const pixels = images.map((img, i) => toImage(img, i));
+  const count = pixels.length;
+  const columns = options.columns ?? Math.min(count, 8);
+  if (!Number.isInteger(columns) || columns < 1) throw new Error(`imageGrid columns must be an integer ≥ 1, got ${columns}`);
+  if (options.titles && options.titles.length !== count) throw new Error(`imageGrid has ${count} images but ${options.titles.length} titles`);
+  const rows = Math.ceil(count / columns);
+  const [lo, hi] = finiteRange(pixels.flat());
+  const zmin = options.zmin ?? lo;
+  const zmax = options.zmax ?? hi;
+  const cell = options.cellSize ?? 110;
+  const gap = 0.02;
+  const titleSpace = options.titles ? 0.06 : 0;
+  const layout: Layout = {
+    height: Math.max(150, rows * cell + (options.title ? 50 : 10) + (options.titles ? rows * 18 : 0)),
+    width: Math.max(300, columns * cell + 80),
+    margin: { l: 10, r: options.showScale ? 60 : 10, t: options.title ? 50 : 10, b: 10 },
+    annotations: [] as unknown[],
+  };
+  if (options.title) layout.title = { text: options.title };
+  const data: Trace[] = pixels.map((z, i) => {
+    const r = Math.floor(i / columns);
+    const c = i % columns;
+    const axis = i === 0 ? '' : String(i + 1);
+    const x0 = c / columns + gap / 2;
+    const x1 = (c + 1) / columns - gap / 2;
+    const y1 = 1 - r / rows - gap / 2 - titleSpace / rows;
+    const y0 = 1 - (r + 1) / rows + gap / 2;
+    layout[`xaxis${axis}`] = { domain: [x0, x1], visible: false, anchor: `y${axis}`, constrain: 'domain' };
+    layout[`yaxis${axis}`] = { domain: [y0, y1], visible: false, anchor: `x${axis}`, autorange: 'reversed', scaleanchor: `x${axis}`, constrain: 'domain' };
+    if (options.titles) {
+      (layout.annotations as unknown[]).push({ text: options.titles[i], showarrow: false, x: (x0 + x1) / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', font: { size: 11 } });
+    }
+    return {
+      type: 'heatmap',
+      z,
+      xaxis: `x${axis}`,
+      yaxis: `y${axis}`,
+      colorscale: options.colorscale ?? 'Greys',
+      reversescale: options.reverseScale ?? (options.colorscale == null),
+      zmin,
+      zmax,
+      showscale: Boolean(options.showScale) && i === 0,
+      name: options.titles?.[i] ?? `image ${i}`,
+    };
+  });
+  return { data, layout };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bars (expert load, tokens per expert, drop fractions)
+
+export interface BarSeries {
+  name: string;
+  /** Category labels (e.g. 'expert 0'), one per value. */
+  x: (string | number)[];
+  y: Numbers;
+  color?: string;
+}
+
+/** Bars, grouped (default) or stacked when there are several series. */
+export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack' } = {}): Figure {
+  if (!Array.isArray(series) || series.length === 0) throw new Error('barChart needs at least one series');
+  const data: Trace[] = series.map((s) => {
+    const y = toArray(s.y, `bar series ${JSON.stringify(s.name)} y`);
+    if (s.x.length !== y.length) throw new Error(`bar series ${JSON.stringify(s.name)} has ${s.x.length} labels but ${y.length} values`);
+    const trace: Trace = { type: 'bar', name: s.name, x: s.x.map(String), y };
+    if (s.color) trace.marker = { color: s.color };
+    return trace;
+  });
+  const layout = baseLayout(options);
+  layout.barmode = options.barmode ?? 'group';
+  layout.xaxis = { ...(layout.xaxis as object), type: 'category' };
+  return { data, layout };
+}
+
+/** A copy of the figure with layout fields replaced (shallow merge). */
+export function withLayout(figure: Figure, layout: Layout): Figure {
+  return { ...figure, data: figure.data, layout: { ...figure.layout, ...layout } };
+}
+
+/**
+ * A one-line description of a figure, for text outputs and logs:
+ * `"Dispatch weights": heatmap 64×16 (0.0012 … 0.31)`.
+ */
+export function describeFigure(figure: Figure): string {
+  const title = (figure.layout.title as { text?: string } | undefined)?.text;
+  const parts = figure.data.map((t) => {
+    const name = t.name ? ` ${JSON.stringify(t.name)}` : '';
+    if (t.type === 'heatmap' && Array.isArray(t.z)) {
+      const z = t.z as number[][];
+      const [lo, hi] = finiteRange(z);
+      const range = lo <= hi ? ` (${fmt(lo)} … ${fmt(hi)})` : '';
+      return `heatmap${name} ${z.length}×${z[0]?.length ?? 0}${range}`;
+    }
+    const n = Array.isArray(t.y) ? (t.y as unknown[]).length : 0;
+    return `${t.type === 'scatter' ? String(t.mode ?? 'scatter') : t.type}${name} (${n} points)`;
+  });
+  const shown = parts.length > 6 ? [...parts.slice(0, 6), `… ${parts.length - 6} more`] : parts;
+  return `${title ? `${JSON.stringify(title)}: ` : 'figure: '}${shown.join('; ')}`;
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? String(Number(v.toPrecision(3))) : v.toExponential(2);
+}

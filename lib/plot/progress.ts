@@ -1,0 +1,66 @@
+/**
+ * Progress for long work, wherever it runs: in a notebook cell, one output line that updates in
+ * place (a Jupyter display with a display_id); elsewhere, the terminal bar of lib/cli/progress.ts.
+ *
+ *   const bar = progress(steps, 'train');
+ *   for (let step = 0; step < steps; step++) { …; bar.update(step + 1, `loss ${loss.toFixed(3)}`); }
+ *   bar.finish();
+ */
+import { randomBytes } from 'node:crypto';
+import { formatProgress, terminalProgress, type Progress } from '../cli/progress.js';
+import { displayBundle, inNotebook } from './notebook.js';
+
+export type { Progress } from '../cli/progress.js';
+
+/** Minimum time between two updates of the notebook line (each is a message to the front end). */
+const NOTEBOOK_INTERVAL_MS = 250;
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A progress line in the running notebook cell (null outside a notebook). */
+export function notebookProgress(total: number, label = ''): Progress | null {
+  if (!Number.isInteger(total) || total < 1) throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
+  if (!inNotebook()) return null;
+  const displayId = `softmoe-progress-${randomBytes(6).toString('hex')}`;
+  const start = Date.now();
+  let done = 0;
+  let sent = false;
+  let lastSent = -Infinity;
+  let finished = false;
+
+  const send = (note?: string) => {
+    const state = { label: '', done, total, elapsedMs: Date.now() - start, note };
+    const line = formatProgress({ ...state, label });
+    const html =
+      `<div style="font-family: monospace; white-space: pre">${label ? `${escapeHtml(label)} ` : ''}` +
+      `<progress value="${done}" max="${total}" style="width: 16em; vertical-align: middle"></progress> ` +
+      `${escapeHtml(formatProgress(state, 0))}</div>`;
+    displayBundle({ 'text/plain': line, 'text/html': html }, { displayId, update: sent });
+    sent = true;
+    lastSent = Date.now();
+  };
+
+  const update = (value: number, note?: string) => {
+    if (finished) return;
+    if (!Number.isFinite(value) || value < 0) throw new Error(`progress value must be a finite number ≥ 0, got ${String(value)}`);
+    done = Math.min(total, value);
+    if (!sent || Date.now() - lastSent >= NOTEBOOK_INTERVAL_MS) send(note);
+  };
+
+  return {
+    update,
+    tick: (n = 1, note?: string) => update(done + n, note),
+    finish: (note?: string) => {
+      if (finished) return;
+      finished = true;
+      send(note);
+    },
+  };
+}
+
+/** A progress line in a notebook, else a progress bar on stderr. */
+export function progress(total: number, label = ''): Progress {
+  return notebookProgress(total, label) ?? terminalProgress({ total, label });
+}

@@ -1,0 +1,160 @@
+// End-to-end: the executed tour notebook, served by Jupyter's classic notebook server on
+// 127.0.0.1, opened in headless Chromium (Debian's, through playwright-core); plotly must have
+// drawn the dispatch heat map. Run by `npm run test:browser` after `npm run test:notebooks`
+// (it executes the tour itself when build/notebooks/ holds no fresh executed copy).
+//
+// Executed notebooks are untrusted until signed, and Jupyter strips their scripts: the copy
+// opened here is signed with a secret in a Jupyter data folder of its own (nothing global).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { chromium, type Browser } from 'playwright-core';
+import { BUILD_DIR, NOTEBOOKS_DIR, ROOT, isRoot, jupyterEnv } from '../../lib/cli/jupyter.js';
+import { executeNotebook } from '../../lib/cli/notebook-exec.js';
+import { readNotebook } from '../../lib/cli/notebook-files.js';
+import { ensureBuild, ensureChromium, ensureJupyter, ensureKernel } from '../../lib/cli/setup.js';
+
+const NOTEBOOK = '00-tour.ipynb';
+const WORK = path.join(BUILD_DIR, 'browser');
+const SCREENSHOT = path.join(BUILD_DIR, 'screenshots', '00-tour-notebook.png');
+// Flags from ../shared/ENVIRONMENT.md (playwright adds --headless and a fresh profile itself).
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForServer(url: string, server: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.exitCode != null) throw new Error(`the notebook server exited with ${server.exitCode}:\n${log()}`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the notebook server did not answer ${url} within ${timeoutMs / 1000} s:\n${log()}`);
+}
+
+/** Stop the server and its kernels: the whole process group it leads (started detached). */
+async function stopServer(server: ChildProcess): Promise<void> {
+  if (server.pid == null || server.exitCode != null) return;
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  try {
+    process.kill(-server.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-server.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+describe('the tour notebook in a real browser', function () {
+  this.timeout(300000);
+  let server: ChildProcess | null = null;
+  let browser: Browser | null = null;
+
+  after(async () => {
+    await browser?.close();
+    if (server) await stopServer(server);
+  });
+
+  it('serves the signed, executed notebook and plotly draws the dispatch heat map', async () => {
+    ensureBuild();
+    const python = ensureJupyter();
+    ensureKernel(python);
+    const executablePath = ensureChromium();
+
+    // 1. An executed copy: the runner's, if newer than the notebook and the library build.
+    const source = path.join(NOTEBOOKS_DIR, NOTEBOOK);
+    const executed = path.join(BUILD_DIR, 'notebooks', NOTEBOOK);
+    const mtime = (f: string) => fs.statSync(f).mtimeMs;
+    const fresh = fs.existsSync(executed) && mtime(executed) > mtime(source) && mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'index.js'));
+    if (!fresh) {
+      const r = await executeNotebook(source, { python, executed, html: false, env: { SOFTMOE_QUICK: '1' } });
+      expect(r.ok, `executing ${NOTEBOOK} failed: ${r.failure?.message}`).to.equal(true);
+    }
+    const outputs = readNotebook(executed).cells.flatMap((c) => c.outputs ?? []);
+    expect(JSON.stringify(outputs)).to.contain('application/vnd.plotly.v1+json');
+
+    // 2. A private Jupyter: its own config, data (signing secret) and runtime folders.
+    fs.rmSync(WORK, { recursive: true, force: true });
+    const root = path.join(WORK, 'root');
+    fs.mkdirSync(root, { recursive: true });
+    const opened = path.join(root, NOTEBOOK);
+    fs.copyFileSync(executed, opened);
+    const env = jupyterEnv({
+      JUPYTER_CONFIG_DIR: path.join(WORK, 'config'),
+      JUPYTER_DATA_DIR: path.join(WORK, 'data'),
+      JUPYTER_RUNTIME_DIR: path.join(WORK, 'runtime'),
+      SOFTMOE_QUICK: '1',
+    });
+    const sign = spawnSync(python, ['-m', 'nbformat.sign', opened], { env, encoding: 'utf8' });
+    expect(sign.status, `signing failed: ${sign.stdout}${sign.stderr}`).to.equal(0);
+
+    // 3. The classic notebook server on 127.0.0.1, a free port and a random token.
+    const port = await freePort();
+    const token = randomBytes(16).toString('hex');
+    let serverLog = '';
+    server = spawn(
+      python,
+      ['-m', 'notebook', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0', `--NotebookApp.token=${token}`, `--notebook-dir=${root}`, ...(isRoot() ? ['--allow-root'] : [])],
+      { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
+    const base = `http://127.0.0.1:${port}`;
+    await waitForServer(`${base}/api/status?token=${token}`, server, () => serverLog, 60000);
+
+    // 4. Chromium opens the notebook; plotly must draw (the figure's SVG and heat map image).
+    browser = await chromium.launch({ executablePath, args: CHROMIUM_FLAGS });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${base}/notebooks/${NOTEBOOK}?token=${token}`, { waitUntil: 'domcontentloaded' });
+    const plot = page.locator('.js-plotly-plot').first();
+    await plot.waitFor({ state: 'visible', timeout: 90000 });
+    await page.locator('.js-plotly-plot .main-svg').first().waitFor({ timeout: 30000 });
+    const svgCount = await page.locator('.js-plotly-plot .main-svg').count();
+    const heatmapImages = await page.locator('.js-plotly-plot g.hm image').count();
+    // The heat map image covers the plot area (an axis of the wrong type leaves it empty), and
+    // the x axis carries the slot labels.
+    const imageBox = heatmapImages > 0 ? await page.locator('.js-plotly-plot g.hm image').first().boundingBox() : null;
+    const xTicks = await page.locator('.js-plotly-plot .xtick text').allTextContents();
+    const title = await page.locator('.js-plotly-plot .gtitle').first().textContent();
+    const notLoaded = await page.getByText('plotly.js is not loaded on this page').count();
+    await plot.scrollIntoViewIfNeeded();
+    fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+    console.log(`      screenshot: ${path.relative(ROOT, SCREENSHOT)} (${svgCount} plotly SVG layers, ${heatmapImages} heat map image)`);
+
+    expect(svgCount, 'plotly SVG layers').to.be.greaterThan(0);
+    expect(heatmapImages, 'heat map image inside the plot').to.equal(1);
+    expect(imageBox?.width ?? 0, 'heat map image width (px)').to.be.greaterThan(200);
+    expect(imageBox?.height ?? 0, 'heat map image height (px)').to.be.greaterThan(200);
+    expect(xTicks.slice(0, 2)).to.deep.equal(['e0·s0', 'e0·s1']);
+    expect(title).to.contain('Dispatch weights');
+    expect(notLoaded).to.equal(0);
+    expect(pageErrors.filter((e) => /plotly|newPlot/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
+  });
+});

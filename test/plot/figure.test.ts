@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import {
+  barChart,
+  describeFigure,
+  heatmap,
+  imageGrid,
+  lineChart,
+  paretoChart,
+  paretoFront,
+  scatterChart,
+  toMatrix,
+} from '../../lib/plot/figure.js';
+
+describe('plot/figure', () => {
+  describe('paretoFront', () => {
+    // Points (cost x, quality y); by hand, with lower x and higher y better:
+    // #0 (1, 0.5) kept (cheapest); #1 (2, 0.4) dominated by #0; #2 (2, 0.7) kept;
+    // #3 (3, 0.7) dominated by #2 (same y, more cost); #4 (4, 0.9) kept; #5 (5, 0.8) dominated by #4.
+    const points = [
+      { x: 1, y: 0.5 },
+      { x: 2, y: 0.4 },
+      { x: 2, y: 0.7 },
+      { x: 3, y: 0.7 },
+      { x: 4, y: 0.9 },
+      { x: 5, y: 0.8 },
+    ];
+
+    it('keeps exactly the non-dominated points, ordered by x', () => {
+      expect(paretoFront(points)).to.deep.equal([0, 2, 4]);
+    });
+
+    it('follows the requested directions', () => {
+      // Lower x and lower y better: #1 (2, 0.4) beats everything with x ≥ 2; #0 is cheapest.
+      expect(paretoFront(points, { x: 'min', y: 'min' })).to.deep.equal([0, 1]);
+      // Higher x and higher y better: #4 (4, 0.9) and #5 (5, 0.8).
+      expect(paretoFront(points, { x: 'max', y: 'max' })).to.deep.equal([4, 5]);
+    });
+
+    it('agrees with a brute-force dominance check on random points', () => {
+      let seed = 7;
+      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+      const pts = Array.from({ length: 60 }, () => ({ x: Math.round(rand() * 20), y: Math.round(rand() * 20) }));
+      const dominated = (i: number) =>
+        pts.some((q, j) => j !== i && q.x <= pts[i]!.x && q.y >= pts[i]!.y && (q.x < pts[i]!.x || q.y > pts[i]!.y));
+      const firstOfEqual = (i: number) => pts.findIndex((q) => q.x === pts[i]!.x && q.y === pts[i]!.y) === i;
+      const expected = pts.map((_, i) => i).filter((i) => !dominated(i) && firstOfEqual(i)).sort((a, b) => pts[a]!.x - pts[b]!.x);
+      expect(paretoFront(pts)).to.deep.equal(expected);
+    });
+
+    it('rejects non-finite points by index', () => {
+      expect(() => paretoFront([{ x: 1, y: 1 }, { x: NaN, y: 2 }])).to.throw(/pareto point #1 must have finite x and y, got \(NaN, 2\)/);
+    });
+
+    it('paretoChart draws the front of each series as a line through the front points', () => {
+      const fig = paretoChart([{ name: 'Soft MoE', points }], { xTitle: 'GFLOPs', yTitle: 'precision@1' });
+      expect(fig.data).to.have.length(2);
+      expect(fig.data[1]!.x).to.deep.equal([1, 2, 4]);
+      expect(fig.data[1]!.y).to.deep.equal([0.5, 0.7, 0.9]);
+      expect(fig.data[0]!.mode).to.equal('markers');
+    });
+  });
+
+  describe('builders', () => {
+    it('lineChart turns typed arrays into plain arrays and defaults x to 0..n-1', () => {
+      const fig = lineChart([{ name: 'loss', y: new Float32Array([3, 2, 1]) }], { title: 'Training', logY: true });
+      const trace = fig.data[0]!;
+      expect(Array.isArray(trace.y)).to.equal(true);
+      expect(trace.y).to.deep.equal([3, 2, 1]);
+      expect(trace.x).to.deep.equal([0, 1, 2]);
+      expect((fig.layout.yaxis as { type: string }).type).to.equal('log');
+      // JSON round trip keeps the figure intact (no typed arrays, no functions).
+      expect(JSON.parse(JSON.stringify(fig))).to.deep.equal(fig);
+    });
+
+    it('lineChart and scatterChart reject mismatched x and y by series name', () => {
+      expect(() => lineChart([{ name: 'acc', x: [1, 2], y: [1, 2, 3] }])).to.throw(/series "acc" \(#0\) has 2 x values but 3 y values/);
+      expect(() => scatterChart([])).to.throw(/at least one series/);
+    });
+
+    it('heatmap keeps rows as written, reverses the y axis, and validates labels', () => {
+      const fig = heatmap([[0.1, 0.9], [0.5, 0.5], [1, 0]], { xLabels: ['slot 0', 'slot 1'], zmin: 0, zmax: 1 });
+      expect(fig.data[0]!.z).to.deep.equal([[0.1, 0.9], [0.5, 0.5], [1, 0]]);
+      expect((fig.layout.yaxis as { autorange: string }).autorange).to.equal('reversed');
+      // No forced axis type: a 'linear' x axis with string labels draws an empty plot.
+      expect((fig.layout.xaxis as { type?: string }).type).to.equal(undefined);
+      // Plotly needs both bounds: zmax is filled with the data's largest value, 1.
+      expect([fig.data[0]!.zmin, fig.data[0]!.zmax]).to.deep.equal([0, 1]);
+      expect(heatmap([[0.5, 2]], { zmin: 0 }).data[0]!.zmax).to.equal(2);
+      expect(() => heatmap([[1, 2], [3]])).to.throw(/row 1 has 1 values but row 0 has 2/);
+      expect(() => heatmap([[1, 2]], { yLabels: ['a', 'b'] })).to.throw(/yLabels has 2 labels for 1 rows/);
+    });
+
+    it('heatmap reads a 2-D tensor and rejects other ranks', () => {
+      const t = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+      expect(heatmap(t).data[0]!.z).to.deep.equal([[1, 2, 3], [4, 5, 6]]);
+      const t3 = tf.zeros([1, 2, 3]);
+      expect(() => toMatrix(t3, 'dispatch')).to.throw(/dispatch must be a 2-D tensor, got shape \[1, 2, 3\]/);
+      t.dispose();
+      t3.dispose();
+    });
+
+    it('imageGrid puts each image on its own square axes with one shared colour range', () => {
+      const a = { width: 2, height: 2, data: [0, 1, 2, 3] };
+      const b = tf.tensor3d([[[4], [5]], [[6], [7]]]);
+      const before = tf.memory().numTensors;
+      const fig = imageGrid([a, b], { columns: 2, titles: ['slot 0', 'slot 1'] });
+      expect(tf.memory().numTensors).to.equal(before);
+      expect(fig.data.map((t) => t.z)).to.deep.equal([[[0, 1], [2, 3]], [[4, 5], [6, 7]]]);
+      // Shared range = min and max over both images: 0 and 7.
+      expect(fig.data.map((t) => [t.zmin, t.zmax])).to.deep.equal([[0, 7], [0, 7]]);
+      expect(fig.data.map((t) => [t.xaxis, t.yaxis])).to.deep.equal([['x', 'y'], ['x2', 'y2']]);
+      expect((fig.layout.yaxis2 as { scaleanchor: string }).scaleanchor).to.equal('x2');
+      expect(() => imageGrid([{ width: 2, height: 2, data: [1, 2, 3] }])).to.throw(/image #0 has 3 values, expected width·height = 2·2 = 4/);
+      b.dispose();
+    });
+
+    it('barChart checks labels against values', () => {
+      const fig = barChart([{ name: 'tokens', x: [0, 1, 2], y: [5, 3, 8] }], { barmode: 'stack' });
+      expect(fig.data[0]!.x).to.deep.equal(['0', '1', '2']);
+      expect(fig.layout.barmode).to.equal('stack');
+      expect(() => barChart([{ name: 'tokens', x: ['a'], y: [1, 2] }])).to.throw(/bar series "tokens" has 1 labels but 2 values/);
+    });
+
+    it('describeFigure summarises traces for text outputs', () => {
+      expect(describeFigure(heatmap([[0.25, 2], [1, 0.5]], { title: 'Dispatch' }))).to.equal('"Dispatch": heatmap 2×2 (0.25 … 2)');
+      expect(describeFigure(lineChart([{ name: 'loss', y: [1, 2, 3] }]))).to.equal('figure: lines "loss" (3 points)');
+    });
+  });
+});
