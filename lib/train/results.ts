@@ -63,6 +63,8 @@ export interface GitInfo {
   commit: string;
   /** Whether tracked files differed from the commit when the run started. */
   dirty: boolean;
+  /** Library files (lib/) modified or not yet committed when the run started (`git status`). */
+  uncommittedLibraryFiles: string[];
 }
 
 /** The project's git commit, or null outside a git checkout. */
@@ -70,8 +72,13 @@ export function gitInfo(): GitInfo | null {
   const cwd = findProjectRoot();
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return { commit, dirty: status.trim().length > 0 };
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', '.'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const lines = status.split('\n').filter((l) => l.length > 3);
+    return {
+      commit,
+      dirty: lines.some((l) => !l.startsWith('??')),
+      uncommittedLibraryFiles: lines.map((l) => l.slice(3)).filter((f) => f.startsWith('lib/')).sort(),
+    };
   } catch {
     return null;
   }
