@@ -16,5 +16,7 @@ export * from './moe/routers/index.js';
 export * from './moe/cost.js';
 export * from './moe/layers.js';
 export * from './data/index.js';
+export * from './vit/index.js';
+export * from './train/index.js';
 export * from './bench/timing.js';
 export * as plot from './plot/index.js';
