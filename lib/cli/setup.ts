@@ -23,6 +23,7 @@ import {
   KERNEL_NAME,
   KERNEL_SPEC,
   PIP_JUPYTER_PACKAGES,
+  PYTHON_MODULES,
   ROOT,
   TSC,
   TSLAB_BIN,
@@ -85,14 +86,32 @@ function run(command: string, args: string[]): void {
   if (r.status !== 0) throw new SetupError(`${[command, ...args].join(' ')} failed with exit code ${r.status}`);
 }
 
-/** Install Debian packages as root, or explain the command to run. */
-function installDebianPackages(packages: string[], why: string): void {
-  const args = ['install', '-y', '--no-install-recommends', ...packages];
-  if (!isRoot()) {
-    throw new SetupError(`${why} is missing. Install it with:\n\n    sudo apt-get update && sudo apt-get ${args.join(' ')}\n\nthen run this command again.`);
-  }
-  run('apt-get', ['update', '-qq']);
-  run('apt-get', args);
+/** What to do about missing system software: run apt-get (root on Debian) or tell the user. */
+export type InstallPlan = { kind: 'apt-get'; commands: string[][] } | { kind: 'advice'; message: string };
+
+/**
+ * The plan for installing Debian `packages` (when `debian`) or, elsewhere, the pip packages
+ * (`pip`, for software that pip provides; null if it does not): apt-get as root, else the
+ * exact command for the user to run.
+ */
+export function installPlan(what: string, system: { debian: boolean; root: boolean; python: string | null }, packages: string[], pip: string[] | null): InstallPlan {
+  const aptArgs = ['install', '-y', '--no-install-recommends', ...packages];
+  if (system.debian && system.root) return { kind: 'apt-get', commands: [['apt-get', 'update', '-qq'], ['apt-get', ...aptArgs]] };
+  let command: string;
+  if (system.debian) command = `sudo apt-get update && sudo apt-get ${aptArgs.join(' ')}`;
+  else if (pip) command = `${system.python ?? 'python3'} -m pip install --user ${pip.join(' ')}`;
+  else command = `install ${packages.join(', ')} with your system's package manager`;
+  const extra = !system.debian && pip ? '\n(add jupyterlab to that list for JupyterLab; set SOFTMOE_PYTHON=/path/to/python3 to use another interpreter)' : '';
+  return { kind: 'advice', message: `${what} is missing. Install it with:\n\n    ${command}\n${extra}\nthen run this command again.` };
+}
+
+function carryOut(plan: InstallPlan): void {
+  if (plan.kind === 'advice') throw new SetupError(plan.message);
+  for (const [command, ...args] of plan.commands) run(command!, args);
+}
+
+function system(): { debian: boolean; root: boolean; python: string | null } {
+  return { debian: isDebian(), root: isRoot(), python: anyPython() };
 }
 
 /** A Python 3 with Jupyter's modules; installs or explains how (see the file comment). */
@@ -102,20 +121,12 @@ export function ensureJupyter(): string {
     log(`Jupyter found (${python})`);
     return python;
   }
-  if (isDebian()) {
-    installDebianPackages(DEBIAN_JUPYTER_PACKAGES, 'Jupyter (notebook, nbclient, nbconvert)');
-    python = findJupyterPython();
-    if (python) return python;
-    throw new SetupError('Debian\'s Jupyter packages were installed but /usr/bin/python3 still cannot import them');
-  }
-  const some = anyPython();
-  const missing = some ? missingPythonModules(some) : PIP_JUPYTER_PACKAGES;
-  throw new SetupError(
-    `Jupyter is missing${some ? ` (${some} lacks: ${missing.join(', ')})` : ' (no python3 found)'}. Install it with:\n\n` +
-      `    ${some ?? 'python3'} -m pip install --user ${PIP_JUPYTER_PACKAGES.join(' ')}\n\n` +
-      '(add jupyterlab to that list for JupyterLab; set SOFTMOE_PYTHON=/path/to/python3 if it is not the python3 on PATH),\n' +
-      'then run this command again.',
-  );
+  const sys = system();
+  const missing = sys.python ? missingPythonModules(sys.python) : PYTHON_MODULES;
+  carryOut(installPlan(`Jupyter (python modules ${missing.join(', ')})`, sys, DEBIAN_JUPYTER_PACKAGES, PIP_JUPYTER_PACKAGES));
+  python = findJupyterPython();
+  if (python) return python;
+  throw new SetupError("Debian's Jupyter packages were installed but /usr/bin/python3 still cannot import them");
 }
 
 /** Register tslab's kernel spec under .jupyter/ (again if it points at another checkout). */
@@ -145,14 +156,9 @@ export function ensureChromium(): string {
     log(`Chromium found (${found})`);
     return found;
   }
-  if (isDebian()) {
-    installDebianPackages(DEBIAN_BROWSER_PACKAGES, 'Chromium (for the browser test)');
-    if (fs.existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
-  }
-  throw new SetupError(
-    'Chromium is missing (the browser test opens a notebook in it). Install it from your distribution ' +
-      '(Debian/Ubuntu: sudo apt-get install chromium) and, if it is not /usr/bin/chromium, set SOFTMOE_CHROMIUM=/path/to/chromium.',
-  );
+  carryOut(installPlan('Chromium (the browser test opens a notebook in it; SOFTMOE_CHROMIUM=/path names another)', system(), DEBIAN_BROWSER_PACKAGES, null));
+  if (fs.existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
+  throw new SetupError('Debian\'s chromium package was installed but /usr/bin/chromium is missing');
 }
 
 export interface SetupResult {
