@@ -11,6 +11,7 @@
  * unless --force. `--help` lists every option.
  */
 import { existsSync } from 'node:fs';
+import * as os from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -42,6 +43,9 @@ const OPTIONS = {
   'moe-layers': { type: 'string' },
   'aux-weight': { type: 'string' },
   'expert-init': { type: 'string' },
+  dispatch: { type: 'string' },
+  combine: { type: 'string' },
+  'experts-fn': { type: 'string' },
   steps: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string', default: '128' },
@@ -79,6 +83,8 @@ Model      --model dense|soft|tokens-choice|experts-choice (soft)
            --experts N (16)  --slots P (Soft MoE, default 1)  --k K (Tokens Choice, 1)
            --capacity-factor C  --bpr  --noise-std S  --moe-layers 2,3  --aux-weight W
            --expert-init shared|independent
+           --dispatch softmax|uniform  --combine softmax|uniform  --experts-fn mlp|identity
+                            Soft MoE ablations of the paper's Table 2 (default softmax, softmax, mlp)
 Training   --steps N | --epochs E  --batch-size B (128)  --lr (1e-3)  --warmup N
            --decay cosine|linear|constant  --end-lr  --weight-decay  --clip (1; 0 = none)
            --seed S (0: weights and batch order)  --backend wasm|cpu|tensorflow
@@ -140,7 +146,7 @@ interface RunPlan {
 }
 
 /** Options already spelled out in a run's name; other swept options are appended to it. */
-const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag']);
+const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn']);
 
 /** `_lr2e-3` style suffix for the swept options a run's name does not already show. */
 function sweepSuffix(extra: string[]): string {
@@ -179,6 +185,11 @@ function planRun(args: Args, suffix = ''): RunPlan {
       auxLossWeight: num(args, 'aux-weight', false, 0),
       expertInit: args['expert-init'] as 'shared' | 'independent' | undefined,
       noiseStd: num(args, 'noise-std', false, 0),
+      softOptions: {
+        dispatch: args.dispatch as 'softmax' | 'uniform' | undefined,
+        combine: args.combine as 'softmax' | 'uniform' | undefined,
+        experts: args['experts-fn'] as 'mlp' | 'identity' | undefined,
+      },
     },
     seed,
   };
@@ -190,6 +201,9 @@ function planRun(args: Args, suffix = ''): RunPlan {
       ? ''
       : `-e${model.moe?.numExperts}` +
         (kind === 'soft' ? `-p${model.moe?.slotsPerExpert ?? 1}` : '') +
+        (kind === 'soft' && args.dispatch === 'uniform' ? '-dispatch-uniform' : '') +
+        (kind === 'soft' && args.combine === 'uniform' ? '-combine-uniform' : '') +
+        (kind === 'soft' && args['experts-fn'] === 'identity' ? '-identity-experts' : '') +
         (kind === 'tokens-choice' ? `-k${model.moe?.k}${args.bpr ? '-bpr' : ''}` : '') +
         (model.moe?.capacityFactor != null ? `-cf${model.moe.capacityFactor}` : '');
   const length = steps != null ? `${steps}steps` : `${epochs}epochs`;
@@ -285,6 +299,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
   console.error(`${label}: ${cost.parameters.toLocaleString('en')} parameters, ${(cost.flopsPerImage.total / 1e6).toFixed(2)} MFLOP/image forward, ${steps} updates of ${batchSize}, backend ${tf.getBackend()}`);
   const bar = terminalProgress({ total: steps, label: 'train' });
   const wallStart = performance.now();
+  const cpuStart = process.cpuUsage();
   let lastVal: EvalResult | null = null;
   const recent: number[] = [];
   let smoothLoss = NaN;
@@ -312,6 +327,10 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
     });
     bar.finish(`loss ${smoothLoss.toFixed(3)}${lastVal ? `  val ${(lastVal as EvalResult).accuracy.toFixed(4)}` : ''}`);
     const trainWallSeconds = (performance.now() - wallStart) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    // CPU time of this process while training: on a shared machine the wall time also holds the
+    // time other processes had the cores (see machine.loadAverage and loadAverageAtEnd).
+    const trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
     console.error('evaluating on the validation and test splits …');
     const finalValidation = await trainer.evaluate(validation);
     const finalTest = await trainer.evaluate(test);
@@ -324,6 +343,8 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       msPerStepMean: h.stepMs.reduce((a, b) => a + b, 0) / h.stepMs.length,
       trainSeconds: h.stepMs.reduce((a, b) => a + b, 0) / 1000,
       trainWallSeconds,
+      trainCpuSeconds,
+      loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100),
       finalTrainLoss: h.loss.slice(-lastN).reduce((a, b) => a + b, 0) / lastN,
       validationAccuracy: finalValidation.accuracy,
       validationLoss: finalValidation.loss,
@@ -334,7 +355,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
     writeResults(plan.outPath, { status: 'finished', ...header, finishedAt: new Date().toISOString(), summary, curves: curves(h) }, { force: args.force });
     console.log(
       `${plan.name}: test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%  validation ${(summary.validationAccuracy * 100).toFixed(2)}%  ` +
-        `${summary.msPerStepMedian.toFixed(0)} ms/step (median)  training ${(trainWallSeconds / 60).toFixed(1)} min  → ${plan.outPath}`,
+        `${summary.msPerStepMedian.toFixed(0)} ms/step (median)  training ${(trainWallSeconds / 60).toFixed(1)} min wall, ${(trainCpuSeconds / 60).toFixed(1)} min CPU  → ${plan.outPath}`,
     );
   } catch (e) {
     bar.finish('failed');

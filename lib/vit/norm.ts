@@ -2,22 +2,53 @@
  * Layer normalisation over the last axis (Ba et al. 2016; flax `nn.LayerNorm`, used before every
  * attention and MLP block of a pre-LN ViT and once after the encoder, vmoe `encoder_norm`):
  *   y = (x − mean(x)) / √(var(x) + eps) · scale + bias,   mean and var over the last axis.
- * Reductions are over the last axis only (on wasm a reduction over another axis transposes).
+ * Reductions are over the last axis only (on wasm a reduction over another axis transposes);
+ * the gradient is written in closed form (`layerNormRows`).
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
+import { customOp } from '../ops/custom-grad.js';
+import { matMul } from '../ops/matmul.js';
 import { ownVariable, type Module } from '../moe/layers.js';
+
+/** Column sums of a matrix [r, c] → [c], as a product with a row of ones (fast on wasm). */
+export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  const [r, c] = x.shape;
+  return matMul(tf.ones([1, r]) as tf.Tensor2D, x).reshape([c]);
+}
+
+/**
+ * LayerNorm of rows x [N, d] with a closed-form gradient (x̂ = (x − μ)·r, r = 1/√(σ² + eps)):
+ *   dx = r · (g − mean(g) − x̂ · mean(g ⊙ x̂)),  g = dy ⊙ scale      (means over the last axis)
+ *   dscale = Σ_rows dy ⊙ x̂,   dbias = Σ_rows dy                    (as products with a row of ones)
+ * Autodiff of the composed ops would reduce over the rows with `sum` on a non-last axis, which
+ * transposes first on wasm, and would broadcast [N, 1] factors about twice as often.
+ */
+function layerNormRows(eps: number) {
+  return customOp(3, ([x, scale, bias], save) => {
+    const centred = tf.sub(x, tf.mean(x, -1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps));
+    const xhat = tf.mul(centred, rstd);
+    save([xhat, rstd, scale]);
+    return {
+      value: tf.add(tf.mul(xhat, scale), bias),
+      gradFunc: (dy, [xh, r, sc]) => {
+        const g = tf.mul(dy, sc);
+        const dx = tf.mul(tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))), r);
+        return [dx, columnSums(tf.mul(dy, xh) as tf.Tensor2D), columnSums(dy as tf.Tensor2D)];
+      },
+    };
+  });
+}
 
 /** y = LN(x)·scale + bias over the last axis; x [..., d], scale and bias [d] (bias optional). */
 export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D | null, eps: number): tf.Tensor {
   const d = x.shape[x.rank - 1];
   if (scale.shape[0] !== d) throw new Error(`layerNorm: scale must be [${d}] for input [${x.shape.join(', ')}], got [${scale.shape.join(', ')}]`);
+  if (bias != null && bias.shape[0] !== d) throw new Error(`layerNorm: bias must be [${d}] for input [${x.shape.join(', ')}], got [${bias.shape.join(', ')}]`);
   return tf.tidy(() => {
-    const mean = tf.mean(x, -1, true);
-    const centred = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centred), -1, true);
-    const normed = tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), scale);
-    return bias ? tf.add(normed, bias) : normed;
+    const rows = x.reshape([x.size / d, d]);
+    return layerNormRows(eps)(rows, scale, bias ?? tf.zeros([d])).reshape(x.shape);
   });
 }
 

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { expectClose, forEachBackend } from '../helpers/golden.js';
 import { MultiHeadAttention } from '../../lib/vit/attention.js';
 import { layerNorm } from '../../lib/vit/norm.js';
-import { PatchEmbed, patchify } from '../../lib/vit/patch-embed.js';
+import { addPositions, PatchEmbed, patchify } from '../../lib/vit/patch-embed.js';
 
 /** Deterministic test values in [-1, 1) (no tfjs randomness involved). */
 function values(n: number, salt: number): number[] {
@@ -144,6 +144,31 @@ forEachBackend(() => {
       expectClose(sums, new Array(2 * 2 * 5).fill(1), 'attention rows sum to 1');
       tf.dispose([x, y, weights as tf.Tensor, sums]);
       attention.dispose();
+    });
+  });
+});
+
+forEachBackend(() => {
+  describe('vit/norm and vit/patch-embed: closed-form gradients', function () {
+    it('LayerNorm and the position-embedding add have the gradients of the composed ops', function () {
+      const x = tf.tensor3d(values(3 * 5 * 6, 11).map((v, i) => v * (1 + (i % 7))), [3, 5, 6]);
+      const scale = tf.tensor1d(values(6, 12));
+      const bias = tf.tensor1d(values(6, 13));
+      const pos = tf.tensor2d(values(5 * 6, 14), [5, 6]);
+      const r = tf.tensor3d(values(3 * 5 * 6, 15), [3, 5, 6]);
+      const composed = (xx: tf.Tensor, s: tf.Tensor, b: tf.Tensor, p: tf.Tensor) => {
+        const xp = tf.add(xx, p);
+        const mean = tf.mean(xp, -1, true);
+        const c = tf.sub(xp, mean);
+        const y = tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(tf.mean(tf.square(c), -1, true), 1e-6))), s), b);
+        return tf.sum(tf.mul(y, r));
+      };
+      const ours = (xx: tf.Tensor, s: tf.Tensor, b: tf.Tensor, p: tf.Tensor) =>
+        tf.sum(tf.mul(layerNorm(addPositions(xx as tf.Tensor3D, p as tf.Tensor2D), s as tf.Tensor1D, b as tf.Tensor1D, 1e-6), r));
+      const want = tf.grads(composed)([x, scale, bias, pos]);
+      const got = tf.grads(ours)([x, scale, bias, pos]);
+      ['x', 'scale', 'bias', 'pos'].forEach((name, i) => expectClose(got[i], Array.from(want[i].dataSync()), `d${name}`, 1e-5, 1e-4));
+      tf.dispose([x, scale, bias, pos, r, ...want, ...got]);
     });
   });
 });
