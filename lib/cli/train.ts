@@ -43,6 +43,9 @@ const OPTIONS = {
   'moe-layers': { type: 'string' },
   'aux-weight': { type: 'string' },
   'expert-init': { type: 'string' },
+  dispatch: { type: 'string' },
+  combine: { type: 'string' },
+  'experts-fn': { type: 'string' },
   steps: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string', default: '128' },
@@ -80,6 +83,8 @@ Model      --model dense|soft|tokens-choice|experts-choice (soft)
            --experts N (16)  --slots P (Soft MoE, default 1)  --k K (Tokens Choice, 1)
            --capacity-factor C  --bpr  --noise-std S  --moe-layers 2,3  --aux-weight W
            --expert-init shared|independent
+           --dispatch softmax|uniform  --combine softmax|uniform  --experts-fn mlp|identity
+                            Soft MoE ablations of the paper's Table 2 (default softmax, softmax, mlp)
 Training   --steps N | --epochs E  --batch-size B (128)  --lr (1e-3)  --warmup N
            --decay cosine|linear|constant  --end-lr  --weight-decay  --clip (1; 0 = none)
            --seed S (0: weights and batch order)  --backend wasm|cpu|tensorflow
@@ -141,7 +146,7 @@ interface RunPlan {
 }
 
 /** Options already spelled out in a run's name; other swept options are appended to it. */
-const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag']);
+const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn']);
 
 /** `_lr2e-3` style suffix for the swept options a run's name does not already show. */
 function sweepSuffix(extra: string[]): string {
@@ -180,6 +185,11 @@ function planRun(args: Args, suffix = ''): RunPlan {
       auxLossWeight: num(args, 'aux-weight', false, 0),
       expertInit: args['expert-init'] as 'shared' | 'independent' | undefined,
       noiseStd: num(args, 'noise-std', false, 0),
+      softOptions: {
+        dispatch: args.dispatch as 'softmax' | 'uniform' | undefined,
+        combine: args.combine as 'softmax' | 'uniform' | undefined,
+        experts: args['experts-fn'] as 'mlp' | 'identity' | undefined,
+      },
     },
     seed,
   };
@@ -191,6 +201,9 @@ function planRun(args: Args, suffix = ''): RunPlan {
       ? ''
       : `-e${model.moe?.numExperts}` +
         (kind === 'soft' ? `-p${model.moe?.slotsPerExpert ?? 1}` : '') +
+        (kind === 'soft' && args.dispatch === 'uniform' ? '-dispatch-uniform' : '') +
+        (kind === 'soft' && args.combine === 'uniform' ? '-combine-uniform' : '') +
+        (kind === 'soft' && args['experts-fn'] === 'identity' ? '-identity-experts' : '') +
         (kind === 'tokens-choice' ? `-k${model.moe?.k}${args.bpr ? '-bpr' : ''}` : '') +
         (model.moe?.capacityFactor != null ? `-cf${model.moe.capacityFactor}` : '');
   const length = steps != null ? `${steps}steps` : `${epochs}epochs`;

@@ -13,6 +13,7 @@
  * resolved config.
  */
 import { checkInt, checkOneOf, checkPositive } from '../ops/check.js';
+import type { SoftMoEOptions } from '../moe/soft-moe.js';
 
 /** What sits in the MLP slot of an encoder block. */
 export type BlockKind = 'dense' | 'soft' | 'tokens-choice' | 'experts-choice';
@@ -64,7 +65,19 @@ export interface MoEConfig {
   auxLossWeight?: number;
   /** Extra options forwarded verbatim to the sparse router functions (noise, loss kinds, …). */
   routerOptions?: Record<string, unknown>;
+  /**
+   * Soft MoE only: the paper's Table 2 ablations, forwarded to `softMoE` (lib/moe/soft-moe.ts).
+   * Defaults are the Soft MoE of the paper: normalize true (§2.3), dispatch and combine
+   * 'softmax' (eqs. 1 and 3), experts 'mlp'. 'uniform' dispatch makes every slot the mean of all
+   * tokens, 'uniform' combine every output the mean of all slots; 'identity' experts return
+   * their slot unchanged. Parameters that such an ablation leaves unused (Φ and scale when both
+   * weights are uniform, the experts when they are the identity) are not trained or counted.
+   */
+  softOptions?: SoftMoEAblation;
 }
+
+/** The Soft MoE options a ViT config may set (Table 2 ablations and the §2.3 normalisation). */
+export type SoftMoEAblation = Pick<SoftMoEOptions, 'normalize' | 'dispatch' | 'combine' | 'experts'>;
 
 export interface ViTConfig {
   /** Image height and width. Default 28 (MNIST, Fashion-MNIST). */
@@ -115,10 +128,11 @@ export interface ResolvedViTConfig {
   mlpDim: number;
   kind: BlockKind;
   blocks: BlockKind[];
-  moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions'>> & {
+  moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions' | 'softOptions'>> & {
     slotsPerExpert: number | null;
     layers: number[];
     routerOptions: Record<string, unknown>;
+    softOptions: Required<SoftMoEAblation>;
   };
   qkNorm: boolean;
   layerNormEps: number;
@@ -189,6 +203,17 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   if (!Number.isFinite(auxLossWeight) || auxLossWeight < 0) {
     throw new Error(`moe.auxLossWeight must be a finite number ≥ 0, got ${String(auxLossWeight)}`);
   }
+  const softIn = moeIn.softOptions ?? {};
+  const softOptions: Required<SoftMoEAblation> = {
+    normalize: softIn.normalize ?? true,
+    dispatch: softIn.dispatch ?? 'softmax',
+    combine: softIn.combine ?? 'softmax',
+    experts: softIn.experts ?? 'mlp',
+  };
+  if (typeof softOptions.normalize !== 'boolean') throw new Error(`moe.softOptions.normalize must be true or false, got ${String(softOptions.normalize)}`);
+  checkOneOf(softOptions.dispatch, ['softmax', 'uniform'] as const, 'moe.softOptions.dispatch');
+  checkOneOf(softOptions.combine, ['softmax', 'uniform'] as const, 'moe.softOptions.combine');
+  checkOneOf(softOptions.experts, ['mlp', 'identity'] as const, 'moe.softOptions.experts');
   const layers = moeIn.layers ?? defaultMoELayers(depth);
   for (const l of layers) {
     if (!Number.isInteger(l) || l < 0 || l >= depth) throw new Error(`moe.layers entries must be block indices in [0, ${depth - 1}], got ${String(l)}`);
@@ -230,6 +255,7 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
       layers: blocks.flatMap((b, i) => (b === 'dense' ? [] : [i])),
       auxLossWeight,
       routerOptions: moeIn.routerOptions ?? {},
+      softOptions,
     },
     qkNorm: config.qkNorm ?? false,
     layerNormEps,

@@ -55,12 +55,20 @@ export class DenseMlpBlock implements MlpBlock {
   }
 }
 
-/** Soft MoE (paper §2, eqs. 1–3) around lib/moe's SoftMoELayer. */
+/**
+ * Soft MoE (paper §2, eqs. 1–3) around lib/moe's SoftMoELayer, with the Table 2 ablations of
+ * `moe.softOptions` forwarded to every call. An ablation that leaves parameters unused (Φ and
+ * scale when dispatch and combine are both uniform, the experts when they are the identity)
+ * keeps them out of `variables`: they get no gradient, so they are neither trained nor counted.
+ */
 export class SoftMoEBlock implements MlpBlock {
   readonly kind = 'soft' as const;
   readonly layer: SoftMoELayer;
+  private readonly softOptions: ResolvedViTConfig['moe']['softOptions'];
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
+    this.softOptions = moe.softOptions;
+    const { normalize, dispatch, combine, experts } = moe.softOptions;
     this.layer = new SoftMoELayer({
       dim: config.dim,
       numExperts: moe.numExperts,
@@ -71,10 +79,16 @@ export class SoftMoEBlock implements MlpBlock {
       expertInit: moe.expertInit,
       // SoftMoELayer draws Φ with `seed` and the experts with `seed + 1`.
       seed: (seeds.next(), seeds.next()),
+      options: { normalize, dispatch, combine, experts },
     });
   }
   get variables(): Record<string, tf.Variable> {
-    return this.layer.variables;
+    const { dispatch, combine, experts } = this.softOptions;
+    const usesPhi = dispatch !== 'uniform' || combine !== 'uniform';
+    const usesExperts = experts !== 'identity';
+    return Object.fromEntries(
+      Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' || name === 'scale' ? usesPhi : usesExperts)),
+    );
   }
   apply(x: tf.Tensor3D): MlpOutput {
     return { y: this.layer.apply(x).y, auxLoss: null, metrics: {} };
