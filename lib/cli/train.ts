@@ -290,6 +290,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
     auxLoss: compact(h.auxLoss),
     learningRate: compact(h.learningRate),
     gradNorm: compact(h.gradNorm),
+    dropFraction: compact(h.dropFraction),
     stepMs: compact(h.stepMs),
     validation: h.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, loss: Number(e.loss.toPrecision(5)), count: e.count })),
   });
@@ -346,6 +347,8 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       trainCpuSeconds,
       loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100),
       finalTrainLoss: h.loss.slice(-lastN).reduce((a, b) => a + b, 0) / lastN,
+      /** Tokens no expert processed, mean over the MoE blocks and the last 100 updates (sparse MoEs). */
+      finalDropFraction: h.dropFraction.slice(-lastN).reduce((a, b) => a + b, 0) / lastN,
       validationAccuracy: finalValidation.accuracy,
       validationLoss: finalValidation.loss,
       testAccuracy: finalTest.accuracy,

@@ -7,8 +7,9 @@
  * else is random. Same seed and backend → the same loss curve, bit for bit, and a run resumed
  * from a checkpoint continues it exactly.
  *
- * Memory: each step runs inside one tf.tidy; the only tensor that leaves it is a [4] vector
- * (loss, correct count, auxiliary loss, gradient norm) read back after the step, outside tidy.
+ * Memory: each step runs inside one tf.tidy; the only tensor that leaves it is a [5] vector
+ * (loss, auxiliary loss, correct count, drop fraction, gradient norm) read back after the step,
+ * outside tidy.
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchStream, epochBatches } from '../data/batches.js';
@@ -91,6 +92,8 @@ export interface StepResult {
   auxLoss: number;
   /** Fraction of the batch classified correctly (before the update). */
   accuracy: number;
+  /** Fraction of tokens no expert processed, averaged over the sparse MoE blocks (0 otherwise). */
+  dropFraction: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
   learningRate: number;
@@ -112,13 +115,14 @@ export interface History {
   auxLoss: number[];
   accuracy: number[];
   gradNorm: number[];
+  dropFraction: number[];
   learningRate: number[];
   stepMs: number[];
   evals: EvalResult[];
 }
 
 export function emptyHistory(): History {
-  return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], learningRate: [], stepMs: [], evals: [] };
+  return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], dropFraction: [], learningRate: [], stepMs: [], evals: [] };
 }
 
 export interface EvaluateOptions {
@@ -187,13 +191,15 @@ export class Trainer {
     const varList = names.map((n) => this.params[n]);
     const start = performance.now();
     const stats = tf.tidy(() => {
-      // [cross-entropy, auxiliary loss, correct count], kept so that it outlives variableGrads'
+      // [cross-entropy, auxiliary loss, correct count, mean drop fraction], kept so that it outlives variableGrads'
       // forward scope; disposed once packed below.
       const held: { parts?: tf.Tensor1D } = {};
       const { grads } = tf.variableGrads(() => {
         const out = this.model.apply(images, { training: true, step: stepIndex });
         const ce = crossEntropy(out.logits, labels);
-        held.parts = tf.keep(tf.stack([ce, out.auxLoss, countCorrect(out.logits, labels)]) as tf.Tensor1D);
+        const drops = Object.entries(out.metrics).filter(([k]) => k.endsWith('/dropFraction')).map(([, v]) => v);
+        const drop = drops.length > 0 ? tf.div(tf.addN(drops), drops.length) : tf.scalar(0);
+        held.parts = tf.keep(tf.stack([ce, out.auxLoss, countCorrect(out.logits, labels), drop]) as tf.Tensor1D);
         return auxWeight > 0 ? tf.add(ce, tf.mul(out.auxLoss, auxWeight)) : ce;
       }, varList);
       const named: Record<string, tf.Tensor> = {};
@@ -204,16 +210,17 @@ export class Trainer {
       parts.dispose();
       return packed;
     });
-    const [loss, auxLoss, correct, gradNorm] = await stats.data();
+    const [loss, auxLoss, correct, dropFraction, gradNorm] = await stats.data();
     stats.dispose();
     const ms = performance.now() - start;
     if (!Number.isFinite(loss)) throw new Error(`training diverged at update ${this.step}: loss ${loss} (learning rate ${learningRate})`);
-    const result: StepResult = { step: this.step, loss, auxLoss, accuracy: correct / images.shape[0], gradNorm, learningRate, ms };
+    const result: StepResult = { step: this.step, loss, auxLoss, accuracy: correct / images.shape[0], dropFraction, gradNorm, learningRate, ms };
     const h = this.history;
     h.loss.push(loss);
     h.auxLoss.push(auxLoss);
     h.accuracy.push(result.accuracy);
     h.gradNorm.push(gradNorm);
+    h.dropFraction.push(dropFraction);
     h.learningRate.push(learningRate);
     h.stepMs.push(ms);
     return result;

@@ -46,6 +46,9 @@ describe('train/trainer on tiny MNIST', function () {
       const last = curve.slice(-5).reduce((a, b) => a + b, 0) / 5;
       expect(last, `mean of the last 5 losses (curve ${curve.map((l) => l.toFixed(3)).join(' ')})`).to.be.lessThan(curve[0] - 0.25);
       expect(trainer.history.stepMs.length).to.equal(40);
+      const drops = trainer.history.dropFraction;
+      if (kind === 'dense' || kind === 'soft') expect(drops.every((d) => d === 0), 'no drops without a sparse router').to.equal(true);
+      else expect(drops.every((d) => d >= 0 && d <= 1), 'drop fractions in [0, 1]').to.equal(true);
       trainer.dispose();
       model.dispose();
     });
