@@ -145,14 +145,15 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
 
   report.ok = report.clean.length === 0 && report.types.length === 0 && report.results.every((r) => r.ok);
   report.seconds = (Date.now() - start) / 1000;
-  const passed = report.results.filter((r) => r.ok).length;
-  const failed = report.results.length - passed;
-  say(
-    `notebooks: ${passed} passed, ${failed} failed` +
-      (report.clean.length ? `; ${report.clean.length} clean-check problem(s)` : '') +
-      (report.types.length ? `; ${report.types.length} type error(s)` : '') +
-      ` (${formatDuration(report.seconds * 1000)})`,
-  );
+  if (report.clean.length) say(`clean check: ${report.clean.length} problem(s)`);
+  if (report.types.length) say(`type check: ${report.types.length} error(s)`);
+  say(`time: ${formatDuration(report.seconds * 1000)}`);
+  // The closing line alone, in the 'N passed, N failed' form that CI logs are read for; a
+  // notebook counts as failed if its clean check or type check failed too.
+  const checkFailed = new Set([...report.clean.map((p) => p.notebook), ...report.types.map((d) => d.notebook)].filter((f) => notebooks.includes(f)));
+  const failedNotebooks = new Set([...report.results.filter((r) => !r.ok).map((r) => r.notebook), ...checkFailed]);
+  const total = executing ? report.results.length : notebooks.length;
+  say(`notebooks: ${total - failedNotebooks.size} passed, ${failedNotebooks.size} failed`);
   return report;
 }
 

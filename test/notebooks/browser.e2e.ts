@@ -143,10 +143,14 @@ describe('the tour notebook in a real browser', function () {
     const xTicks = await page.locator('.js-plotly-plot .xtick text').allTextContents();
     const title = await page.locator('.js-plotly-plot .gtitle').first().textContent();
     const notLoaded = await page.getByText('plotly.js is not loaded on this page').count();
+    // The markdown cells' equations are typeset by MathJax (Debian's libjs-mathjax, served locally).
+    const mathSelector = '.MathJax, .MathJax_Display, .MathJax_CHTML';
+    await page.locator(mathSelector).first().waitFor({ state: 'attached', timeout: 60000 });
+    const equations = await page.locator(mathSelector).count();
     await plot.scrollIntoViewIfNeeded();
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
-    console.log(`      screenshot: ${path.relative(ROOT, SCREENSHOT)} (${svgCount} plotly SVG layers, ${heatmapImages} heat map image)`);
+    console.log(`      screenshot: ${path.relative(ROOT, SCREENSHOT)} (${svgCount} plotly SVG layers, ${heatmapImages} heat map image, ${equations} typeset equations)`);
 
     expect(svgCount, 'plotly SVG layers').to.be.greaterThan(0);
     expect(heatmapImages, 'heat map image inside the plot').to.equal(1);
@@ -155,6 +159,7 @@ describe('the tour notebook in a real browser', function () {
     expect(xTicks.slice(0, 2)).to.deep.equal(['e0·s0', 'e0·s1']);
     expect(title).to.contain('Dispatch weights');
     expect(notLoaded).to.equal(0);
+    expect(equations, 'equations typeset by MathJax').to.be.greaterThan(0);
     expect(pageErrors.filter((e) => /plotly|newPlot/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
   });
 });
