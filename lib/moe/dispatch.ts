@@ -29,6 +29,7 @@ import { checkInt, checkOneOf, checkPositive } from '../ops/check.js';
 import { customOp } from '../ops/custom-grad.js';
 import { batchMatMul, transposeLast2 } from '../ops/matmul.js';
 import { roundHalfToEven } from '../ops/round.js';
+import { transpose } from '../ops/transpose.js';
 
 /** The experts as a function: xs [n, s, d] → [n, s, d], expert i applied to xs[i]. */
 export type ExpertFn = (xs: tf.Tensor3D) => tf.Tensor3D;
@@ -114,7 +115,7 @@ export function groupsToExperts(buffers: tf.Tensor3D, numExperts: number): tf.Te
   const [g, s, d] = buffers.shape;
   const c = s / numExperts;
   if (g === 1) return buffers.reshape([numExperts, c, d]);
-  return tf.transpose(buffers.reshape([g, numExperts, c, d]), [1, 0, 2, 3]).reshape([numExperts, g * c, d]) as tf.Tensor3D;
+  return transpose(buffers.reshape([g, numExperts, c, d]), [1, 0, 2, 3]).reshape([numExperts, g * c, d]) as tf.Tensor3D;
 }
 
 /** The inverse of `groupsToExperts`: [n, g·C, d] → [g, n·C, d] (vmoe `_receive`). */
@@ -122,7 +123,7 @@ export function expertsToGroups(outputs: tf.Tensor3D, numGroups: number): tf.Ten
   const [n, gc, d] = outputs.shape;
   const c = gc / numGroups;
   if (numGroups === 1) return outputs.reshape([1, n * c, d]);
-  return tf.transpose(outputs.reshape([n, numGroups, c, d]), [1, 0, 2, 3]).reshape([numGroups, n * c, d]) as tf.Tensor3D;
+  return transpose(outputs.reshape([n, numGroups, c, d]), [1, 0, 2, 3]).reshape([numGroups, n * c, d]) as tf.Tensor3D;
 }
 
 export interface DispatchOptions {

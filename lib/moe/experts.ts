@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkRank, checkShape } from '../ops/check.js';
-import { batchMatMul } from '../ops/matmul.js';
+import { batchLinear } from '../ops/matmul.js';
 import { gelu } from '../ops/nn.js';
 
 export interface ExpertParams {
@@ -43,10 +43,9 @@ export function checkExpertParams(params: ExpertParams, dim?: number, numExperts
  * Apply expert i to xs[i]: xs [n, s, d] → [n, s, d], two batched products over the expert axis.
  */
 export function applyExperts(xs: tf.Tensor3D, params: ExpertParams): tf.Tensor3D {
-  const [n, , d] = xs.shape;
-  const h = params.w1.shape[2];
-  const hidden = gelu(tf.add(batchMatMul(xs, params.w1), params.b1.reshape([n, 1, h])));
-  return tf.add(batchMatMul(hidden as tf.Tensor3D, params.w2), params.b2.reshape([n, 1, d])) as tf.Tensor3D;
+  // batchLinear adds the bias inside the product on the wasm fast path (lib/ops/matmul.ts).
+  const hidden = gelu(batchLinear(xs, params.w1, params.b1)) as tf.Tensor3D;
+  return batchLinear(hidden, params.w2, params.b2);
 }
 
 /** Options for creating expert weights. */

@@ -3,6 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-grad.js';
+import { fastWasm, wasmGelu, wasmGeluGrad } from './fast-wasm.js';
 
 /** sqrt(2/π), the constant of GELU's tanh approximation. */
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -14,7 +15,7 @@ const GELU_C = Math.sqrt(2 / Math.PI);
  * (../shared/ENVIRONMENT.md). The gradient is written in closed form:
  *   d/dx [x·σ(u)] = σ(u) + x·σ(u)(1 − σ(u))·u',  u = 2c(x + 0.044715x³), u' = 2c(1 + 3·0.044715x²).
  */
-export const gelu = customOp(1, ([x], save) => {
+const geluPortable = customOp(1, ([x], save) => {
   const u = tf.mul(x, tf.mul(tf.add(tf.mul(tf.square(x), 0.044715), 1), 2 * GELU_C));
   const s = tf.sigmoid(u);
   save([x, s]);
@@ -28,6 +29,22 @@ export const gelu = customOp(1, ([x], save) => {
     },
   };
 }) as (x: tf.Tensor) => tf.Tensor;
+
+// The same function and gradient in one pass each on the wasm fast path (lib/ops/fast-wasm.ts):
+// the forward kernel also returns σ(u), which the backward kernel reuses.
+const geluFast = customOp(1, ([x], save) => {
+  const [y, s] = wasmGelu(x);
+  save([x, s]);
+  return {
+    value: y,
+    gradFunc: (dy, saved) => [wasmGeluGrad(saved[0], saved[1], dy)],
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
+
+/** GELU, tanh form (see above); one fused kernel each way on the wasm fast path. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return x.dtype === 'float32' && x.size > 0 && fastWasm() != null ? geluFast(x) : geluPortable(x);
+}
 
 /** Epsilon of vmoe's `normalize` (`vmoe/projects/soft_moe/router.py`). */
 export const NORMALIZE_EPS = 1e-6;

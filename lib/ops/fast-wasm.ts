@@ -1,0 +1,392 @@
+/**
+ * Fast kernels for the tfjs wasm backend: the SIMD kernels of lib/ops/wasm-kernels.ts bound to
+ * tensors, registered as tfjs kernels for the 'wasm' backend so that the engine owns every output
+ * (tidy, dispose and memory accounting work as for built-in ops).
+ *
+ * This reaches into the backend's internals — its heap (`wasm.asm.memory`), the heap offset of
+ * each tensor (`dataIdMap`), output allocation (`makeOutput`) — which are not public API. It is
+ * therefore pinned: it switches on only for tfjs and tfjs-backend-wasm exactly
+ * {@link PINNED_TFJS_VERSION}, when those internals have the expected shape, and after a
+ * self-check of each kernel against a plain JavaScript loop on the live heap. Otherwise every
+ * caller takes the portable path (public tfjs ops), which the tests check against the same
+ * golden vectors. `SOFTMOE_FAST_WASM=0` or `setFastWasmEnabled(false)` turns it off.
+ *
+ * Gradients are not defined here: the callers (lib/ops/matmul.ts, lib/ops/transpose.ts) wrap
+ * these forward kernels in custom gradients written with the same kernels.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import { isWasmMemory, type WasmMemory } from './wasm-asm.js';
+import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, type WasmKernelExports } from './wasm-kernels.js';
+
+/** The only tfjs version whose wasm backend internals this module has been checked against. */
+export const PINNED_TFJS_VERSION = '4.22.0';
+
+/** Environment variable that disables the fast path ("0" or "false"). */
+export const FAST_WASM_ENV = 'SOFTMOE_FAST_WASM';
+
+/** The parts of tfjs-backend-wasm's BackendWasm used here (dist/backend_wasm.d.ts, 4.22.0). */
+interface WasmBackendInternals {
+  wasm: { asm?: { memory?: unknown } };
+  dataIdMap: { get(dataId: object): { memoryOffset: number; dtype: string } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+interface Binding {
+  backend: WasmBackendInternals;
+  kernels: WasmKernelExports;
+}
+
+let enabled = !['0', 'false'].includes((process.env[FAST_WASM_ENV] ?? '').toLowerCase());
+let binding: Binding | null = null;
+/** Backends for which binding failed, with the reason (reported once). */
+const failures = new WeakMap<object, string>();
+let lastFailure: string | null = null;
+
+/** Turn the fast path on or off (for tests and benchmarks). Returns the previous setting. */
+export function setFastWasmEnabled(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on;
+  return previous;
+}
+
+/** Why the fast path is off for the active backend, or null when it is on. */
+export function fastWasmStatus(): { active: boolean; reason: string | null } {
+  const active = fastWasm() != null;
+  if (active) return { active, reason: null };
+  if (!enabled) return { active, reason: `disabled (${FAST_WASM_ENV} or setFastWasmEnabled(false))` };
+  if (tf.getBackend() !== 'wasm') return { active, reason: `backend is ${tf.getBackend()}, not wasm` };
+  return { active, reason: lastFailure };
+}
+
+function internalsProblem(backend: unknown): string | null {
+  if (tf.version.tfjs !== PINNED_TFJS_VERSION) return `tfjs ${tf.version.tfjs} ≠ pinned ${PINNED_TFJS_VERSION}`;
+  if (version_wasm !== PINNED_TFJS_VERSION) return `tfjs-backend-wasm ${version_wasm} ≠ pinned ${PINNED_TFJS_VERSION}`;
+  const b = backend as Partial<WasmBackendInternals>;
+  if (!isWasmMemory(b.wasm?.asm?.memory)) return 'wasm backend has no wasm.asm.memory';
+  if (typeof b.dataIdMap?.get !== 'function' || typeof b.makeOutput !== 'function' || typeof b.disposeData !== 'function') {
+    return 'wasm backend lacks dataIdMap/makeOutput/disposeData';
+  }
+  return null;
+}
+
+/** The binding for the active backend, or null when the fast path is off or unavailable. */
+export function fastWasm(): Binding | null {
+  if (!enabled || tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as WasmBackendInternals;
+  if (binding?.backend === backend) return binding;
+  if (failures.has(backend)) return null;
+  const problem = internalsProblem(backend);
+  let candidate: Binding | null = null;
+  let reason = problem;
+  if (problem == null) {
+    try {
+      candidate = { backend, kernels: instantiateKernels(backend.wasm.asm!.memory as WasmMemory) };
+      registerKernels();
+      reason = selfCheck(candidate);
+    } catch (e) {
+      reason = `could not instantiate the kernels: ${(e as Error).message}`;
+    }
+  }
+  if (reason != null || candidate == null) {
+    failures.set(backend, reason ?? 'unknown');
+    lastFailure = reason;
+    console.warn(`soft-moe: fast wasm kernels off, portable path used (${reason})`);
+    return null;
+  }
+  binding = candidate;
+  return binding;
+}
+
+/** Heap byte offset of a tensor's data. */
+function offsetOf(b: Binding, t: tf.TensorInfo): number {
+  const entry = b.backend.dataIdMap.get(t.dataId);
+  if (entry == null) throw new Error('fast-wasm: tensor data is not on the wasm backend');
+  return entry.memoryOffset;
+}
+
+/** Run each kernel on the live heap against a plain loop; returns a problem or null. */
+function selfCheck(b: Binding): string | null {
+  const m = 5;
+  const k = 3;
+  const n = 9;
+  const aVals = Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 11) / 8 - 0.5);
+  const bVals = Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 13) / 8 - 0.75);
+  const biasVals = Float32Array.from({ length: n }, (_, i) => i / 4);
+  const want = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = biasVals[j];
+      for (let q = 0; q < k; q++) s += aVals[i * k + q] * bVals[q * n + j];
+      want[i * n + j] = s;
+    }
+  }
+  const a = b.backend.makeOutput([m, k], 'float32');
+  const bt = b.backend.makeOutput([k, n], 'float32');
+  const bias = b.backend.makeOutput([n], 'float32');
+  const c = b.backend.makeOutput([m, n], 'float32');
+  const tr = b.backend.makeOutput([k, n], 'float32');
+  try {
+    const heap = () => (b.backend.wasm.asm!.memory as WasmMemory).buffer;
+    new Float32Array(heap(), offsetOf(b, a), m * k).set(aVals);
+    new Float32Array(heap(), offsetOf(b, bt), k * n).set(bVals);
+    new Float32Array(heap(), offsetOf(b, bias), n).set(biasVals);
+    b.kernels.gemm(offsetOf(b, a), 4 * k, 4, offsetOf(b, bt), 4 * n, offsetOf(b, c), 4 * n, m, n, k, offsetOf(b, bias), GEMM_BIAS);
+    const got = new Float32Array(heap(), offsetOf(b, c), m * n);
+    for (let i = 0; i < m * n; i++) {
+      if (Math.abs(got[i] - want[i]) > 1e-5) return `self-check: gemm element ${i} is ${got[i]}, expected ${want[i]}`;
+    }
+    b.kernels.transpose(offsetOf(b, a), offsetOf(b, tr), m, k);
+    const t = new Float32Array(heap(), offsetOf(b, tr), m * k);
+    for (let i = 0; i < m; i++) {
+      for (let q = 0; q < k; q++) {
+        if (t[q * m + i] !== aVals[i * k + q]) return `self-check: transpose element (${i}, ${q}) wrong`;
+      }
+    }
+    return null;
+  } finally {
+    for (const x of [a, bt, bias, c, tr]) b.backend.disposeData(x.dataId);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tfjs kernels (backend 'wasm'). Each is called through tf.engine().runKernel.
+
+const GEMM_KERNEL = 'SoftMoEWasmGemm';
+const TRANSPOSE_KERNEL = 'SoftMoEWasmTranspose';
+const PERMUTE_BLOCKS_KERNEL = 'SoftMoEWasmPermuteBlocks';
+const COLSUM_KERNEL = 'SoftMoEWasmColSum';
+const GELU_KERNEL = 'SoftMoEWasmGelu';
+const GELU_GRAD_KERNEL = 'SoftMoEWasmGeluGrad';
+
+/** √(2/π), GELU's tanh-approximation constant (as in lib/ops/nn.ts). */
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+interface KernelArgs {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: unknown;
+  attrs?: Record<string, unknown>;
+}
+
+function bindingFor(backend: unknown): Binding {
+  if (binding == null || binding.backend !== backend) throw new Error('fast-wasm: kernel called on a backend that is not bound');
+  return binding;
+}
+
+/**
+ * C [B, m, n] = op(A)·op(B) (+ bias): A [B, m, k] (or [B, k, m] with transposeA), B [Bb, k, n]
+ * (or [Bb, n, k] with transposeB), Bb ∈ {1, B}; bias [Bbias, n], Bbias ∈ {1, B}.
+ * A transposed is read with strides; B transposed is first transposed into a scratch buffer.
+ */
+function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { a, b, bias } = inputs;
+  const transposeA = Boolean(attrs?.transposeA);
+  const transposeB = Boolean(attrs?.transposeB);
+  const [batch, a1, a2] = a.shape;
+  const [bBatch, b1, b2] = b.shape;
+  const m = transposeA ? a2 : a1;
+  const k = transposeA ? a1 : a2;
+  const n = transposeB ? b1 : b2;
+  const out = bnd.backend.makeOutput([batch, m, n], 'float32');
+  let bPtr = offsetOf(bnd, b);
+  let scratch: tf.TensorInfo | null = null;
+  if (transposeB) {
+    scratch = bnd.backend.makeOutput([bBatch, k, n], 'float32');
+    const src = offsetOf(bnd, b);
+    const dst = offsetOf(bnd, scratch);
+    for (let i = 0; i < bBatch; i++) bnd.kernels.transpose(src + 4 * i * n * k, dst + 4 * i * n * k, n, k);
+    bPtr = dst;
+  }
+  const aPtr = offsetOf(bnd, a);
+  const cPtr = offsetOf(bnd, out);
+  const biasPtr = bias ? offsetOf(bnd, bias) : 0;
+  const biasStep = bias && bias.shape[0] === batch && batch > 1 ? 4 * n : 0;
+  const bStep = bBatch === batch && batch > 1 ? 4 * k * n : 0;
+  const sAi = transposeA ? 4 : 4 * k;
+  const sAk = transposeA ? 4 * m : 4;
+  const kc = reductionBlock(n);
+  for (let i = 0; i < batch; i++) {
+    const aBase = aPtr + 4 * i * m * k;
+    const bBase = bPtr + i * bStep;
+    // Blocks of kc rows of B (kc·n·4 bytes ≈ 128 KB, L2-resident while every row block of A
+    // passes over it); the bias enters with the first block, later blocks accumulate into C.
+    for (let k0 = 0; k0 === 0 || k0 < k; k0 += kc) {
+      const flags = k0 === 0 ? (bias ? GEMM_BIAS : 0) : GEMM_ACCUMULATE;
+      bnd.kernels.gemm(aBase + k0 * sAk, sAi, sAk, bBase + 4 * k0 * n, 4 * n, cPtr + 4 * i * m * n, 4 * n, m, n, Math.min(kc, k - k0), biasPtr + i * biasStep, flags);
+    }
+  }
+  if (scratch) bnd.backend.disposeData(scratch.dataId);
+  return out;
+}
+
+/**
+ * Rows of B per pass of the product: without blocking, a product with many rows of B (e.g. a
+ * weight gradient Aᵀ·dC over 2048 tokens) streams all of B from L3 once per 4 rows of C and ran
+ * at ~18 GFLOP/s here; with ~128 KB blocks it ran at 42–53 (min of 20 runs, loaded machine).
+ */
+function reductionBlock(n: number): number {
+  const rows = Math.floor(32768 / Math.max(1, n));
+  return Math.max(64, Math.min(512, 2 ** Math.floor(Math.log2(Math.max(1, rows)))));
+}
+
+/** [B, R, C] → [B, C, R]. */
+function transposeKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { x } = inputs;
+  const [batch, rows, cols] = x.shape;
+  const out = bnd.backend.makeOutput([batch, cols, rows], 'float32');
+  const src = offsetOf(bnd, x);
+  const dst = offsetOf(bnd, out);
+  for (let i = 0; i < batch; i++) bnd.kernels.transpose(src + 4 * i * rows * cols, dst + 4 * i * rows * cols, rows, cols);
+  return out;
+}
+
+/** [A, B, c] → [B, A, c]: contiguous blocks of c elements change places. */
+function permuteBlocksKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { x } = inputs;
+  const [n1, n2, c] = x.shape;
+  const out = bnd.backend.makeOutput([n2, n1, c], 'float32');
+  const bytes = 4 * c;
+  bnd.kernels.copyBlocks(offsetOf(bnd, x), offsetOf(bnd, out), n1, n2, n2 * bytes, bytes, bytes, n1 * bytes, bytes);
+  return out;
+}
+
+/** [B, R, C] → [B, C]: sums over R. */
+function colsumKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { x } = inputs;
+  const [batch, rows, cols] = x.shape;
+  const out = bnd.backend.makeOutput([batch, cols], 'float32');
+  const src = offsetOf(bnd, x);
+  const dst = offsetOf(bnd, out);
+  for (let i = 0; i < batch; i++) bnd.kernels.colsum(src + 4 * i * rows * cols, dst + 4 * i * cols, rows, cols, 0);
+  return out;
+}
+
+/** The count % 4 trailing elements of the GELU kernels, in JavaScript on the heap. */
+function geluTail(bnd: Binding, count: number, x: number, y: number | null, s: number, dy: number, dx: number): void {
+  const heap = new Float32Array((bnd.backend.wasm.asm!.memory as WasmMemory).buffer);
+  for (let i = count - (count % 4); i < count; i++) {
+    const v = heap[x / 4 + i];
+    if (y != null) {
+      const u = 2 * GELU_C * (v + 0.044715 * v * v * v);
+      const sig = 1 / (1 + Math.exp(-u));
+      heap[s / 4 + i] = sig;
+      heap[y / 4 + i] = v * sig;
+    } else {
+      const sig = heap[s / 4 + i];
+      heap[dx / 4 + i] = heap[dy / 4 + i] * (sig + v * sig * (1 - sig) * 2 * GELU_C * (1 + 3 * 0.044715 * v * v));
+    }
+  }
+}
+
+/** x → [y, s]: GELU (tanh form) and σ(u), kept for the backward pass. */
+function geluKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
+  const bnd = bindingFor(backend);
+  const { x } = inputs;
+  const count = x.shape.reduce((p, q) => p * q, 1);
+  const y = bnd.backend.makeOutput(x.shape, 'float32');
+  const s = bnd.backend.makeOutput(x.shape, 'float32');
+  const [px, py, ps] = [offsetOf(bnd, x), offsetOf(bnd, y), offsetOf(bnd, s)];
+  bnd.kernels.gelu(px, py, ps, count);
+  geluTail(bnd, count, px, py, ps, 0, 0);
+  return [y, s];
+}
+
+/** (x, s, dy) → dx for GELU. */
+function geluGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { x, s, dy } = inputs;
+  const count = x.shape.reduce((p, q) => p * q, 1);
+  const dx = bnd.backend.makeOutput(x.shape, 'float32');
+  const [px, ps, pdy, pdx] = [offsetOf(bnd, x), offsetOf(bnd, s), offsetOf(bnd, dy), offsetOf(bnd, dx)];
+  bnd.kernels.geluGrad(px, ps, pdy, pdx, count);
+  geluTail(bnd, count, px, null, ps, pdy, pdx);
+  return dx;
+}
+
+let registered = false;
+function registerKernels(): void {
+  if (registered) return;
+  const table: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
+    [GEMM_KERNEL, gemmKernel],
+    [TRANSPOSE_KERNEL, transposeKernel],
+    [PERMUTE_BLOCKS_KERNEL, permuteBlocksKernel],
+    [COLSUM_KERNEL, colsumKernel],
+    [GELU_KERNEL, geluKernel],
+    [GELU_GRAD_KERNEL, geluGradKernel],
+  ];
+  for (const [kernelName, kernelFunc] of table) {
+    if (tf.getKernel(kernelName, 'wasm') == null) {
+      tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    }
+  }
+  registered = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-level entry points. Each requires the fast path (check `fastWasm()` first); inputs must
+// be float32 and shaped as documented; no gradients (wrap in a custom gradient).
+
+function requireFloat32(...ts: tf.Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`fast-wasm: expected float32 tensors, got ${t.dtype}`);
+}
+
+/**
+ * Batched product op(A)·op(B) (+ bias) on the fast path. a, b rank 3 (see gemmKernel); bias
+ * [1 or B, n]. Shapes are checked here.
+ */
+export function wasmGemm(
+  a: tf.Tensor3D,
+  b: tf.Tensor3D,
+  options: { transposeA?: boolean; transposeB?: boolean; bias?: tf.Tensor2D } = {},
+): tf.Tensor3D {
+  const { transposeA = false, transposeB = false, bias } = options;
+  requireFloat32(a, b, ...(bias ? [bias] : []));
+  const [batch, a1, a2] = a.shape;
+  const [bBatch, b1, b2] = b.shape;
+  const k = transposeA ? a1 : a2;
+  const kb = transposeB ? b2 : b1;
+  const n = transposeB ? b1 : b2;
+  if (a.rank !== 3 || b.rank !== 3 || k !== kb || (bBatch !== batch && bBatch !== 1)) {
+    throw new Error(`wasmGemm: shapes [${a.shape.join(', ')}]${transposeA ? 'ᵀ' : ''}·[${b.shape.join(', ')}]${transposeB ? 'ᵀ' : ''} do not match`);
+  }
+  if (bias && (bias.rank !== 2 || bias.shape[1] !== n || (bias.shape[0] !== 1 && bias.shape[0] !== batch))) {
+    throw new Error(`wasmGemm: bias must be [1 or ${batch}, ${n}], got [${bias.shape.join(', ')}]`);
+  }
+  const inputs: tf.NamedTensorMap = bias ? { a, b, bias } : { a, b };
+  return tf.engine().runKernel(GEMM_KERNEL, inputs, { transposeA, transposeB }) as tf.Tensor3D;
+}
+
+/** [B, R, C] → [B, C, R] on the fast path. */
+export function wasmTransposeLast2(x: tf.Tensor3D): tf.Tensor3D {
+  requireFloat32(x);
+  return tf.engine().runKernel(TRANSPOSE_KERNEL, { x }) as tf.Tensor3D;
+}
+
+/** [A, B, c] → [B, A, c] on the fast path. */
+export function wasmPermuteBlocks(x: tf.Tensor3D): tf.Tensor3D {
+  requireFloat32(x);
+  return tf.engine().runKernel(PERMUTE_BLOCKS_KERNEL, { x }) as tf.Tensor3D;
+}
+
+/** [B, R, C] → [B, C] (sum over R) on the fast path. */
+export function wasmColSum(x: tf.Tensor3D): tf.Tensor2D {
+  requireFloat32(x);
+  return tf.engine().runKernel(COLSUM_KERNEL, { x }) as tf.Tensor2D;
+}
+
+/** GELU (tanh form) on the fast path: returns [y, σ(u)] (see lib/ops/nn.ts). */
+export function wasmGelu(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  requireFloat32(x);
+  return tf.engine().runKernel(GELU_KERNEL, { x }) as unknown as [tf.Tensor, tf.Tensor];
+}
+
+/** The gradient of GELU on the fast path, from x, σ(u) and dy. */
+export function wasmGeluGrad(x: tf.Tensor, s: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  requireFloat32(x, s, dy);
+  return tf.engine().runKernel(GELU_GRAD_KERNEL, { x, s, dy }) as tf.Tensor;
+}

@@ -1,0 +1,276 @@
+/**
+ * The wasm fast path (lib/ops/fast-wasm.ts) against the portable path (public tfjs ops, the same
+ * functions with the fast path switched off) and against float64 loops written here, for values
+ * and gradients, over many shapes; plus memory leaks and bad input.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import { initBackend } from '../../lib/backend.js';
+import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled } from '../../lib/ops/fast-wasm.js';
+import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../../lib/ops/matmul.js';
+import { gelu } from '../../lib/ops/nn.js';
+import { inversePermutation, reducePermutation, transpose } from '../../lib/ops/transpose.js';
+import { expectClose } from '../helpers/golden.js';
+
+/** Run `f` with the fast path on, then off; return both results as plain arrays. */
+function bothPaths<T>(f: () => T): { fast: T; portable: T } {
+  expect(fastWasm(), 'fast path must be active for this comparison').to.not.equal(null);
+  const fast = f();
+  const previous = setFastWasmEnabled(false);
+  try {
+    return { fast, portable: f() };
+  } finally {
+    setFastWasmEnabled(previous);
+  }
+}
+
+function values(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+/** float64 op(A)·op(B) (+ bias) from flat row-major arrays. */
+function refProduct(a: Float32Array, b: Float32Array, batch: number, m: number, k: number, n: number, tA: boolean, tB: boolean, bBatch: number, bias?: Float32Array, biasBatch = 1): Float64Array {
+  const out = new Float64Array(batch * m * n);
+  for (let e = 0; e < batch; e++) {
+    const eb = bBatch === 1 ? 0 : e;
+    const ebias = biasBatch === 1 ? 0 : e;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = bias ? bias[ebias * n + j] : 0;
+        for (let q = 0; q < k; q++) {
+          const av = a[e * m * k + (tA ? q * m + i : i * k + q)];
+          const bv = b[eb * k * n + (tB ? j * k + q : q * n + j)];
+          s += av * bv;
+        }
+        out[e * m * n + i * n + j] = s;
+      }
+    }
+  }
+  return out;
+}
+
+describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
+  before(async function () {
+    await initBackend('wasm');
+  });
+  after(async function () {
+    await initBackend();
+  });
+
+  it(`is active on wasm with tfjs ${PINNED_TFJS_VERSION} (else these tests would compare the portable path with itself)`, function () {
+    expect(tf.version.tfjs).to.equal(PINNED_TFJS_VERSION);
+    expect(fastWasmStatus()).to.deep.equal({ active: true, reason: null });
+  });
+
+  it('is off when disabled, and says why', function () {
+    const previous = setFastWasmEnabled(false);
+    try {
+      expect(fastWasm()).to.equal(null);
+      expect(fastWasmStatus().reason).to.match(/disabled/);
+    } finally {
+      setFastWasmEnabled(previous);
+    }
+  });
+
+  // [batch, m, k, n, bBatch]: batch 1, k = 1, n = 1, m = 1, sizes around the 4×8 tile, odd sizes,
+  // a reduction longer than one K block (reductionBlock: 256 rows for n = 128), shared B.
+  const shapes: Array<[number, number, number, number, number]> = [
+    [1, 1, 1, 1, 1],
+    [1, 4, 8, 8, 1],
+    [3, 5, 1, 7, 3],
+    [2, 1, 9, 1, 2],
+    [4, 7, 13, 5, 4],
+    [2, 9, 3, 17, 1],
+    [1, 33, 65, 129, 1],
+    [5, 12, 16, 4, 5],
+    [1, 67, 600, 128, 1],
+    [3, 8, 37, 300, 3],
+  ];
+  for (const [batch, m, k, n, bBatch] of shapes) {
+    for (const [tA, tB] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      it(`product [${batch}, ${m}, ${k}]${tA ? 'ᵀ' : ''}·[${bBatch}, ${k}, ${n}]${tB ? 'ᵀ' : ''} with and without bias equals float64 and the portable path`, function () {
+        tf.tidy(() => {
+          const a = tf.randomNormal(tA ? [batch, k, m] : [batch, m, k], 0, 1, 'float32', m * 7 + k) as tf.Tensor3D;
+          const b = tf.randomNormal(tB ? [bBatch, n, k] : [bBatch, k, n], 0, 1, 'float32', n * 3 + k) as tf.Tensor3D;
+          for (const biasBatch of [0, 1, batch]) {
+            const bias = biasBatch ? (tf.randomNormal([biasBatch, n], 0, 1, 'float32', 5) as tf.Tensor2D) : undefined;
+            const { fast, portable } = bothPaths(() => values(product(a, b, { transposeA: tA, transposeB: tB, bias })));
+            const want = refProduct(values(a), values(b), batch, m, k, n, tA, tB, bBatch, bias ? values(bias) : undefined, biasBatch || 1);
+            // float32 sums of k products of N(0,1) values: error ~√k·2^−24·|terms|, far below this.
+            const atol = 1e-5 * Math.sqrt(k) * 4;
+            expectClose(fast, want, 'fast vs float64', atol, 1e-5);
+            expectClose(portable, want, 'portable vs float64', atol, 1e-5);
+          }
+        });
+      });
+    }
+  }
+
+  it('matMul, batchMatMul, batchLinear and linear: values and gradients agree with the portable path and the closed form', function () {
+    tf.tidy(() => {
+      const [m, k, n, batch] = [19, 23, 11, 3];
+      const a2 = tf.randomNormal([m, k], 0, 1, 'float32', 1) as tf.Tensor2D;
+      const b2 = tf.randomNormal([k, n], 0, 1, 'float32', 2) as tf.Tensor2D;
+      const a3 = tf.randomNormal([batch, m, k], 0, 1, 'float32', 3) as tf.Tensor3D;
+      const b3 = tf.randomNormal([batch, k, n], 0, 1, 'float32', 4) as tf.Tensor3D;
+      const bias2 = tf.randomNormal([batch, n], 0, 1, 'float32', 5) as tf.Tensor2D;
+      const bias1 = tf.randomNormal([n], 0, 1, 'float32', 6) as tf.Tensor1D;
+      const x4 = tf.randomNormal([2, 3, 5, k], 0, 1, 'float32', 7);
+      const r2 = tf.randomNormal([m, n], 0, 1, 'float32', 8);
+      const r3 = tf.randomNormal([batch, m, n], 0, 1, 'float32', 9);
+      const r4 = tf.randomNormal([2, 3, 5, n], 0, 1, 'float32', 10);
+      const cases: Array<[string, () => tf.Tensor[]]> = [
+        ['matMul', () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(matMul(a as tf.Tensor2D, b as tf.Tensor2D), r2)))([a2, b2])],
+        ['batchMatMul', () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D), r3)))([a3, b3])],
+        ['batchLinear', () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), r3)))([a3, b3, bias2])],
+        ['linear', () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(linear(a, b as tf.Tensor2D, c as tf.Tensor1D), r4)))([x4, b2, bias1])],
+      ];
+      for (const [name, run] of cases) {
+        const { fast, portable } = bothPaths(() => run().map(values));
+        fast.forEach((g, i) => expectClose(g, portable[i], `${name}: gradient ${i}, fast vs portable`, 1e-4, 1e-4));
+      }
+      // Closed form for batchLinear: dX = R·Wᵀ, dW = Xᵀ·R, dbias = Σ_rows R (float64 here).
+      const [dx, dw, db] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), r3)))([a3, b3, bias2]);
+      const [A, B, R] = [values(a3), values(b3), values(r3)];
+      expectClose(dx, refProduct(R, B, batch, m, n, k, false, true, batch), 'dX = R·Wᵀ', 1e-4, 1e-4);
+      expectClose(dw, refProduct(A, R, batch, k, m, n, true, false, batch), 'dW = Xᵀ·R', 1e-4, 1e-4);
+      const dbWant = new Float64Array(batch * n);
+      for (let e = 0; e < batch; e++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) dbWant[e * n + j] += R[e * m * n + i * n + j];
+      expectClose(db, dbWant, 'dbias = Σ rows of R', 1e-4, 1e-4);
+    });
+  });
+
+  it('sumRows equals a float64 column sum', function () {
+    tf.tidy(() => {
+      const x = tf.randomNormal([3, 37, 13], 0, 1, 'float32', 11) as tf.Tensor3D;
+      const v = values(x);
+      const want = new Float64Array(3 * 13);
+      for (let e = 0; e < 3; e++) for (let i = 0; i < 37; i++) for (let j = 0; j < 13; j++) want[e * 13 + j] += v[e * 37 * 13 + i * 13 + j];
+      expectClose(sumRows(x), want, 'sumRows', 1e-5, 1e-5);
+    });
+  });
+
+  it('reducePermutation drops size-1 axes and merges axes that stay neighbours', function () {
+    // Worked by hand: [g, n, p, d] → [n, g, p, d] moves blocks of p·d; [a, b, c] → [b, c, a] is
+    // a 2-D transpose of [a, b·c]; size-1 axes vanish.
+    expect(reducePermutation([4, 3, 2, 5], [1, 0, 2, 3])).to.deep.equal({ shape: [4, 3, 10], perm: [1, 0, 2] });
+    expect(reducePermutation([2, 3, 4], [1, 2, 0])).to.deep.equal({ shape: [2, 12], perm: [1, 0] });
+    expect(reducePermutation([2, 1, 3], [2, 1, 0])).to.deep.equal({ shape: [2, 3], perm: [1, 0] });
+    expect(reducePermutation([5, 6, 7], [0, 2, 1])).to.deep.equal({ shape: [5, 6, 7], perm: [0, 2, 1] });
+    expect(reducePermutation([5, 6, 7], [0, 1, 2])).to.deep.equal({ shape: [210], perm: [0] });
+    expect(reducePermutation([1, 1], [1, 0])).to.deep.equal({ shape: [], perm: [] });
+    expect(inversePermutation([2, 0, 1])).to.deep.equal([1, 2, 0]);
+  });
+
+  const perms: Array<[number[], number[]]> = [
+    [[5, 7], [1, 0]],
+    [[1, 9], [1, 0]],
+    [[3, 5, 6], [0, 2, 1]],
+    [[4, 3, 5, 2], [1, 0, 2, 3]],
+    [[2, 3, 4], [1, 2, 0]],
+    [[2, 3, 4], [2, 0, 1]],
+    [[2, 3, 4], [2, 1, 0]],
+    [[3, 1, 5, 1], [3, 2, 0, 1]],
+    [[33, 66], [1, 0]],
+  ];
+  for (const [shape, perm] of perms) {
+    it(`transpose [${shape.join(', ')}] by [${perm.join(', ')}] equals tf.transpose, and its gradient is the inverse transpose`, function () {
+      tf.tidy(() => {
+        const x = tf.randomNormal(shape, 0, 1, 'float32', 12);
+        const outShape = perm.map((p) => shape[p]);
+        const r = tf.randomNormal(outShape, 0, 1, 'float32', 13);
+        const want = tf.transpose(x, perm);
+        const { fast, portable } = bothPaths(() => {
+          const y = transpose(x, perm);
+          expect(y.shape).to.deep.equal(outShape);
+          const [g] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(transpose(t, perm), r)))([x]);
+          return [values(y), values(g)];
+        });
+        // A transpose moves values without arithmetic: exact equality.
+        expect(Array.from(fast[0])).to.deep.equal(Array.from(values(want)));
+        expect(Array.from(portable[0])).to.deep.equal(Array.from(values(want)));
+        const gWant = values(tf.transpose(r, inversePermutation(perm)));
+        expect(Array.from(fast[1])).to.deep.equal(Array.from(gWant));
+      });
+    });
+  }
+
+  it('gelu: the fused kernels equal the portable GELU, for sizes with 0–3 trailing elements, gradient included', function () {
+    tf.tidy(() => {
+      for (const size of [1, 2, 3, 4, 5, 17, 1027]) {
+        const x = tf.mul(tf.randomNormal([size], 0, 1, 'float32', size), 3);
+        const r = tf.randomNormal([size], 0, 1, 'float32', size + 1);
+        const { fast, portable } = bothPaths(() => {
+          const [g] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), r)))([x]);
+          return [values(gelu(x)), values(g)];
+        });
+        expectClose(fast[0], portable[0], `gelu size ${size}`, 1e-6, 1e-5);
+        expectClose(fast[1], portable[1], `gelu grad size ${size}`, 1e-5, 1e-5);
+      }
+    });
+  });
+
+  it('keeps working after the wasm heap grows (kernels read the live memory)', function () {
+    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: { buffer: ArrayBuffer } } } }).wasm.asm.memory;
+    const before = memory.buffer.byteLength;
+    if (before > 512 * 2 ** 20) this.skip(); // do not grow an already large heap further
+    tf.tidy(() => {
+      const a = tf.randomNormal([1, 6, 5], 0, 1, 'float32', 14) as tf.Tensor3D;
+      const b = tf.randomNormal([1, 5, 7], 0, 1, 'float32', 15) as tf.Tensor3D;
+      const big = tf.zeros([before / 4 + 1024]); // forces memory.grow
+      expect(memory.buffer.byteLength).to.be.greaterThan(before);
+      big.dispose();
+      const want = refProduct(values(a), values(b), 1, 6, 5, 7, false, false, 1);
+      expectClose(product(a, b), want, 'after growth', 1e-5, 1e-5);
+    });
+  });
+
+  it('Forward: no memory leak (products, transposes, gelu)', function () {
+    const x = tf.randomNormal([4, 6, 8]) as tf.Tensor3D;
+    const w = tf.randomNormal([4, 8, 5]) as tf.Tensor3D;
+    const bias = tf.randomNormal([4, 5]) as tf.Tensor2D;
+    const run = () => {
+      tf.dispose([batchLinear(x, w, bias), product(x, w, { transposeB: false }), transpose(x, [1, 0, 2]), transpose(x, [0, 2, 1]), gelu(x), sumRows(x)]);
+    };
+    run();
+    const count = tf.memory().numTensors;
+    run();
+    expect(tf.memory().numTensors).to.equal(count);
+    tf.dispose([x, w, bias]);
+  });
+
+  it('Training step: no memory leak (gradients through every fast op)', function () {
+    const x = tf.randomNormal([4, 6, 8]) as tf.Tensor3D;
+    const w = tf.randomNormal([4, 6, 8]) as tf.Tensor3D;
+    const bias = tf.randomNormal([4, 8]) as tf.Tensor2D;
+    const step = () => {
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(gelu(transpose(batchLinear(transpose(a as tf.Tensor3D, [0, 2, 1]) as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), [1, 0, 2]))),
+      )([x, w, bias]);
+      tf.dispose(grads);
+    };
+    step();
+    const count = tf.memory().numTensors;
+    step();
+    expect(tf.memory().numTensors).to.equal(count);
+    tf.dispose([x, w, bias]);
+  });
+
+  it('bad input: mismatched shapes and non-permutations are errors that name the shapes', function () {
+    tf.tidy(() => {
+      const a = tf.zeros([2, 3, 4]) as tf.Tensor3D;
+      expect(() => product(a, tf.zeros([2, 5, 6]) as tf.Tensor3D)).to.throw(/\[2, 3, 4\].*\[2, 5, 6\]/);
+      expect(() => product(a, tf.zeros([3, 4, 6]) as tf.Tensor3D)).to.throw(/\[2, 3, 4\].*\[3, 4, 6\]/);
+      expect(() => product(a, tf.zeros([2, 4, 6]) as tf.Tensor3D, { bias: tf.zeros([2, 5]) as tf.Tensor2D })).to.throw(/bias must be \[1 or 2, 6\], got \[2, 5\]/);
+      expect(() => batchLinear(a, tf.zeros([2, 4, 6]) as tf.Tensor3D, tf.zeros([6]) as unknown as tf.Tensor2D)).to.throw(/bias must be \[2, 6\]/);
+      expect(() => linear(a, tf.zeros([5, 2]) as tf.Tensor2D)).to.throw(/weight must be \[4, n\]/);
+      expect(() => transpose(a, [0, 0, 1])).to.throw(/perm \[0, 0, 1\] is not a permutation of the 3 axes/);
+      expect(() => transpose(a, [1, 0])).to.throw(/not a permutation/);
+    });
+  });
+});
