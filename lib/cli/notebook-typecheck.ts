@@ -14,8 +14,9 @@
  * the library's sources (`../lib/…`) is an error, since tslab cannot load them (its rootDir is
  * the notebook's folder): notebooks import the build, `../dist/lib/index.js`.
  *
- * The generated files go to build/notebook-typecheck/. Relative import specifiers are rewritten
- * so that they resolve from there exactly as from the notebook's folder.
+ * The generated files go to build/notebook-typecheck/run-<pid>/ (kept only when there are
+ * errors). Relative import specifiers are rewritten so that they resolve from there exactly as
+ * from the notebook's folder.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -88,7 +89,8 @@ export function notebookToModule(notebookFile: string, outFile: string): { text:
 }
 
 /** Type-check the notebooks; returns every diagnostic mapped back to its cell (empty = pass). */
-export function typecheckNotebooks(files: string[], workDir = path.join(BUILD_DIR, 'notebook-typecheck')): CellDiagnostic[] {
+export function typecheckNotebooks(files: string[], workDir = path.join(BUILD_DIR, 'notebook-typecheck', `run-${process.pid}`)): CellDiagnostic[] {
+  // A folder per process: several runners may share one checkout (e.g. in parallel sessions).
   fs.rmSync(workDir, { recursive: true, force: true });
   fs.mkdirSync(workDir, { recursive: true });
   const diagnostics: CellDiagnostic[] = [];
@@ -142,6 +144,8 @@ export function typecheckNotebooks(files: string[], workDir = path.join(BUILD_DI
   if (r.status !== 0 && diagnostics.length === 0) {
     diagnostics.push({ notebook: project, cell: null, line: 0, column: 0, code: 'tsc', message: `tsc exited with ${r.status}: ${output.trim()}` });
   }
+  // Keep the generated modules only when they have something to show.
+  if (diagnostics.length === 0) fs.rmSync(workDir, { recursive: true, force: true });
   return diagnostics;
 }
 

@@ -18,7 +18,8 @@ import { readNotebook } from '../../lib/cli/notebook-files.js';
 import { ensureBuild, ensureChromium, ensureJupyter, ensureKernel } from '../../lib/cli/setup.js';
 
 const NOTEBOOK = '00-tour.ipynb';
-const WORK = path.join(BUILD_DIR, 'browser');
+// A folder per process (removed afterwards): parallel runs in one checkout must not collide.
+const WORK = path.join(BUILD_DIR, 'browser', `run-${process.pid}`);
 const SCREENSHOT = path.join(BUILD_DIR, 'screenshots', '00-tour-notebook.png');
 // Flags from ../shared/ENVIRONMENT.md (playwright adds --headless and a fresh profile itself).
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -77,6 +78,7 @@ describe('the tour notebook in a real browser', function () {
   after(async () => {
     await browser?.close();
     if (server) await stopServer(server);
+    fs.rmSync(WORK, { recursive: true, force: true });
   });
 
   it('serves the signed, executed notebook and plotly draws the dispatch heat map', async () => {
