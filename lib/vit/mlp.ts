@@ -18,6 +18,18 @@ export interface MlpOutput {
   auxLoss: tf.Scalar | null;
   /** Scalar diagnostics (drop fraction, …), possibly empty. */
   metrics: Record<string, tf.Scalar>;
+  /** Soft MoE blocks with `returnRouting`: their dispatch and combine weights. */
+  routing?: SoftRouting;
+}
+
+/**
+ * A Soft MoE block's routing weights for a batch, each [b, m, n, p] (token, expert, slot):
+ * `dispatch` sums to 1 over the m tokens of each slot (eq. 1), `combine` sums to 1 over the n·p
+ * slots of each token (eq. 3). What the paper draws in Fig. 10.
+ */
+export interface SoftRouting {
+  dispatch: tf.Tensor4D;
+  combine: tf.Tensor4D;
 }
 
 /** Per-call options of a forward pass. */
@@ -29,6 +41,12 @@ export interface ForwardOptions {
   training?: boolean;
   /** The update being computed; seeds the router noise so that a resumed run draws the same. */
   step?: number;
+  /**
+   * Also return the dispatch and combine weights of the Soft MoE blocks (`MlpOutput.routing`,
+   * `ViTOutput.routing`), to look inside a trained model. Default false. Dense and sparse
+   * blocks return none.
+   */
+  returnRouting?: boolean;
 }
 
 export interface MlpBlock extends Module {
@@ -90,8 +108,11 @@ export class SoftMoEBlock implements MlpBlock {
       Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' || name === 'scale' ? usesPhi : usesExperts)),
     );
   }
-  apply(x: tf.Tensor3D): MlpOutput {
-    return { y: this.layer.apply(x).y, auxLoss: null, metrics: {} };
+  apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
+    if (!options.returnRouting) return { y: this.layer.apply(x).y, auxLoss: null, metrics: {} };
+    const r = this.layer.apply(x, { returnWeights: true });
+    tf.dispose([r.logits, r.slotInputs, r.slotOutputs]); // returned with the weights; not wanted here
+    return { y: r.y, auxLoss: null, metrics: {}, routing: { dispatch: r.dispatch as tf.Tensor4D, combine: r.combine as tf.Tensor4D } };
   }
   dispose(): void {
     this.layer.dispose();

@@ -20,7 +20,7 @@ import { ownVariable, prefixed, type Module } from '../moe/layers.js';
 import { EncoderBlock } from './block.js';
 import { resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
 import { SeedStream } from './init.js';
-import type { ForwardOptions } from './mlp.js';
+import type { ForwardOptions, SoftRouting } from './mlp.js';
 import { LayerNorm } from './norm.js';
 import { PatchEmbed } from './patch-embed.js';
 
@@ -31,6 +31,8 @@ export interface ViTOutput {
   auxLoss: tf.Scalar;
   /** Per-block scalar metrics, keyed `block{l}/{name}`. */
   metrics: Record<string, tf.Scalar>;
+  /** With `returnRouting`: each Soft MoE block's dispatch and combine weights, by block index. */
+  routing?: Record<number, SoftRouting>;
 }
 
 export class ViT implements Module {
@@ -89,10 +91,12 @@ export class ViT implements Module {
       let x = this.patchEmbed.apply(images);
       const auxLosses: tf.Scalar[] = [];
       const metrics: Record<string, tf.Scalar> = {};
+      const routing: Record<number, SoftRouting> = {};
       this.blocks.forEach((block, i) => {
         const out = block.apply(x, options);
         x = out.y;
         if (out.auxLoss) auxLosses.push(out.auxLoss);
+        if (out.routing) routing[i] = out.routing;
         for (const [k, v] of Object.entries(out.metrics)) metrics[`block${i}/${k}`] = v;
       });
       const [b, m, d] = x.shape;
@@ -102,7 +106,7 @@ export class ViT implements Module {
       const pooled = batchMatMul(tf.fill([b, 1, m], 1 / m) as tf.Tensor3D, normed).reshape([b, d]);
       const logits = linear(pooled, this.head.kernel as tf.Variable<tf.Rank.R2>, this.head.bias as tf.Variable<tf.Rank.R1>) as tf.Tensor2D;
       const auxLoss = auxLosses.length > 0 ? (tf.addN(auxLosses) as tf.Scalar) : tf.scalar(0);
-      return { logits, auxLoss, metrics } as unknown as tf.TensorContainer;
+      return { logits, auxLoss, metrics, ...(options.returnRouting ? { routing } : {}) } as unknown as tf.TensorContainer;
     }) as unknown as ViTOutput;
   }
 
