@@ -38,7 +38,9 @@ export interface RunSummary {
   machine: string;
   backend: string;
   loadAverage: number | null;
+  /** git HEAD when the run started, and library files that differed from it (work in progress). */
   commit: string | null;
+  uncommittedLibraryFiles: string[];
   startedAt: string;
 }
 
@@ -50,7 +52,7 @@ interface ResultsDocument {
   config: { dataset: string; model: ResolvedViTConfig; trainer: { steps: number; batchSize: number; seed: number } };
   backend: { name: string };
   machine: { cpuModel: string; cores: number; loadAverage?: number[] };
-  git: { commit: string } | null;
+  git: { commit: string; uncommittedLibraryFiles?: string[] } | null;
   cost: { parameters: number; flopsPerImage: { total: number } };
   summary?: { steps: number; testAccuracy: number; validationAccuracy: number; testCount: number; msPerStepMedian: number; trainCpuSeconds?: number };
   curves: { validation: Array<{ step: number; accuracy: number }> };
@@ -87,6 +89,7 @@ export function summarizeRun(doc: unknown, file = '(in memory)'): RunSummary {
     backend: d.backend.name,
     loadAverage: d.machine.loadAverage?.[0] ?? null,
     commit: d.git?.commit ?? null,
+    uncommittedLibraryFiles: d.git?.uncommittedLibraryFiles ?? [],
     startedAt: d.startedAt,
   };
 }

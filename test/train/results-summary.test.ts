@@ -15,7 +15,7 @@ function doc(name: string, status: string, seed: number, testAccuracy: number) {
     config: { dataset: 'fashion-mnist', model: resolveViTConfig({ kind: 'soft' }), trainer: { steps: 300, batchSize: 64, seed } },
     backend: { name: 'wasm' },
     machine: { cpuModel: 'AMD EPYC', cores: 2, loadAverage: [3.5, 2, 1] },
-    git: { commit: 'a'.repeat(40) },
+    git: { commit: 'a'.repeat(40), uncommittedLibraryFiles: ['lib/ops/matmul.ts'] },
     cost: { parameters: 1234, flopsPerImage: { total: 5678 } },
     ...(status === 'finished'
       ? { summary: { steps: 300, testAccuracy, validationAccuracy: 0.5, testCount: 10000, msPerStepMedian: 150, trainCpuSeconds: 15 } }
@@ -42,6 +42,7 @@ describe('train/results-summary: reading recorded runs back', function () {
     expect(r).to.include({ name: 'a', kind: 'soft', seed: 1, steps: 300, testAccuracy: 0.5, msPerStepMedian: 150, parameters: 1234, flopsPerImage: 5678, loadAverage: 3.5 });
     expect(r.cpuMsPerStep).to.equal(50); // 15 CPU seconds / 300 updates = 50 ms
     expect(r.command).to.equal('npm run train -- --seed 1');
+    expect(r.uncommittedLibraryFiles).to.deep.equal(['lib/ops/matmul.ts']);
     expect(summarizeRun(doc('c', 'running', 3, 0)).testAccuracy).to.equal(null);
     expect(() => summarizeRun({ hello: 1 }, 'x.json')).to.throw(/x\.json is not a results file/);
   });
