@@ -108,6 +108,9 @@ export function scatterChart(series: Series[], options: AxesOptions = {}): Figur
 
 export type Direction = 'min' | 'max';
 
+/** Plotly's default trace colours (layout.colorway), in order. */
+export const PLOTLY_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
 export interface ParetoPoint {
   x: number;
   y: number;
@@ -148,9 +151,10 @@ export interface ParetoSeries {
 export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction } = {}): Figure {
   if (!Array.isArray(series) || series.length === 0) throw new Error('paretoChart needs at least one series');
   const data: Trace[] = [];
-  for (const s of series) {
-    const marker: Record<string, unknown> = { size: 9 };
-    if (s.color) marker.color = s.color;
+  series.forEach((s, i) => {
+    // The front line takes its series' colour (plotly would give each trace the next colour).
+    const color = s.color ?? PLOTLY_COLORS[i % PLOTLY_COLORS.length]!;
+    const marker: Record<string, unknown> = { size: 9, color };
     data.push({
       type: 'scatter',
       mode: 'markers',
@@ -170,10 +174,10 @@ export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?:
       showlegend: false,
       x: front.map((i) => s.points[i]!.x),
       y: front.map((i) => s.points[i]!.y),
-      line: { dash: 'dash', ...(s.color ? { color: s.color } : {}) },
+      line: { dash: 'dash', color },
       hoverinfo: 'skip',
     });
-  }
+  });
   return { data, layout: baseLayout(options) };
 }
 

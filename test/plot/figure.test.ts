@@ -58,6 +58,11 @@ describe('plot/figure', () => {
       expect(fig.data[1]!.x).to.deep.equal([1, 2, 4]);
       expect(fig.data[1]!.y).to.deep.equal([0.5, 0.7, 0.9]);
       expect(fig.data[0]!.mode).to.equal('markers');
+      // A front is drawn in its series' colour; the second series takes plotly's second colour.
+      const two = paretoChart([{ name: 'a', points }, { name: 'b', points }]);
+      expect(two.data.map((t) => (t.marker as { color?: string } | undefined)?.color ?? (t.line as { color: string }).color)).to.deep.equal([
+        '#1f77b4', '#1f77b4', '#ff7f0e', '#ff7f0e',
+      ]);
     });
   });
 
