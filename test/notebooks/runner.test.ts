@@ -67,6 +67,31 @@ describe('notebook runner', function () {
     expect(r.cells.map((c) => c.index)).to.deep.equal([1, 2]);
   });
 
+  it('in a real kernel, show() sends one bundle per figure (plotly.js only in the first) and progress updates one line', async () => {
+    ensureBuild();
+    const python = ensureJupyter();
+    ensureKernel(python);
+    const r = await executeNotebook(fixture('displays.ipynb'), { python, executed: path.join(OUT, 'displays.ipynb'), html: false });
+    expect(r.failure, JSON.stringify(r.failure)).to.equal(null);
+    type Output = { output_type: string; data?: Record<string, unknown> };
+    const outputs = readNotebook(path.join(OUT, 'displays.ipynb')).cells.map((c) => (c.outputs ?? []) as Output[]);
+    const [first, second, progress] = [outputs[1]!, outputs[2]!, outputs[3]!];
+    for (const out of [first, second]) {
+      expect(out).to.have.length(1);
+      expect(Object.keys(out[0]!.data!).sort()).to.deep.equal(['application/vnd.plotly.v1+json', 'text/html', 'text/plain']);
+    }
+    // nbformat may store a text output as a list of lines.
+    const text = (v: unknown) => (Array.isArray(v) ? v.join('') : String(v));
+    const html = (o: Output[]) => text(o[0]!.data!['text/html']);
+    // plotly.js (4.8 MB) rides with the first figure of the session only.
+    expect(html(first).length).to.be.greaterThan(4e6);
+    expect(html(second).length).to.be.lessThan(1e4);
+    expect(text(second[0]!.data!['text/plain'])).to.equal('"second": bar "load" (2 points)');
+    // Five updates of one display: nbclient keeps a single output holding the final state.
+    expect(progress).to.have.length(1);
+    expect(text(progress[0]!.data!['text/plain'])).to.match(/^fixture █{24} 5\/5 100% {2}\d+\.\d s {2}done$/);
+  });
+
   it('rewrites relative imports for the check and rejects imports of the library sources', () => {
     const dir = path.join(OUT, 'nb');
     fs.mkdirSync(dir, { recursive: true });
@@ -94,7 +119,7 @@ describe('notebook runner', function () {
     fs.copyFileSync(fixture('with-outputs.ipynb'), copy);
     expect(stripOutputs(copy)).to.equal(true);
     expect(checkClean([copy])).to.deep.equal([]);
-    expect(checkClean([fixture('failing-cell.ipynb'), fixture('strict-type-error.ipynb')])).to.deep.equal([]);
+    expect(checkClean([fixture('failing-cell.ipynb'), fixture('strict-type-error.ipynb'), fixture('displays.ipynb')])).to.deep.equal([]);
   });
 
   it('the built library loads through require(), as tslab cells load it', () => {
