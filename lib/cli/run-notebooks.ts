@@ -7,7 +7,7 @@
  *      two cores, writing the executed copy and its HTML rendering to build/notebooks/;
  * and fails if any step fails, naming the notebook, the cell and the real error message.
  *
- * Usage: tsx lib/cli/run-notebooks.ts [notebooks or folders…] [--out DIR] [--jobs N] [--full]
+ * Usage: npm run test:notebooks -- [notebooks or folders…] [--out DIR] [--jobs N] [--full]
  *          [--cell-timeout S] [--no-html] [--skip-clean] [--skip-types] [--skip-exec] [--strip]
  *   --full   run without quick mode (the notebooks' real training sizes)
  *   --strip  only remove outputs and execution counts from the given notebooks
@@ -88,7 +88,7 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
 
   if (options.clean ?? true) {
     report.clean = checkClean(notebooks);
-    for (const p of report.clean) say(`✗ ${rel(p.notebook)}${p.cell == null ? '' : ` cell ${p.cell}`} ${p.problem} (committed notebooks carry no outputs; fix: tsx lib/cli/run-notebooks.ts --strip ${rel(p.notebook)})`);
+    for (const p of report.clean) say(`✗ ${rel(p.notebook)}${p.cell == null ? '' : ` cell ${p.cell}`} ${p.problem} (committed notebooks carry no outputs; fix: npm run test:notebooks -- --strip ${rel(p.notebook)})`);
     if (report.clean.length === 0) say(`✓ ${notebooks.length} notebook(s) clean: no outputs, no execution counts`);
   }
 
