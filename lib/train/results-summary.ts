@@ -30,6 +30,11 @@ export interface RunSummary {
   msPerStepMedian: number | null;
   /** Process CPU time per update (ms), when the file records it: less sensitive to other load. */
   cpuMsPerStep: number | null;
+  /**
+   * Sparse routers: mean fraction of tokens that no expert processed, over the last updates of
+   * training (the trainer's `finalDropFraction`); null for Soft MoE and dense, or when not recorded.
+   */
+  dropFraction: number | null;
   parameters: number;
   flopsPerImage: number;
   /** Validation accuracy during training. */
@@ -54,7 +59,7 @@ interface ResultsDocument {
   machine: { cpuModel: string; cores: number; loadAverage?: number[] };
   git: { commit: string; uncommittedLibraryFiles?: string[] } | null;
   cost: { parameters: number; flopsPerImage: { total: number } };
-  summary?: { steps: number; testAccuracy: number; validationAccuracy: number; testCount: number; msPerStepMedian: number; trainCpuSeconds?: number };
+  summary?: { steps: number; testAccuracy: number; validationAccuracy: number; testCount: number; msPerStepMedian: number; trainCpuSeconds?: number; finalDropFraction?: number };
   curves: { validation: Array<{ step: number; accuracy: number }> };
 }
 
@@ -82,6 +87,7 @@ export function summarizeRun(doc: unknown, file = '(in memory)'): RunSummary {
     testCount: finished ? s.testCount : null,
     msPerStepMedian: finished ? s.msPerStepMedian : null,
     cpuMsPerStep: finished && s.trainCpuSeconds != null && s.steps > 0 ? (1000 * s.trainCpuSeconds) / s.steps : null,
+    dropFraction: finished && typeof s.finalDropFraction === 'number' ? s.finalDropFraction : null,
     parameters: d.cost.parameters,
     flopsPerImage: d.cost.flopsPerImage.total,
     validationCurve: (d.curves?.validation ?? []).map((v) => ({ step: v.step, accuracy: v.accuracy })),

@@ -18,7 +18,7 @@ function doc(name: string, status: string, seed: number, testAccuracy: number) {
     git: { commit: 'a'.repeat(40), uncommittedLibraryFiles: ['lib/ops/matmul.ts'] },
     cost: { parameters: 1234, flopsPerImage: { total: 5678 } },
     ...(status === 'finished'
-      ? { summary: { steps: 300, testAccuracy, validationAccuracy: 0.5, testCount: 10000, msPerStepMedian: 150, trainCpuSeconds: 15 } }
+      ? { summary: { steps: 300, testAccuracy, validationAccuracy: 0.5, testCount: 10000, msPerStepMedian: 150, trainCpuSeconds: 15, finalDropFraction: 0.25 } }
       : {}),
     curves: { validation: [{ step: 100, accuracy: 0.4, loss: 1.5, count: 1000 }] },
   };
@@ -41,6 +41,7 @@ describe('train/results-summary: reading recorded runs back', function () {
     const r = summarizeRun(doc('a', 'finished', 1, 0.5));
     expect(r).to.include({ name: 'a', kind: 'soft', seed: 1, steps: 300, testAccuracy: 0.5, msPerStepMedian: 150, parameters: 1234, flopsPerImage: 5678, loadAverage: 3.5 });
     expect(r.cpuMsPerStep).to.equal(50); // 15 CPU seconds / 300 updates = 50 ms
+    expect(r.dropFraction).to.equal(0.25);
     expect(r.command).to.equal('npm run train -- --seed 1');
     expect(r.uncommittedLibraryFiles).to.deep.equal(['lib/ops/matmul.ts']);
     expect(summarizeRun(doc('c', 'running', 3, 0)).testAccuracy).to.equal(null);
