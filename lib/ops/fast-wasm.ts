@@ -65,8 +65,8 @@ function internalsProblem(backend: unknown): string | null {
   if (version_wasm !== PINNED_TFJS_VERSION) return `tfjs-backend-wasm ${version_wasm} ≠ pinned ${PINNED_TFJS_VERSION}`;
   const b = backend as Partial<WasmBackendInternals>;
   if (!isWasmMemory(b.wasm?.asm?.memory)) return 'wasm backend has no wasm.asm.memory';
-  if (typeof b.dataIdMap?.get !== 'function' || typeof b.makeOutput !== 'function' || typeof b.disposeData !== 'function') {
-    return 'wasm backend lacks dataIdMap/makeOutput/disposeData';
+  if (typeof b.dataIdMap?.get !== 'function' || typeof b.makeOutput !== 'function' || typeof b.disposeData !== 'function' || typeof (b as { incRef?: unknown }).incRef !== 'function') {
+    return 'wasm backend lacks dataIdMap/makeOutput/disposeData/incRef';
   }
   return null;
 }
@@ -159,6 +159,8 @@ const PERMUTE_BLOCKS_KERNEL = 'SoftMoEWasmPermuteBlocks';
 const COLSUM_KERNEL = 'SoftMoEWasmColSum';
 const GELU_KERNEL = 'SoftMoEWasmGelu';
 const GELU_GRAD_KERNEL = 'SoftMoEWasmGeluGrad';
+const L2NORM_KERNEL = 'SoftMoEWasmL2Norm';
+const L2NORM_GRAD_KERNEL = 'SoftMoEWasmL2NormGrad';
 
 /** √(2/π), GELU's tanh-approximation constant (as in lib/ops/nn.ts). */
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -177,7 +179,9 @@ function bindingFor(backend: unknown): Binding {
 /**
  * C [B, m, n] = op(A)·op(B) (+ bias): A [B, m, k] (or [B, k, m] with transposeA), B [Bb, k, n]
  * (or [Bb, n, k] with transposeB), Bb ∈ {1, B}; bias [Bbias, n], Bbias ∈ {1, B}.
- * A transposed is read with strides; B transposed is first transposed into a scratch buffer.
+ * A transposed is read with strides; A·Bᵀ runs as dot products of rows (gemmNT, measured 45–56
+ * GFLOP/s against 28–51 for transposing B first); only Aᵀ·Bᵀ, which no op here uses, transposes
+ * B into a scratch buffer.
  */
 function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const bnd = bindingFor(backend);
@@ -190,6 +194,17 @@ function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const k = transposeA ? a1 : a2;
   const n = transposeB ? b1 : b2;
   const out = bnd.backend.makeOutput([batch, m, n], 'float32');
+  const biasPtr0 = bias ? offsetOf(bnd, bias) : 0;
+  const biasStep0 = bias && bias.shape[0] === batch && batch > 1 ? 4 * n : 0;
+  if (transposeB && !transposeA) {
+    // A·Bᵀ as dot products of rows: Bᵀ is never materialised (gemmNT).
+    const [aPtr, bPtr, cPtr] = [offsetOf(bnd, a), offsetOf(bnd, b), offsetOf(bnd, out)];
+    const bStep = bBatch === batch && batch > 1 ? 4 * n * k : 0;
+    for (let i = 0; i < batch; i++) {
+      bnd.kernels.gemmNT(aPtr + 4 * i * m * k, 4 * k, bPtr + i * bStep, 4 * k, cPtr + 4 * i * m * n, 4 * n, m, n, k, biasPtr0 + i * biasStep0, bias ? GEMM_BIAS : 0);
+    }
+    return out;
+  }
   let bPtr = offsetOf(bnd, b);
   let scratch: tf.TensorInfo | null = null;
   if (transposeB) {
@@ -308,9 +323,57 @@ function geluGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   return dx;
 }
 
+/** x [..., c] → [y, s]: rows scaled to unit norm (y = x·s, s = 1/√(Σx² + eps), s [...]). */
+function l2normKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const bnd = bindingFor(backend);
+  const { x } = inputs;
+  const cols = x.shape[x.shape.length - 1];
+  const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  const y = bnd.backend.makeOutput(x.shape, 'float32');
+  const s = bnd.backend.makeOutput(x.shape.slice(0, -1), 'float32');
+  bnd.kernels.l2norm(offsetOf(bnd, x), offsetOf(bnd, y), offsetOf(bnd, s), rows, cols, Number(attrs?.eps));
+  return [y, s];
+}
+
+/** (x, s, dy) → dx of the row normalisation. */
+function l2normGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { x, s, dy } = inputs;
+  const cols = x.shape[x.shape.length - 1];
+  const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  const dx = bnd.backend.makeOutput(x.shape, 'float32');
+  bnd.kernels.l2normGrad(offsetOf(bnd, x), offsetOf(bnd, s), offsetOf(bnd, dy), offsetOf(bnd, dx), rows, cols);
+  return dx;
+}
+
+/**
+ * tfjs keeps a copy of every tensor a gradient needs (`save()` in custom gradients, and the
+ * inputs/outputs of built-in ops while a tape records): `engine.clone` runs the Identity kernel,
+ * which on wasm 4.22 copies the data (kernels/Identity.js: `outVals.set(inVals)`) — 40 copies in
+ * one Soft MoE training step here. Tensors are immutable (no tfjs API writes into existing data;
+ * Variable.assign swaps the data id), so the clone can share the data and count a reference, as
+ * tfjs' own cpu backend does (tfjs-backend-cpu kernels/Identity.js). Only with the fast path on;
+ * otherwise, and for strings, the backend's own kernel runs.
+ */
+let originalIdentity: tf.KernelConfig | null = null;
+function identityKernel(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs;
+  if (enabled && binding != null && args.backend === binding.backend && x.dtype !== 'string') {
+    (binding.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }
+  return originalIdentity!.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+}
+
 let registered = false;
 function registerKernels(): void {
   if (registered) return;
+  const identity = tf.getKernel('Identity', 'wasm');
+  if (identity != null && identity.kernelFunc !== (identityKernel as unknown as tf.KernelFunc)) {
+    originalIdentity = identity;
+    tf.unregisterKernel('Identity', 'wasm');
+    tf.registerKernel({ ...identity, kernelFunc: identityKernel as unknown as tf.KernelFunc });
+  }
   const table: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
     [GEMM_KERNEL, gemmKernel],
     [TRANSPOSE_KERNEL, transposeKernel],
@@ -318,6 +381,8 @@ function registerKernels(): void {
     [COLSUM_KERNEL, colsumKernel],
     [GELU_KERNEL, geluKernel],
     [GELU_GRAD_KERNEL, geluGradKernel],
+    [L2NORM_KERNEL, l2normKernel],
+    [L2NORM_GRAD_KERNEL, l2normGradKernel],
   ];
   for (const [kernelName, kernelFunc] of table) {
     if (tf.getKernel(kernelName, 'wasm') == null) {
@@ -389,4 +454,16 @@ export function wasmGelu(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
 export function wasmGeluGrad(x: tf.Tensor, s: tf.Tensor, dy: tf.Tensor): tf.Tensor {
   requireFloat32(x, s, dy);
   return tf.engine().runKernel(GELU_GRAD_KERNEL, { x, s, dy }) as tf.Tensor;
+}
+
+/** Rows of x [..., c] scaled to unit l2 norm on the fast path: [y, s] with s = 1/√(Σx² + eps). */
+export function wasmL2Normalize(x: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor] {
+  requireFloat32(x);
+  return tf.engine().runKernel(L2NORM_KERNEL, { x }, { eps }) as unknown as [tf.Tensor, tf.Tensor];
+}
+
+/** The gradient of the row normalisation on the fast path, from x, s and dy. */
+export function wasmL2NormalizeGrad(x: tf.Tensor, s: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  requireFloat32(x, s, dy);
+  return tf.engine().runKernel(L2NORM_GRAD_KERNEL, { x, s, dy }) as tf.Tensor;
 }

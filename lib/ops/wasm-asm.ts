@@ -230,6 +230,12 @@ export class WasmFunction {
   f32Mul(): this {
     return this.emit(0x94);
   }
+  f32Div(): this {
+    return this.emit(0x95);
+  }
+  f32Sqrt(): this {
+    return this.emit(0x91);
+  }
   i32Load(offset = 0): this {
     return this.emit(0x28, ALIGN_F32, ...uleb(offset));
   }
@@ -268,6 +274,9 @@ export class WasmFunction {
   }
   f32x4ExtractLane(lane: number): this {
     return this.simd(0x1f, lane);
+  }
+  f32x4ReplaceLane(lane: number): this {
+    return this.simd(0x20, lane);
   }
   f32x4Add(): this {
     return this.simd(0xe4);

@@ -163,6 +163,129 @@ function gemmFunction(): WasmFunction {
 }
 
 /**
+ * gemmNT(a, lda, b, ldb, c, ldc, M, N, K, bias, flags): C[i, j] (+)= Σ_k A[i, k]·B[j, k]
+ * (+ bias[j]) — a product with the right operand transposed, as dot products of rows that are
+ * both contiguous, so that Bᵀ is never materialised (the backward dX = dY·Wᵀ reads W as it is).
+ * Tiles of 2 rows of A × 4 rows of B keep 8 v128 partial sums over k in steps of 4; a tile's four
+ * sums per row are reduced with two rounds of shuffles into one vector (the 4 outputs), the
+ * K % 4 remaining products are added per element. Edge tiles: 1 row, 1 column.
+ */
+function gemmNTFunction(): WasmFunction {
+  const f = new WasmFunction('gemmNT', [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [a, lda, b, ldb, c, ldc, M, N, K, bias, flags] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const row = f.local(i32);
+  const col = f.local(i32);
+  const kb = f.local(i32);
+  const k4b = f.local(i32);
+  const kEnd = f.local(i32);
+  const aRow = [f.local(i32), f.local(i32)];
+  const bRow = [f.local(i32), f.local(i32), f.local(i32), f.local(i32)];
+  const acc = Array.from({ length: 8 }, () => f.local(v128));
+  const av = [f.local(v128), f.local(v128)];
+  const bv = f.local(v128);
+  const t0 = f.local(v128);
+  const t1 = f.local(v128);
+  const res = f.local(v128);
+  const sres = f.local(f32);
+  const tail = Array.from({ length: 8 }, () => f.local(f32));
+  const cAddr = f.local(i32);
+
+  f.get(K).i32Const(-4).i32And().i32Const(2).i32Shl().set(k4b);
+  f.get(K).i32Const(2).i32Shl().set(kEnd);
+
+  const tile = (mr: number, nc: number) => {
+    for (let r = 0; r < mr; r++) f.get(a).get(row).i32Const(r).i32Add().get(lda).i32Mul().i32Add().set(aRow[r]);
+    for (let q = 0; q < nc; q++) f.get(b).get(col).i32Const(q).i32Add().get(ldb).i32Mul().i32Add().set(bRow[q]);
+    for (let x = 0; x < mr * nc; x++) f.v128Zero().set(acc[x]);
+    f.i32Const(0).set(kb);
+    f.block().loop();
+    f.get(kb).get(k4b).i32GeU().brIf(1);
+    for (let r = 0; r < mr; r++) f.get(aRow[r]).get(kb).i32Add().v128Load().set(av[r]);
+    for (let q = 0; q < nc; q++) {
+      f.get(bRow[q]).get(kb).i32Add().v128Load().set(bv);
+      for (let r = 0; r < mr; r++) f.get(acc[r * nc + q]).get(av[r]).get(bv).f32x4Mul().f32x4Add().set(acc[r * nc + q]);
+    }
+    f.get(kb).i32Const(16).i32Add().set(kb);
+    f.br(0);
+    f.end().end();
+    // The K % 4 rest, scalar.
+    for (let x = 0; x < mr * nc; x++) f.f32Const(0).set(tail[x]);
+    f.block().loop();
+    f.get(kb).get(kEnd).i32GeU().brIf(1);
+    for (let r = 0; r < mr; r++) {
+      for (let q = 0; q < nc; q++) {
+        f.get(tail[r * nc + q]).get(aRow[r]).get(kb).i32Add().f32Load().get(bRow[q]).get(kb).i32Add().f32Load().f32Mul().f32Add().set(tail[r * nc + q]);
+      }
+    }
+    f.get(kb).i32Const(4).i32Add().set(kb);
+    f.br(0);
+    f.end().end();
+    for (let r = 0; r < mr; r++) {
+      f.get(c).get(row).i32Const(r).i32Add().get(ldc).i32Mul().i32Add().get(col).i32Const(2).i32Shl().i32Add().set(cAddr);
+      if (nc === 4) {
+        // [Σa, Σb, Σc, Σd] from the four accumulators of this row.
+        const [p0, p1, p2, p3] = [acc[r * 4], acc[r * 4 + 1], acc[r * 4 + 2], acc[r * 4 + 3]];
+        f.get(p0).get(p1).shuffle32([0, 4, 1, 5]).get(p0).get(p1).shuffle32([2, 6, 3, 7]).f32x4Add().set(t0);
+        f.get(p2).get(p3).shuffle32([0, 4, 1, 5]).get(p2).get(p3).shuffle32([2, 6, 3, 7]).f32x4Add().set(t1);
+        f.get(t0).get(t1).shuffle32([0, 1, 4, 5]).get(t0).get(t1).shuffle32([2, 3, 6, 7]).f32x4Add().set(res);
+        // + the tail products, lane by lane.
+        f.v128Zero();
+        for (let q = 0; q < 4; q++) f.get(tail[r * 4 + q]).f32x4ReplaceLane(q);
+        f.get(res).f32x4Add().set(res);
+        f.get(flags).i32Const(GEMM_BIAS).i32And().if();
+        f.get(res).get(bias).get(col).i32Const(2).i32Shl().i32Add().v128Load().f32x4Add().set(res);
+        f.end();
+        f.get(flags).i32Const(GEMM_ACCUMULATE).i32And().if();
+        f.get(res).get(cAddr).v128Load().f32x4Add().set(res);
+        f.end();
+        f.get(cAddr).get(res).v128Store();
+      } else {
+        const p0 = acc[r];
+        f.get(p0).f32x4ExtractLane(0).get(p0).f32x4ExtractLane(1).f32Add();
+        f.get(p0).f32x4ExtractLane(2).get(p0).f32x4ExtractLane(3).f32Add().f32Add().get(tail[r]).f32Add().set(sres);
+        f.get(flags).i32Const(GEMM_BIAS).i32And().if();
+        f.get(sres).get(bias).get(col).i32Const(2).i32Shl().i32Add().f32Load().f32Add().set(sres);
+        f.end();
+        f.get(flags).i32Const(GEMM_ACCUMULATE).i32And().if();
+        f.get(sres).get(cAddr).f32Load().f32Add().set(sres);
+        f.end();
+        f.get(cAddr).get(sres).f32Store();
+      }
+    }
+  };
+
+  const rowBlock = (mr: number) => {
+    f.i32Const(0).set(col);
+    f.block().loop();
+    f.get(col).i32Const(4).i32Add().get(N).i32GtU().brIf(1);
+    tile(mr, 4);
+    f.get(col).i32Const(4).i32Add().set(col);
+    f.br(0);
+    f.end().end();
+    f.block().loop();
+    f.get(col).get(N).i32GeU().brIf(1);
+    tile(mr, 1);
+    f.get(col).i32Const(1).i32Add().set(col);
+    f.br(0);
+    f.end().end();
+  };
+  f.i32Const(0).set(row);
+  f.block().loop();
+  f.get(row).i32Const(2).i32Add().get(M).i32GtU().brIf(1);
+  rowBlock(2);
+  f.get(row).i32Const(2).i32Add().set(row);
+  f.br(0);
+  f.end().end();
+  f.block().loop();
+  f.get(row).get(M).i32GeU().brIf(1);
+  rowBlock(1);
+  f.get(row).i32Const(1).i32Add().set(row);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/**
  * transpose(src, dst, R, C): dst [C, R] = srcᵀ for a row-major src [R, C] (counts, not bytes).
  * 4×4 blocks are transposed in registers with two rounds of shuffles; blocks are visited in
  * column chunks of 32 so that the 32 destination rows being written stay in L1. Edges (R % 4,
@@ -501,20 +624,145 @@ function geluGradFunction(): WasmFunction {
   return f;
 }
 
+/**
+ * Emit: acc (f32 local) = Σ_j p[j]·q[j] over `count` floats at byte pointers in locals p, q
+ * (p = q gives Σ p²): 4 lanes at a time, then the count % 4 rest. Uses the given scratch locals.
+ */
+function emitDot(f: WasmFunction, p: number, q: number, count: number, acc: number, t: { i: number; end: number; vacc: number }): void {
+  f.v128Zero().set(t.vacc);
+  f.get(p).get(count).i32Const(-4).i32And().i32Const(2).i32Shl().i32Add().set(t.end);
+  f.i32Const(0).set(t.i);
+  f.block().loop();
+  f.get(p).get(t.i).i32Add().get(t.end).i32GeU().brIf(1);
+  f.get(t.vacc).get(p).get(t.i).i32Add().v128Load().get(q).get(t.i).i32Add().v128Load().f32x4Mul().f32x4Add().set(t.vacc);
+  f.get(t.i).i32Const(16).i32Add().set(t.i);
+  f.br(0);
+  f.end().end();
+  f.get(t.vacc).f32x4ExtractLane(0).get(t.vacc).f32x4ExtractLane(1).f32Add();
+  f.get(t.vacc).f32x4ExtractLane(2).get(t.vacc).f32x4ExtractLane(3).f32Add().f32Add().set(acc);
+  f.get(p).get(count).i32Const(2).i32Shl().i32Add().set(t.end);
+  f.block().loop();
+  f.get(p).get(t.i).i32Add().get(t.end).i32GeU().brIf(1);
+  f.get(acc).get(p).get(t.i).i32Add().f32Load().get(q).get(t.i).i32Add().f32Load().f32Mul().f32Add().set(acc);
+  f.get(t.i).i32Const(4).i32Add().set(t.i);
+  f.br(0);
+  f.end().end();
+}
+
+/**
+ * Emit: for j < count, out[j] = (a[j] − c·b[j])·s with f32 locals s, c (c = 0: out = a·s), four
+ * lanes at a time then the rest. Pointers a, b, out in locals (b unused when c is absent).
+ */
+function emitScaleRow(f: WasmFunction, a: number, b: number | null, out: number, count: number, sLocal: number, cLocal: number | null, t: { i: number; end: number; vs: number; vc: number }): void {
+  f.get(sLocal).f32x4Splat().set(t.vs);
+  if (cLocal != null) f.get(cLocal).f32x4Splat().set(t.vc);
+  f.get(count).i32Const(-4).i32And().i32Const(2).i32Shl().set(t.end);
+  f.i32Const(0).set(t.i);
+  const element = (vector: boolean) => {
+    const load = (ptr: number) => (vector ? f.get(ptr).get(t.i).i32Add().v128Load() : f.get(ptr).get(t.i).i32Add().f32Load());
+    f.get(out).get(t.i).i32Add();
+    load(a);
+    if (cLocal != null && b != null) {
+      load(b);
+      if (vector) f.get(t.vc).f32x4Mul().f32x4Sub();
+      else f.get(cLocal).f32Mul().f32Sub();
+    }
+    if (vector) f.get(t.vs).f32x4Mul().v128Store();
+    else f.get(sLocal).f32Mul().f32Store();
+    f.get(t.i).i32Const(vector ? 16 : 4).i32Add().set(t.i);
+  };
+  f.block().loop();
+  f.get(t.i).get(t.end).i32GeU().brIf(1);
+  element(true);
+  f.br(0);
+  f.end().end();
+  f.get(count).i32Const(2).i32Shl().set(t.end);
+  f.block().loop();
+  f.get(t.i).get(t.end).i32GeU().brIf(1);
+  element(false);
+  f.br(0);
+  f.end().end();
+}
+
+/**
+ * l2norm(x, y, s, rows, cols, eps): per row of x [rows, cols], s = 1/√(Σ x² + eps) and
+ * y = x·s — vmoe's `normalize` (x · rsqrt(Σx² + eps)), paper §2.3. s [rows] is kept for the
+ * backward pass.
+ */
+function l2normFunction(): WasmFunction {
+  const f = new WasmFunction('l2norm', [i32, i32, i32, i32, i32, f32]);
+  const [x, y, sOut, rows, cols, eps] = [0, 1, 2, 3, 4, 5];
+  const r = f.local(i32);
+  const px = f.local(i32);
+  const py = f.local(i32);
+  const ss = f.local(f32);
+  const sc = f.local(f32);
+  const t = { i: f.local(i32), end: f.local(i32), vacc: f.local(v128), vs: f.local(v128), vc: f.local(v128) };
+  f.i32Const(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).i32GeU().brIf(1);
+  f.get(x).get(r).get(cols).i32Mul().i32Const(2).i32Shl().i32Add().set(px);
+  f.get(y).get(r).get(cols).i32Mul().i32Const(2).i32Shl().i32Add().set(py);
+  emitDot(f, px, px, cols, ss, t);
+  f.f32Const(1).get(ss).get(eps).f32Add().f32Sqrt().f32Div().set(sc);
+  f.get(sOut).get(r).i32Const(2).i32Shl().i32Add().get(sc).f32Store();
+  emitScaleRow(f, px, null, py, cols, sc, null, t);
+  f.get(r).i32Const(1).i32Add().set(r);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/**
+ * l2normGrad(x, s, dy, dx, rows, cols): per row, with y = x·s, dx = s·(dy − y·Σ_j y_j·dy_j)
+ * (from ∂s/∂x_j = −x_j·s³: dx_j = s·dy_j − x_j·s³·Σ_i x_i·dy_i).
+ */
+function l2normGradFunction(): WasmFunction {
+  const f = new WasmFunction('l2normGrad', [i32, i32, i32, i32, i32, i32]);
+  const [x, sIn, dy, dx, rows, cols] = [0, 1, 2, 3, 4, 5];
+  const r = f.local(i32);
+  const px = f.local(i32);
+  const pdy = f.local(i32);
+  const pdx = f.local(i32);
+  const sc = f.local(f32);
+  const dot = f.local(f32);
+  const c = f.local(f32);
+  const t = { i: f.local(i32), end: f.local(i32), vacc: f.local(v128), vs: f.local(v128), vc: f.local(v128) };
+  f.i32Const(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).i32GeU().brIf(1);
+  f.get(r).get(cols).i32Mul().i32Const(2).i32Shl().set(px);
+  f.get(dy).get(px).i32Add().set(pdy);
+  f.get(dx).get(px).i32Add().set(pdx);
+  f.get(x).get(px).i32Add().set(px);
+  f.get(sIn).get(r).i32Const(2).i32Shl().i32Add().f32Load().set(sc);
+  // Σ x·dy, then c = s²·Σ x·dy so that dx = s·(dy − x·c) = s·(dy − y·Σ y·dy).
+  emitDot(f, px, pdy, cols, dot, t);
+  f.get(sc).get(sc).f32Mul().get(dot).f32Mul().set(c);
+  emitScaleRow(f, pdy, px, pdx, cols, sc, c, t);
+  f.get(r).i32Const(1).i32Add().set(r);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
 /** The exported kernels of the module, with their JavaScript signatures. */
 export interface WasmKernelExports {
   gemm(a: number, sAi: number, sAk: number, b: number, ldb: number, c: number, ldc: number, M: number, N: number, K: number, bias: number, flags: number): void;
+  gemmNT(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, M: number, N: number, K: number, bias: number, flags: number): void;
   transpose(src: number, dst: number, rows: number, cols: number): void;
   copyBlocks(src: number, dst: number, n1: number, n2: number, s1: number, s2: number, d1: number, d2: number, bytes: number): void;
   colsum(src: number, dst: number, rows: number, cols: number, accumulate: number): void;
   gelu(x: number, y: number, s: number, count: number): void;
   geluGrad(x: number, s: number, dy: number, dx: number, count: number): void;
+  l2norm(x: number, y: number, s: number, rows: number, cols: number, eps: number): void;
+  l2normGrad(x: number, s: number, dy: number, dx: number, rows: number, cols: number): void;
 }
 
 /** The module's bytes (built once). */
 let moduleBytes: Uint8Array | null = null;
 export function kernelModuleBytes(): Uint8Array {
-  moduleBytes ??= assemble([gemmFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction()]);
+  moduleBytes ??= assemble([gemmFunction(), gemmNTFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction(), l2normFunction(), l2normGradFunction()]);
   return moduleBytes;
 }
 

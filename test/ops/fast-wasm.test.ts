@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { initBackend } from '../../lib/backend.js';
 import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled } from '../../lib/ops/fast-wasm.js';
 import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../../lib/ops/matmul.js';
-import { gelu } from '../../lib/ops/nn.js';
+import { gelu, l2Normalize } from '../../lib/ops/nn.js';
 import { inversePermutation, reducePermutation, transpose } from '../../lib/ops/transpose.js';
 import { expectClose } from '../helpers/golden.js';
 
@@ -213,6 +213,46 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
         expectClose(fast[1], portable[1], `gelu grad size ${size}`, 1e-5, 1e-5);
       }
     });
+  });
+
+  it('l2Normalize over the last axis: the fused kernels equal the portable ops, gradient included', function () {
+    tf.tidy(() => {
+      for (const shape of [[1], [3, 5], [2, 4, 128], [6, 7]]) {
+        const x = tf.randomNormal(shape, 0, 2, 'float32', shape.length);
+        const r = tf.randomNormal(shape, 0, 1, 'float32', 9);
+        const { fast, portable } = bothPaths(() => {
+          const [g] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(l2Normalize(t, -1), r)))([x]);
+          return [values(l2Normalize(x, -1)), values(g)];
+        });
+        expectClose(fast[0], portable[0], `l2Normalize [${shape.join(', ')}]`, 1e-6, 1e-5);
+        expectClose(fast[1], portable[1], `l2Normalize grad [${shape.join(', ')}]`, 1e-5, 1e-4);
+      }
+    });
+  });
+
+  it('clones share data on the fast path and stay valid after the original is disposed', function () {
+    const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+    const before = tf.memory();
+    const y = tf.clone(x);
+    const after = tf.memory();
+    // One more tensor, no more data buffers: the clone counts a reference to the same data (tfjs'
+    // numBytes counts bytes per tensor, as for tf.reshape, so it is not the measure here).
+    expect(after.numTensors).to.equal(before.numTensors + 1);
+    expect(after.numDataBuffers).to.equal(before.numDataBuffers);
+    x.dispose();
+    expect(Array.from(y.dataSync())).to.deep.equal([1, 2, 3, 4]);
+    y.dispose();
+    // Off the fast path the backend's own Identity copies.
+    const previous = setFastWasmEnabled(false);
+    try {
+      const u = tf.tensor([5, 6]);
+      const v = tf.clone(u);
+      u.dispose();
+      expect(Array.from(v.dataSync())).to.deep.equal([5, 6]);
+      v.dispose();
+    } finally {
+      setFastWasmEnabled(previous);
+    }
   });
 
   it('keeps working after the wasm heap grows (kernels read the live memory)', function () {

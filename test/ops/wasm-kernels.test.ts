@@ -105,6 +105,68 @@ describe('ops/wasm-kernels against plain loops', function () {
     }
   });
 
+  it('gemmNT: C (+)= A·Bᵀ (+ bias) for 300 random shapes (K % 4 ≠ 0, edge tiles of 1 row and 1 column)', function () {
+    const next = rng(5);
+    for (let trial = 0; trial < 300; trial++) {
+      top = 64;
+      const M = 1 + Math.floor(next() * 11);
+      const N = 1 + Math.floor(next() * 13);
+      const K = Math.floor(next() * 19);
+      const flags = Math.floor(next() * 4);
+      const [a, b, c, bias] = [alloc(M * K), alloc(N * K), alloc(M * N + 1), alloc(N)];
+      fill(a, M * K, next);
+      fill(b, N * K, next);
+      fill(c, M * N, next);
+      fill(bias, N, next);
+      const h = heap();
+      h[c / 4 + M * N] = 4242;
+      const want = new Float64Array(M * N);
+      for (let i = 0; i < M; i++) {
+        for (let j = 0; j < N; j++) {
+          let s = flags & GEMM_BIAS ? h[bias / 4 + j] : 0;
+          for (let q = 0; q < K; q++) s += h[a / 4 + i * K + q] * h[b / 4 + j * K + q];
+          if (flags & GEMM_ACCUMULATE) s += h[c / 4 + i * N + j];
+          want[i * N + j] = s;
+        }
+      }
+      k.gemmNT(a, 4 * K, b, 4 * K, c, 4 * N, M, N, K, bias, flags);
+      const got = heap();
+      for (let i = 0; i < M * N; i++) {
+        if (got[c / 4 + i] !== want[i]) expect.fail(`gemmNT M=${M} N=${N} K=${K} flags=${flags}: element ${i} is ${got[c / 4 + i]}, expected ${want[i]}`);
+      }
+      expect(got[c / 4 + M * N], 'sentinel after C').to.equal(4242);
+    }
+  });
+
+  it('l2norm and l2normGrad follow the float64 formulas, any row width', function () {
+    const next = rng(6);
+    for (const [R, C] of [[1, 1], [3, 5], [7, 128], [2, 3], [4, 4], [5, 9]]) {
+      top = 64;
+      const [x, y, s, dy, dx] = [alloc(R * C), alloc(R * C + 1), alloc(R + 1), alloc(R * C), alloc(R * C + 1)];
+      fill(x, R * C, next);
+      fill(dy, R * C, next);
+      heap()[x / 4] = 0; // a zero element (and with C = 1, a zero row: only eps keeps s finite)
+      k.l2norm(x, y, s, R, C, 1e-6);
+      k.l2normGrad(x, s, dy, dx, R, C);
+      const h = heap();
+      for (let r = 0; r < R; r++) {
+        // vmoe normalize: y = x·rsqrt(Σx² + eps); gradient dx = s·(dy − y·Σ y·dy), s = rsqrt(Σx² + eps).
+        let ss = 0;
+        for (let j = 0; j < C; j++) ss += h[x / 4 + r * C + j] ** 2;
+        const sc = 1 / Math.sqrt(ss + 1e-6);
+        let dot = 0;
+        for (let j = 0; j < C; j++) dot += h[x / 4 + r * C + j] * sc * h[dy / 4 + r * C + j];
+        expect(Math.abs(h[s / 4 + r] - sc), `s row ${r}`).to.be.at.most(1e-6 * sc);
+        for (let j = 0; j < C; j++) {
+          const yy = h[x / 4 + r * C + j] * sc;
+          const g = sc * (h[dy / 4 + r * C + j] - yy * dot);
+          expect(Math.abs(h[y / 4 + r * C + j] - yy), `y ${R}×${C} (${r}, ${j})`).to.be.at.most(1e-6 * (1 + Math.abs(yy)));
+          expect(Math.abs(h[dx / 4 + r * C + j] - g), `dx ${R}×${C} (${r}, ${j})`).to.be.at.most(1e-5 * (1 + Math.abs(g)) * (1 + sc / 1000));
+        }
+      }
+    }
+  });
+
   it('transpose: exact for 200 random shapes including 1×n, n×1 and sizes not divisible by 4', function () {
     const next = rng(2);
     for (let trial = 0; trial < 200; trial++) {
