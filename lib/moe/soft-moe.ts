@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFinite, checkFloat, checkOneOf, checkRank, checkShape } from '../ops/check.js';
 import { matMul, transposeLast2 } from '../ops/matmul.js';
-import { l2Normalize } from '../ops/nn.js';
+import { l2Normalize, softmax } from '../ops/nn.js';
 import { roundHalfToEven } from '../ops/round.js';
 import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams, type ExpertParams } from './experts.js';
@@ -139,9 +139,9 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
 
     // Dispatch weights, eq. (1): softmax over the m tokens of each slot, kept as Dᵀ [g, n·p, m].
     const dispatchT: tf.Tensor3D =
-      dispatchMode === 'softmax' ? (tf.softmax(transposeLast2(logits)) as tf.Tensor3D) : tf.fill([g, s, m], 1 / m);
+      dispatchMode === 'softmax' ? (softmax(transposeLast2(logits)) as tf.Tensor3D) : tf.fill([g, s, m], 1 / m);
     // Combine weights, eq. (3): softmax over all n·p slots of each token.
-    const combine: tf.Tensor3D = combineMode === 'softmax' ? (tf.softmax(logits) as tf.Tensor3D) : tf.fill([g, m, s], 1 / s);
+    const combine: tf.Tensor3D = combineMode === 'softmax' ? (softmax(logits) as tf.Tensor3D) : tf.fill([g, m, s], 1 / s);
 
     // Slot inputs X̃ = Dᵀ X (each slot a convex combination of the raw tokens, eq. 1), expert i
     // on its p slots (eq. 2), Y = C Ỹ (eq. 3): the data movement shared with the sparse routers.

@@ -161,6 +161,7 @@ const GELU_KERNEL = 'SoftMoEWasmGelu';
 const GELU_GRAD_KERNEL = 'SoftMoEWasmGeluGrad';
 const L2NORM_KERNEL = 'SoftMoEWasmL2Norm';
 const L2NORM_GRAD_KERNEL = 'SoftMoEWasmL2NormGrad';
+const SOFTMAX_GRAD_KERNEL = 'SoftMoEWasmSoftmaxGrad';
 
 /** √(2/π), GELU's tanh-approximation constant (as in lib/ops/nn.ts). */
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -346,6 +347,17 @@ function l2normGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   return dx;
 }
 
+/** (y, dy) → dx of a softmax over the last axis. */
+function softmaxGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const bnd = bindingFor(backend);
+  const { y, dy } = inputs;
+  const cols = y.shape[y.shape.length - 1];
+  const rows = y.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  const dx = bnd.backend.makeOutput(y.shape, 'float32');
+  bnd.kernels.softmaxGrad(offsetOf(bnd, y), offsetOf(bnd, dy), offsetOf(bnd, dx), rows, cols);
+  return dx;
+}
+
 /**
  * tfjs keeps a copy of every tensor a gradient needs (`save()` in custom gradients, and the
  * inputs/outputs of built-in ops while a tape records): `engine.clone` runs the Identity kernel,
@@ -383,6 +395,7 @@ function registerKernels(): void {
     [GELU_GRAD_KERNEL, geluGradKernel],
     [L2NORM_KERNEL, l2normKernel],
     [L2NORM_GRAD_KERNEL, l2normGradKernel],
+    [SOFTMAX_GRAD_KERNEL, softmaxGradKernel],
   ];
   for (const [kernelName, kernelFunc] of table) {
     if (tf.getKernel(kernelName, 'wasm') == null) {
@@ -466,4 +479,10 @@ export function wasmL2Normalize(x: tf.Tensor, eps: number): [tf.Tensor, tf.Tenso
 export function wasmL2NormalizeGrad(x: tf.Tensor, s: tf.Tensor, dy: tf.Tensor): tf.Tensor {
   requireFloat32(x, s, dy);
   return tf.engine().runKernel(L2NORM_GRAD_KERNEL, { x, s, dy }) as tf.Tensor;
+}
+
+/** The gradient of a last-axis softmax on the fast path: dx = y·(dy − Σ y·dy) per row. */
+export function wasmSoftmaxGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  requireFloat32(y, dy);
+  return tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y, dy }) as tf.Tensor;
 }

@@ -3,7 +3,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-grad.js';
-import { fastWasm, wasmGelu, wasmGeluGrad, wasmL2Normalize, wasmL2NormalizeGrad } from './fast-wasm.js';
+import { fastWasm, wasmGelu, wasmGeluGrad, wasmL2Normalize, wasmL2NormalizeGrad, wasmSoftmaxGrad } from './fast-wasm.js';
+import { transpose } from './transpose.js';
 
 /** sqrt(2/π), the constant of GELU's tanh approximation. */
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -51,8 +52,16 @@ export const NORMALIZE_EPS = 1e-6;
 
 /** v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3). */
 export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
-  const last = axis === -1 || axis === v.rank - 1;
-  if (last && v.rank >= 1 && v.dtype === 'float32' && v.size > 0 && fastWasm() != null) return l2NormalizeRowsFast(v, eps);
+  const ax = axis < 0 ? v.rank + axis : axis;
+  if (ax < 0 || ax >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
+  if (v.dtype === 'float32' && v.size > 0 && fastWasm() != null) {
+    if (ax === v.rank - 1) return l2NormalizeRowsFast(v, eps);
+    // Another axis (e.g. Φ [d, n, p] over d): swap it with the last, normalise rows, swap back.
+    const perm = [...Array(v.rank).keys()];
+    perm[ax] = v.rank - 1;
+    perm[v.rank - 1] = ax;
+    return transpose(l2NormalizeRowsFast(transpose(v, perm), eps), perm);
+  }
   return tf.mul(v, tf.rsqrt(tf.add(tf.sum(tf.square(v), axis, true), eps)));
 }
 
@@ -74,17 +83,33 @@ function l2NormalizeRowsFast(x: tf.Tensor, eps: number): tf.Tensor {
 }
 
 /**
+ * Softmax over the last axis (tfjs' own forward kernel). On the wasm fast path the gradient
+ * dx = y·(dy − Σ_j y_j·dy_j) is one kernel instead of tfjs' four (mul, sum, sub, mul) with their
+ * saved copies; elsewhere this is tf.softmax.
+ */
+export function softmax(x: tf.Tensor): tf.Tensor {
+  if (x.dtype !== 'float32' || x.size === 0 || x.rank < 1 || fastWasm() == null) return tf.softmax(x);
+  return softmaxFast(x);
+}
+
+const softmaxFast = customOp(1, ([x], save) => {
+  const y = tf.softmax(x);
+  save([y]);
+  return { value: y, gradFunc: (dy, saved) => [wasmSoftmaxGrad(saved[0], dy)] };
+}) as (x: tf.Tensor) => tf.Tensor;
+
+/**
  * Softmax along any axis. tfjs' softmax works on the last axis only, so other axes are moved
  * there and back; callers that can use the transposed layout directly should do so instead.
  */
 export function softmaxAxis(x: tf.Tensor, axis: number): tf.Tensor {
   const ax = axis < 0 ? x.rank + axis : axis;
   if (ax < 0 || ax >= x.rank) throw new Error(`softmaxAxis: axis ${axis} out of range for rank ${x.rank}`);
-  if (ax === x.rank - 1) return tf.softmax(x);
+  if (ax === x.rank - 1) return softmax(x);
   const perm = [...Array(x.rank).keys()];
   perm[ax] = x.rank - 1;
   perm[x.rank - 1] = ax;
-  return tf.transpose(tf.softmax(tf.transpose(x, perm)), perm);
+  return transpose(softmax(transpose(x, perm)), perm);
 }
 
 /**

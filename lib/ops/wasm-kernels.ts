@@ -746,6 +746,57 @@ function l2normGradFunction(): WasmFunction {
   return f;
 }
 
+/**
+ * softmaxGrad(y, dy, dx, rows, cols): per row of y = softmax(x) [rows, cols],
+ * dx = y·(dy − Σ_j y_j·dy_j) (the Jacobian of the softmax, diag(y) − y·yᵀ, applied to dy).
+ */
+function softmaxGradFunction(): WasmFunction {
+  const f = new WasmFunction('softmaxGrad', [i32, i32, i32, i32, i32]);
+  const [y, dy, dx, rows, cols] = [0, 1, 2, 3, 4];
+  const r = f.local(i32);
+  const py = f.local(i32);
+  const pdy = f.local(i32);
+  const pdx = f.local(i32);
+  const dot = f.local(f32);
+  const i = f.local(i32);
+  const end = f.local(i32);
+  const vdot = f.local(v128);
+  const t = { i, end, vacc: f.local(v128) };
+  f.i32Const(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).i32GeU().brIf(1);
+  f.get(r).get(cols).i32Mul().i32Const(2).i32Shl().set(py);
+  f.get(dy).get(py).i32Add().set(pdy);
+  f.get(dx).get(py).i32Add().set(pdx);
+  f.get(y).get(py).i32Add().set(py);
+  emitDot(f, py, pdy, cols, dot, t);
+  f.get(dot).f32x4Splat().set(vdot);
+  // dx = (dy − dot)·y, four lanes at a time, then the rest.
+  f.get(cols).i32Const(-4).i32And().i32Const(2).i32Shl().set(end);
+  f.i32Const(0).set(i);
+  f.block().loop();
+  f.get(i).get(end).i32GeU().brIf(1);
+  f.get(pdx).get(i).i32Add();
+  f.get(pdy).get(i).i32Add().v128Load().get(vdot).f32x4Sub().get(py).get(i).i32Add().v128Load().f32x4Mul();
+  f.v128Store();
+  f.get(i).i32Const(16).i32Add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(cols).i32Const(2).i32Shl().set(end);
+  f.block().loop();
+  f.get(i).get(end).i32GeU().brIf(1);
+  f.get(pdx).get(i).i32Add();
+  f.get(pdy).get(i).i32Add().f32Load().get(dot).f32Sub().get(py).get(i).i32Add().f32Load().f32Mul();
+  f.f32Store();
+  f.get(i).i32Const(4).i32Add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(r).i32Const(1).i32Add().set(r);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
 /** The exported kernels of the module, with their JavaScript signatures. */
 export interface WasmKernelExports {
   gemm(a: number, sAi: number, sAk: number, b: number, ldb: number, c: number, ldc: number, M: number, N: number, K: number, bias: number, flags: number): void;
@@ -757,12 +808,13 @@ export interface WasmKernelExports {
   geluGrad(x: number, s: number, dy: number, dx: number, count: number): void;
   l2norm(x: number, y: number, s: number, rows: number, cols: number, eps: number): void;
   l2normGrad(x: number, s: number, dy: number, dx: number, rows: number, cols: number): void;
+  softmaxGrad(y: number, dy: number, dx: number, rows: number, cols: number): void;
 }
 
 /** The module's bytes (built once). */
 let moduleBytes: Uint8Array | null = null;
 export function kernelModuleBytes(): Uint8Array {
-  moduleBytes ??= assemble([gemmFunction(), gemmNTFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction(), l2normFunction(), l2normGradFunction()]);
+  moduleBytes ??= assemble([gemmFunction(), gemmNTFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction(), l2normFunction(), l2normGradFunction(), softmaxGradFunction()]);
   return moduleBytes;
 }
 

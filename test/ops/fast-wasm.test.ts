@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { initBackend } from '../../lib/backend.js';
 import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled } from '../../lib/ops/fast-wasm.js';
 import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../../lib/ops/matmul.js';
-import { gelu, l2Normalize } from '../../lib/ops/nn.js';
+import { gelu, l2Normalize, softmax } from '../../lib/ops/nn.js';
 import { inversePermutation, reducePermutation, transpose } from '../../lib/ops/transpose.js';
 import { expectClose } from '../helpers/golden.js';
 
@@ -226,6 +226,31 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
         });
         expectClose(fast[0], portable[0], `l2Normalize [${shape.join(', ')}]`, 1e-6, 1e-5);
         expectClose(fast[1], portable[1], `l2Normalize grad [${shape.join(', ')}]`, 1e-5, 1e-4);
+      }
+    });
+  });
+
+  it('l2Normalize over other axes and softmax: fast equals portable, gradients included', function () {
+    tf.tidy(() => {
+      const x = tf.randomNormal([6, 5, 3], 0, 2, 'float32', 21);
+      const r = tf.randomNormal([6, 5, 3], 0, 1, 'float32', 22);
+      for (const axis of [0, 1, 2, -1]) {
+        const { fast, portable } = bothPaths(() => {
+          const [g] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(l2Normalize(t, axis), r)))([x]);
+          return [values(l2Normalize(x, axis)), values(g)];
+        });
+        expectClose(fast[0], portable[0], `l2Normalize axis ${axis}`, 1e-6, 1e-5);
+        expectClose(fast[1], portable[1], `l2Normalize axis ${axis} grad`, 1e-5, 1e-4);
+      }
+      for (const shape of [[7], [3, 5], [2, 4, 9]]) {
+        const z = tf.randomNormal(shape, 0, 3, 'float32', 23);
+        const rz = tf.randomNormal(shape, 0, 1, 'float32', 24);
+        const { fast, portable } = bothPaths(() => {
+          const [g] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(softmax(t), rz)))([z]);
+          return [values(softmax(z)), values(g)];
+        });
+        expectClose(fast[0], portable[0], `softmax [${shape.join(', ')}]`, 1e-7, 1e-6);
+        expectClose(fast[1], portable[1], `softmax grad [${shape.join(', ')}]`, 1e-6, 1e-5);
       }
     });
   });
