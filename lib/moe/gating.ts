@@ -18,6 +18,7 @@ import { checkAllFinite, checkFloat, checkInt, checkRank, checkShape } from '../
 import { linear } from '../ops/matmul.js';
 import { withoutGradient } from './dispatch.js';
 import { applyExperts, checkExpertParams, type ExpertParams } from './experts.js';
+import { oneHot } from '../ops/one-hot.js';
 
 /** Check x [..., d] against a router weight wg [d, n]; return n. */
 export function checkRouterWeight(x: tf.Tensor, wg: tf.Tensor, name = 'wg'): number {
@@ -107,7 +108,7 @@ export interface NoisyTopKResult {
 /** 1 at the k largest entries of the last axis, 0 elsewhere (float32; no gradient). */
 export function topKMask(values: tf.Tensor, k: number): tf.Tensor {
   const n = values.shape[values.rank - 1];
-  return withoutGradient((v) => tf.sum(tf.oneHot(tf.topk(v, k).indices, n), -2).cast('float32'), values);
+  return withoutGradient((v) => tf.sum(oneHot(tf.topk(v, k).indices, n), -2).cast('float32'), values);
 }
 
 /**
@@ -161,7 +162,7 @@ export function noisyTopKLoad(result: NoisyTopKResult, k: number): tf.Tensor1D {
     // The k-th and (k+1)-th largest of H per token, picked with no-gradient one-hot masks so that
     // the gradient flows through H at those entries (as tensor2tensor's top_k values do).
     const kth = (j: number) =>
-      tf.sum(tf.mul(withoutGradient((v) => tf.oneHot(tf.topk(v, j).indices.slice([0, j - 1], [-1, 1]).reshape([-1]), n).cast('float32'), h), h), -1, true);
+      tf.sum(tf.mul(withoutGradient((v) => oneHot(tf.topk(v, j).indices.slice([0, j - 1], [-1, 1]).reshape([-1]), n).cast('float32'), h), h), -1, true);
     const inTopK = result.topKMask.reshape([-1, n]);
     // Excluding expert i: if i is in the top k, the k-th largest of the others is the (k+1)-th.
     const threshold = tf.add(tf.mul(inTopK, kth(k + 1)), tf.mul(tf.sub(1, inTopK), kth(k)));

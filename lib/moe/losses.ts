@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkInt, checkPositive, checkShape } from '../ops/check.js';
 import { withoutGradient } from './dispatch.js';
 import { normalCdf } from './gating.js';
+import { oneHot } from '../ops/one-hot.js';
 
 /** Accept [m, n] or [g, m, n] and return [g, m, n] (a reshape, no copy). */
 function asGroups(t: tf.Tensor, name: string): tf.Tensor3D {
@@ -52,7 +53,7 @@ export function gshardLoss(gates: tf.Tensor): tf.Scalar {
   const n = g3.shape[2];
   return tf.tidy(() => {
     const meanGates = tf.mean(g3, 1); // [g, n]
-    const top1 = withoutGradient((v) => tf.oneHot(tf.argMax(v, -1), n).cast('float32'), g3); // [g, m, n]
+    const top1 = withoutGradient((v) => oneHot(tf.argMax(v, -1), n).cast('float32'), g3); // [g, m, n]
     const meanTop1 = tf.mean(top1, 1); // [g, n]
     return tf.mul(tf.mean(tf.mul(meanGates, meanTop1)), n * n);
   });
@@ -88,7 +89,7 @@ export function loadLoss(logits: tf.Tensor, noisyLogits: tf.Tensor, options: Loa
   const k = options.k;
   return tf.tidy(() => {
     const kthIndex = withoutGradient(
-      (v) => tf.oneHot(tf.topk(v, k).indices.slice([0, 0, k - 1], [-1, -1, 1]).reshape(v.shape.slice(0, 2)), n).cast('float32'),
+      (v) => oneHot(tf.topk(v, k).indices.slice([0, 0, k - 1], [-1, -1, 1]).reshape(v.shape.slice(0, 2)), n).cast('float32'),
       noisy,
     );
     const threshold = tf.sum(tf.mul(kthIndex, noisy), -1, true); // [g, m, 1]

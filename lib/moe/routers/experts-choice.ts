@@ -22,6 +22,7 @@ import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, withoutGrad
 import { applyExperts } from '../experts.js';
 import { checkRouterInputs, routerGates, type RouterParams } from '../gating.js';
 import { dropFraction, expertLoad, expertsChoiceMetrics, expertsPerToken } from '../metrics.js';
+import { oneHot } from '../../ops/one-hot.js';
 
 export interface ExpertsChoiceOptions {
   /** Capacity factor cf > 0: C = round(m·cf/n). Needed unless `capacity` is given. */
@@ -100,7 +101,7 @@ export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: Exp
     // Decide (no gradient): each expert's top-C tokens, [g, n, C] (as float32 integers).
     const selected = withoutGradient((gv) => tf.topk(tf.transpose(gv, [0, 2, 1]), capacity).indices.cast('float32'), gates) as tf.Tensor3D;
     // One-hot dispatch mask in the token-major layout [g, m, n, C].
-    const mask = withoutGradient((sel) => tf.transpose(tf.oneHot(sel.cast('int32'), m), [0, 3, 1, 2]).cast('float32'), selected) as tf.Tensor4D;
+    const mask = withoutGradient((sel) => tf.transpose(oneHot(sel.cast('int32'), m), [0, 3, 1, 2]).cast('float32'), selected) as tf.Tensor4D;
 
     // Move (shared with Soft MoE and Tokens Choice).
     const { dispatchT, combine } = sparseDispatchCombine(mask, gates);

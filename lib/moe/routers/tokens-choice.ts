@@ -27,6 +27,7 @@ import { applyExperts } from '../experts.js';
 import { checkRouterInputs, routerGates, type RouterParams } from '../gating.js';
 import { gshardLoss, importanceLoss, loadLoss, type AuxLossKind } from '../losses.js';
 import { choiceDropFraction, dropFraction, expertLoad } from '../metrics.js';
+import { oneHot } from '../../ops/one-hot.js';
 
 export interface TokensChoiceOptions {
   /** K, experts per token, 1 ≤ K ≤ n. */
@@ -118,7 +119,7 @@ function decideTokensChoice(gates: tf.Tensor3D, k: number, batchPriority: boolea
     const gatesValue = gv as tf.Tensor3D;
     const [g, m, n] = gatesValue.shape;
     const { values, indices } = tf.topk(gatesValue, k); // [g, m, K], by descending gate
-    let choices: tf.Tensor = tf.oneHot(indices, n); // [g, m, K, n]
+    let choices: tf.Tensor = oneHot(indices, n); // [g, m, K, n]
     let order: tf.Tensor | null = null;
     if (batchPriority) {
       // BPR: tokens by descending top-1 gate. tf.topk keeps equal values in index order on the
@@ -149,8 +150,8 @@ function dispatchMaskFromDecisions(decisions: tf.Tensor4D, numExperts: number, c
     const kept = tf.less(position, capacity);
     // Slot e·C + position, or −1 (an all-zero one-hot row) for a dropped choice.
     const slot = tf.where(kept, tf.add(tf.mul(expert, capacity), position), tf.fill(expert.shape, -1)).cast('int32');
-    const oneHot = tf.oneHot(slot, numExperts * capacity); // [g, m, K, n·C]; a token picks K distinct experts
-    const mask = k === 1 ? oneHot.reshape([g, m, numExperts * capacity]) : tf.sum(oneHot, 2);
+    const slotOneHot = oneHot(slot, numExperts * capacity); // [g, m, K, n·C]; a token picks K distinct experts
+    const mask = k === 1 ? slotOneHot.reshape([g, m, numExperts * capacity]) : tf.sum(slotOneHot, 2);
     return mask.cast('float32').reshape([g, m, numExperts, capacity]);
   }, decisions) as tf.Tensor4D;
 }
@@ -206,7 +207,7 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
     const expertIndex = expertF.cast('int32') as tf.Tensor3D;
     const bufferIndex = positionF.cast('int32') as tf.Tensor3D;
     const kept = tf.less(positionF, capacity) as tf.Tensor3D;
-    const choiceGates = tf.sum(tf.mul(tf.oneHot(expertIndex, n).cast('float32'), gates.reshape([g, m, 1, n])), -1); // [g, m, K]
+    const choiceGates = tf.sum(tf.mul(oneHot(expertIndex, n).cast('float32'), gates.reshape([g, m, 1, n])), -1); // [g, m, K]
     const combineWeight = tf.mul(choiceGates, kept.cast('float32')) as tf.Tensor3D;
     const tokenKept = tf.any(kept, -1) as tf.Tensor2D;
 
