@@ -148,6 +148,9 @@ describe('the tour notebook in a real browser', function () {
     // The markdown cells' equations are typeset by MathJax (Debian's libjs-mathjax, served locally).
     const mathSelector = '.MathJax, .MathJax_Display, .MathJax_CHTML';
     await page.locator(mathSelector).first().waitFor({ state: 'attached', timeout: 60000 });
+    // …and MathJax 2 hides its "Loading …" message once it has typeset the whole page.
+    // (A string: it runs in the page, and this project's TypeScript has no DOM types.)
+    await page.waitForFunction("(() => { const m = document.getElementById('MathJax_Message'); return m == null || m.style.display === 'none'; })()", null, { timeout: 60000 });
     const equations = await page.locator(mathSelector).count();
     await plot.scrollIntoViewIfNeeded();
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
