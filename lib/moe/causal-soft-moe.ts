@@ -40,11 +40,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFinite, checkInt } from '../ops/check.js';
-import { matMul, transposeLast2 } from '../ops/matmul.js';
-import { l2Normalize } from '../ops/nn.js';
+import { transposeLast2 } from '../ops/matmul.js';
 import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams } from './experts.js';
-import { checkSoftMoEInputs, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
+import { checkSoftMoEInputs, softMoELogits, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
 
 /** Added to masked logits before a softmax: exp(−1e9 + logit) underflows to exactly 0 in float32. */
 export const CAUSAL_MASK_LOGIT = -1e9;
@@ -118,9 +117,7 @@ export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: Ca
 
   return tf.tidy(() => {
     // Logits X·Φ with the §2.3 normalisation, exactly as softMoE: one 2-D product [g·m, d]·[d, n·p].
-    const xForLogits = normalize ? l2Normalize(x, -1) : x;
-    const phi = normalize ? tf.mul(l2Normalize(params.phi, 0), params.scale) : params.phi;
-    const logits = matMul(xForLogits.reshape([g * m, d]) as tf.Tensor2D, phi.reshape([d, s]) as tf.Tensor2D).reshape([g, m, s]) as tf.Tensor3D;
+    const logits = softMoELogits(x, params, normalize);
 
     // Masked eq. (1): softmax over the tokens i ≤ τ(s) of each slot, in the layout Dᵀ [g, n·p, m].
     const dispatchT = tf.softmax(tf.add(transposeLast2(logits), additiveMask(dispatchMask))) as tf.Tensor3D;

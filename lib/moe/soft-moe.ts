@@ -114,6 +114,20 @@ export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams) {
 }
 
 /**
+ * Router logits X·Φ (§2.1) with the §2.3 normalisation, [g, m, n·p]:
+ *   normalize: l2norm(X) · (scale · l2norm(Φ over d)); else X · Φ (scale unused, as in vmoe, which
+ *   creates `scale` only with normalisation). One 2-D product [g·m, d]·[d, n·p].
+ * Shared by softMoE and causalSoftMoE; call inside a tidy.
+ */
+export function softMoELogits(x: tf.Tensor3D, params: Pick<SoftMoEParams, 'phi' | 'scale'>, normalize = true): tf.Tensor3D {
+  const [g, m, d] = x.shape;
+  const s = params.phi.shape[1] * params.phi.shape[2];
+  const xForLogits = normalize ? l2Normalize(x, -1) : x;
+  const phi = normalize ? tf.mul(l2Normalize(params.phi, 0), params.scale) : params.phi;
+  return matMul(xForLogits.reshape([g * m, d]) as tf.Tensor2D, phi.reshape([d, s]) as tf.Tensor2D).reshape([g, m, s]) as tf.Tensor3D;
+}
+
+/**
  * The Soft MoE layer as a pure function of its input and parameters (paper eqs. 1–3).
  * x [g, m, d] → y [g, m, d]; every sequence (group) is routed independently.
  * Gradients reach x and every parameter passed in.
@@ -132,10 +146,7 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
   const s = n * p;
 
   return tf.tidy(() => {
-    // Logits X·Φ (§2.1) with the §2.3 normalisation: one 2-D product [g·m, d]·[d, n·p].
-    const xForLogits = normalize ? l2Normalize(x, -1) : x;
-    const phi = normalize ? tf.mul(l2Normalize(params.phi, 0), params.scale) : params.phi;
-    const logits = matMul(xForLogits.reshape([g * m, d]) as tf.Tensor2D, phi.reshape([d, s]) as tf.Tensor2D).reshape([g, m, s]) as tf.Tensor3D;
+    const logits = softMoELogits(x, params, normalize);
 
     // Dispatch weights, eq. (1): softmax over the m tokens of each slot, kept as Dᵀ [g, n·p, m].
     const dispatchT: tf.Tensor3D =
