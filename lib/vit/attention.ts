@@ -16,6 +16,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkRank } from '../ops/check.js';
 import { batchMatMul, linear } from '../ops/matmul.js';
+import { softmax } from '../ops/nn.js';
+import { transpose } from '../ops/transpose.js';
 import { ownVariable, type Module } from '../moe/layers.js';
 import { xavierUniform } from './init.js';
 import { layerNorm } from './norm.js';
@@ -76,12 +78,12 @@ export class MultiHeadAttention implements Module {
         k = layerNorm(k, v.kScale as tf.Tensor1D, null, layerNormEps);
       }
       // Scale the queries by 1/√dh before the product (flax `dot_product_attention` does the same).
-      const qh = tf.transpose(tf.mul(q, 1 / Math.sqrt(dh)), [0, 2, 1, 3]).reshape([b * h, m, dh]) as tf.Tensor3D;
-      const kT = tf.transpose(k, [0, 2, 3, 1]).reshape([b * h, dh, m]) as tf.Tensor3D; // kᵀ per head
-      const vh = tf.transpose(value, [0, 2, 1, 3]).reshape([b * h, m, dh]) as tf.Tensor3D;
-      const weights = tf.softmax(batchMatMul(qh, kT)) as tf.Tensor3D; // [b·h, m, m], rows sum to 1
+      const qh = transpose(tf.mul(q, 1 / Math.sqrt(dh)), [0, 2, 1, 3]).reshape([b * h, m, dh]) as tf.Tensor3D;
+      const kT = transpose(k, [0, 2, 3, 1]).reshape([b * h, dh, m]) as tf.Tensor3D; // kᵀ per head
+      const vh = transpose(value, [0, 2, 1, 3]).reshape([b * h, m, dh]) as tf.Tensor3D;
+      const weights = softmax(batchMatMul(qh, kT)) as tf.Tensor3D; // [b·h, m, m], rows sum to 1
       const heads = batchMatMul(weights, vh); // [b·h, m, dh]
-      const merged = tf.transpose(heads.reshape([b, h, m, dh]), [0, 2, 1, 3]).reshape([b, m, d]);
+      const merged = transpose(heads.reshape([b, h, m, dh]), [0, 2, 1, 3]).reshape([b, m, d]);
       const y = linear(merged, v.wo as tf.Tensor2D, v.bo as tf.Tensor1D) as tf.Tensor3D;
       const out: AttentionOutput = { y };
       if (returnWeights) out.weights = weights.reshape([b, h, m, m]) as tf.Tensor4D;
