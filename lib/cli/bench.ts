@@ -195,7 +195,7 @@ function layerCase(kind: LayerKind, n: number, slotsPerSequence: number, seed: n
 // ---------------------------------------------------------------------------------------------
 // The PyTorch peer (optional): its JSON as written by bench_torch.py.
 
-interface TorchLayerRow {
+export interface TorchLayerRow {
   config: string;
   n: number;
   p: number;
@@ -206,7 +206,7 @@ interface TorchLayerRow {
   ec_index: number;
   ec_einsum: number;
 }
-interface TorchFile {
+export interface TorchFile {
   info: Record<string, unknown>;
   layers: TorchLayerRow[];
   vit: Array<{ config: string; model: string; ms_per_step: number; params: number }>;
@@ -244,6 +244,7 @@ const OPTIONS = {
   out: { type: 'string' },
   torch: { type: 'string' },
   'torch-peer': { type: 'string' },
+  'torch-load': { type: 'string' },
   python: { type: 'string', default: '/usr/bin/python3' },
   only: { type: 'string' },
   help: { type: 'boolean', default: false },
@@ -257,6 +258,8 @@ const HELP = `npm run bench -- [options]
   --only a,b,…                    sections: layers, sweep, vit, matmul, ablation (default all)
   --out DIR                       output folder (default data/results/bench)
   --torch FILE                    compare with a PyTorch peer's JSON (bench_torch.py --out FILE)
+  --torch-load L                  the 1-min load average when that file was timed (if known): below
+                                  half the cores, our CPU times are compared with it too
   --torch-peer SCRIPT             run that peer (one thread) after the tfjs measurements
   --python PATH                   interpreter for --torch-peer (default /usr/bin/python3)`;
 
@@ -285,7 +288,11 @@ const BASES: Basis[] = ['wall', 'cpu'];
 const ms = (e: Timing, basis: Basis) => (basis === 'wall' ? e.medianMs : e.cpuMedianMs);
 
 /** Per-layer ratios and the four targets of issue 6, on wall time and on CPU time. */
-export function deriveTargets(entries: Entry[], torch: TorchFile | null) {
+export function deriveTargets(entries: Entry[], torch: TorchFile | null, options: { torchQuiet?: boolean } = {}) {
+  // The peer reports wall-clock medians. Our CPU time is compared with them only when the peer
+  // ran on a quiet machine (its wall time then is its CPU time: one thread); under load its wall
+  // time includes waiting, and only our wall time from the same run is comparable.
+  const torchFor = (basis: Basis) => basis === 'wall' || options.torchQuiet === true;
   const find = (section: Entry['section'], pred: (e: Entry) => boolean) => entries.find((e) => e.section === section && pred(e));
   const dense = find('layers', (e) => e.config.kind === 'dense');
   const plainTf = find('matmul', (e) => e.name.startsWith('tf.matMul 512'));
@@ -297,7 +304,7 @@ export function deriveTargets(entries: Entry[], torch: TorchFile | null) {
       const per = (basis: Basis) => ({
         timeRatioToDense: dense ? ms(e, basis) / ms(dense, basis) : null,
         gflops: e.flops / ms(e, basis) / 1e6,
-        timeRatioToTorch: torchMs ? ms(e, basis) / torchMs : null,
+        timeRatioToTorch: torchMs && torchFor(basis) ? ms(e, basis) / torchMs : null,
       });
       return { name: e.name, config: e.config, flops: e.flops, flopRatioToDense: dense ? e.flops / dense.flops : null, torchMs, wall: per('wall'), cpu: per('cpu') };
     });
@@ -336,7 +343,7 @@ export function deriveTargets(entries: Entry[], torch: TorchFile | null) {
       }),
     vitSoftOverDense: vitDense && vitSoft ? { ratio: ms(vitSoft, basis) / ms(vitDense, basis), limit: 1.3, met: ms(vitSoft, basis) / ms(vitDense, basis) <= 1.3 } : null,
     withinTwiceTorch: layerRows
-      .filter((r) => r.torchMs != null)
+      .filter((r) => r.torchMs != null && torchFor(basis))
       .map((r) => ({ name: r.name, ratio: r[basis].timeRatioToTorch, limit: 2, met: (r[basis].timeRatioToTorch ?? Infinity) <= 2 })),
   });
   return { layerRows, targets: { wall: targetsOn('wall'), cpu: targetsOn('cpu') } };
@@ -585,19 +592,23 @@ export async function main(argv: string[]): Promise<void> {
   // The PyTorch peer, run after the tfjs measurements (never at the same time).
   let torch = torchFile;
   let torchSource = opts.torch ?? null;
+  let torchLoad: number[] | null = opts['torch-load'] != null ? [Number(opts['torch-load'])] : null;
   if (opts['torch-peer'] != null) {
     const script = resolve(opts['torch-peer']);
     if (!existsSync(script)) throw new Error(`--torch-peer: ${script} does not exist`);
     const out = join(os.tmpdir(), `softmoe-torch-bench-${process.pid}.json`);
     console.error(`running the PyTorch peer: ${opts.python} ${script} --iters ${iters} --configs 1thr`);
+    const before = os.loadavg();
     execFileSync(opts.python, [script, '--iters', String(iters), '--configs', '1thr', '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+    torchLoad = [before[0], os.loadavg()[0]];
     torch = readTorch(out);
     torchSource = `${script} (run by this benchmark, --iters ${iters}, one thread)`;
   }
 
   // ---- Derived numbers and targets (issue 6), on wall time and on CPU time.
   const b = backendInfo();
-  const { layerRows, targets } = deriveTargets(entries, torch);
+  const torchQuiet = torchLoad != null && torchLoad.every((l) => l < os.cpus().length / 2);
+  const { layerRows, targets } = deriveTargets(entries, torch, { torchQuiet });
   const out: string[] = [];
   const fast = fastWasmStatus();
   out.push(`\n## Benchmark: backend ${b.name} (tfjs ${b.tfjsVersion}${b.wasmSimd != null ? `, SIMD ${b.wasmSimd}, threads ${b.wasmThreads}` : ''}), fast wasm kernels: ${fast.active ? 'on' : `off (${fast.reason})`}`);
@@ -606,6 +617,12 @@ export async function main(argv: string[]): Promise<void> {
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores` +
       (loadBefore[0] > os.cpus().length * 0.5 ? ' — the machine is shared and busy: wall times include waiting; CPU times are the cost of the step' : ''),
   );
+  if (torch) {
+    out.push(
+      `PyTorch peer (${torchSource}): wall-clock medians, one thread; load average ${torchLoad ? torchLoad.map((l) => l.toFixed(2)).join(' → ') : 'unknown'}` +
+        (torchQuiet ? ' (quiet: our CPU times are compared with it too)' : ' (not known to be quiet: compared with our wall times only)'),
+    );
+  }
   out.push(...formatTables(entries, layerRows, torch));
   out.push(`\n### (e) Memory: peak RSS ${peakRssMB()} MB; tensors before → after each section: ${Object.entries(tensorCounts).map(([k, v]) => `${k} ${v.before}→${v.after}`).join(', ')}`);
   out.push(...formatTargets(targets));
@@ -630,7 +647,7 @@ export async function main(argv: string[]): Promise<void> {
     layers: layerRows,
     targets,
     memory: { peakRssMB: peakRssMB(), tensorCounts },
-    torch: torch ? { source: torchSource, info: torch.info, layers: torch.layers.filter((l) => l.config === '1thr'), vit: torch.vit.filter((v) => v.config === '1thr') } : null,
+    torch: torch ? { source: torchSource, loadAverage: torchLoad, quiet: torchQuiet, info: torch.info, layers: torch.layers.filter((l) => l.config === '1thr'), vit: torch.vit.filter((v) => v.config === '1thr') } : null,
   };
   writeResults(file, doc, { force: true });
   console.log(`\nwrote ${file}`);

@@ -3,7 +3,7 @@
  * issue 6 derived from synthetic timings, and the timing loop. The benchmark itself is a script.
  */
 import { expect } from 'chai';
-import { deriveTargets, layerForwardFlops, timeSteps, type Entry } from '../../lib/cli/bench.js';
+import { deriveTargets, layerForwardFlops, timeSteps, type Entry, type TorchFile } from '../../lib/cli/bench.js';
 
 function entry(section: Entry['section'], name: string, config: Entry['config'], flops: number, wall: number, cpu: number): Entry {
   return { section, name, config, flops, gflops: flops / wall / 1e6, medianMs: wall, minMs: wall, maxMs: wall, samplesMs: [wall], cpuMedianMs: cpu, cpuMinMs: cpu, cpuMaxMs: cpu };
@@ -42,6 +42,19 @@ describe('cli/bench', function () {
     expect(targets.wall.matmulBound[0].plainOverAchieved).to.be.closeTo(10, 1e-12);
     expect(targets.wall.vitSoftOverDense!.ratio).to.equal(1.4);
     expect(targets.cpu.vitSoftOverDense!.met).to.equal(true);
+  });
+
+  it('compares with the PyTorch peer on wall time, and on CPU time only when the peer ran on a quiet machine', function () {
+    const dense = entry('layers', 'dense MLP', { kind: 'dense', n: 1 }, 100, 30, 12);
+    const row = { config: '1thr', n: 4, p: 16, dense: 10, soft_moe: 17, tc_k1_index: 13, tc_k1_einsum: 14, ec_index: 15, ec_einsum: 14 };
+    const torch: TorchFile = { info: {}, layers: [row], vit: [] };
+    const busy = deriveTargets([dense], torch, { torchQuiet: false });
+    expect(busy.layerRows[0].wall.timeRatioToTorch).to.equal(3); // 30 / 10
+    expect(busy.layerRows[0].cpu.timeRatioToTorch).to.equal(null);
+    expect(busy.targets.cpu.withinTwiceTorch).to.deep.equal([]);
+    const quiet = deriveTargets([dense], torch, { torchQuiet: true });
+    expect(quiet.layerRows[0].cpu.timeRatioToTorch).to.equal(1.2); // 12 / 10
+    expect(quiet.targets.cpu.withinTwiceTorch[0].met).to.equal(true);
   });
 
   it('timeSteps runs warm-ups, then records wall and CPU time of each repetition', async function () {
