@@ -162,6 +162,8 @@ const GELU_GRAD_KERNEL = 'SoftMoEWasmGeluGrad';
 const L2NORM_KERNEL = 'SoftMoEWasmL2Norm';
 const L2NORM_GRAD_KERNEL = 'SoftMoEWasmL2NormGrad';
 const SOFTMAX_GRAD_KERNEL = 'SoftMoEWasmSoftmaxGrad';
+const LAYER_NORM_KERNEL = 'SoftMoEWasmLayerNorm';
+const LAYER_NORM_GRAD_KERNEL = 'SoftMoEWasmLayerNormGrad';
 
 /** √(2/π), GELU's tanh-approximation constant (as in lib/ops/nn.ts). */
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -358,6 +360,30 @@ function softmaxGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   return dx;
 }
 
+/** (x [rows, d], scale [d], bias [d]) → [y, x̂, rstd [rows]]. */
+function layerNormKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const bnd = bindingFor(backend);
+  const { x, scale, bias } = inputs;
+  const [rows, cols] = x.shape;
+  const y = bnd.backend.makeOutput([rows, cols], 'float32');
+  const xhat = bnd.backend.makeOutput([rows, cols], 'float32');
+  const rstd = bnd.backend.makeOutput([rows], 'float32');
+  bnd.kernels.layerNorm(offsetOf(bnd, x), offsetOf(bnd, scale), offsetOf(bnd, bias), offsetOf(bnd, y), offsetOf(bnd, xhat), offsetOf(bnd, rstd), rows, cols, Number(attrs?.eps));
+  return [y, xhat, rstd];
+}
+
+/** (dy, x̂, rstd, scale) → [dx, dscale, dbias]. */
+function layerNormGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
+  const bnd = bindingFor(backend);
+  const { dy, xhat, rstd, scale } = inputs;
+  const [rows, cols] = dy.shape;
+  const dx = bnd.backend.makeOutput([rows, cols], 'float32');
+  const dscale = bnd.backend.makeOutput([cols], 'float32');
+  const dbias = bnd.backend.makeOutput([cols], 'float32');
+  bnd.kernels.layerNormGrad(offsetOf(bnd, dy), offsetOf(bnd, xhat), offsetOf(bnd, rstd), offsetOf(bnd, scale), offsetOf(bnd, dx), offsetOf(bnd, dscale), offsetOf(bnd, dbias), rows, cols);
+  return [dx, dscale, dbias];
+}
+
 /**
  * tfjs keeps a copy of every tensor a gradient needs (`save()` in custom gradients, and the
  * inputs/outputs of built-in ops while a tape records): `engine.clone` runs the Identity kernel,
@@ -396,6 +422,8 @@ function registerKernels(): void {
     [L2NORM_KERNEL, l2normKernel],
     [L2NORM_GRAD_KERNEL, l2normGradKernel],
     [SOFTMAX_GRAD_KERNEL, softmaxGradKernel],
+    [LAYER_NORM_KERNEL, layerNormKernel],
+    [LAYER_NORM_GRAD_KERNEL, layerNormGradKernel],
   ];
   for (const [kernelName, kernelFunc] of table) {
     if (tf.getKernel(kernelName, 'wasm') == null) {
@@ -485,4 +513,26 @@ export function wasmL2NormalizeGrad(x: tf.Tensor, s: tf.Tensor, dy: tf.Tensor): 
 export function wasmSoftmaxGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor {
   requireFloat32(y, dy);
   return tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y, dy }) as tf.Tensor;
+}
+
+/**
+ * LayerNorm of rows on the fast path (for lib/vit/norm.ts): x [rows, d], scale and bias [d] →
+ * [y, x̂, rstd]; μ and the variance per row, r = 1/√(var + eps), x̂ = (x − μ)·r, y = x̂·scale + bias.
+ */
+export function wasmLayerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D] {
+  requireFloat32(x, scale, bias);
+  const d = x.shape[1];
+  if (x.rank !== 2 || scale.shape[0] !== d || bias.shape[0] !== d) {
+    throw new Error(`wasmLayerNorm: x must be [rows, d] with scale and bias [d], got [${x.shape.join(', ')}], [${scale.shape.join(', ')}], [${bias.shape.join(', ')}]`);
+  }
+  return tf.engine().runKernel(LAYER_NORM_KERNEL, { x, scale, bias }, { eps }) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+}
+
+/**
+ * The LayerNorm gradient on the fast path, in one pass: with g = dy·scale,
+ * dx = r·(g − mean(g) − x̂·mean(g·x̂)), dscale = Σ_rows dy·x̂, dbias = Σ_rows dy → [dx, dscale, dbias].
+ */
+export function wasmLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor1D, scale: tf.Tensor1D): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
+  requireFloat32(dy, xhat, rstd, scale);
+  return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, xhat, rstd, scale }) as unknown as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
 }

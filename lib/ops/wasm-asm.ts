@@ -233,6 +233,10 @@ export class WasmFunction {
   f32Div(): this {
     return this.emit(0x95);
   }
+  /** f32.convert_i32_u. */
+  f32ConvertI32U(): this {
+    return this.emit(0xb3);
+  }
   f32Sqrt(): this {
     return this.emit(0x91);
   }

@@ -797,6 +797,225 @@ function softmaxGradFunction(): WasmFunction {
   return f;
 }
 
+/**
+ * Emit a loop over the columns of a row: `vector(jb)` for each 4 columns (jb = byte offset in a
+ * local), then `scalar(jb)` for the cols % 4 rest.
+ */
+function emitColumns(f: WasmFunction, cols: number, jb: number, end: number, vector: () => void, scalar: () => void): void {
+  f.get(cols).i32Const(-4).i32And().i32Const(2).i32Shl().set(end);
+  f.i32Const(0).set(jb);
+  f.block().loop();
+  f.get(jb).get(end).i32GeU().brIf(1);
+  vector();
+  f.get(jb).i32Const(16).i32Add().set(jb);
+  f.br(0);
+  f.end().end();
+  f.get(cols).i32Const(2).i32Shl().set(end);
+  f.block().loop();
+  f.get(jb).get(end).i32GeU().brIf(1);
+  scalar();
+  f.get(jb).i32Const(4).i32Add().set(jb);
+  f.br(0);
+  f.end().end();
+}
+
+/** Horizontal sum of a v128 local plus an f32 local, left on the stack. */
+function emitLaneSum(f: WasmFunction, v: number, extra: number): void {
+  f.get(v).f32x4ExtractLane(0).get(v).f32x4ExtractLane(1).f32Add();
+  f.get(v).f32x4ExtractLane(2).get(v).f32x4ExtractLane(3).f32Add().f32Add().get(extra).f32Add();
+}
+
+/**
+ * layerNorm(x, scale, bias, y, xhat, rstd, rows, cols, eps): per row of x [rows, cols]
+ * (Ba et al. 2016, flax nn.LayerNorm): μ = mean(x), r = 1/√(mean((x − μ)²) + eps) (two passes,
+ * the variance of the centred values), x̂ = (x − μ)·r, y = x̂·scale + bias. x̂ and r are kept for
+ * the backward pass.
+ */
+function layerNormFunction(): WasmFunction {
+  const f = new WasmFunction('layerNorm', [i32, i32, i32, i32, i32, i32, i32, i32, f32]);
+  const [x, scale, bias, y, xhat, rstd, rows, cols, eps] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const r = f.local(i32);
+  const off = f.local(i32);
+  const jb = f.local(i32);
+  const end = f.local(i32);
+  const vs = f.local(v128);
+  const vmean = f.local(v128);
+  const vr = f.local(v128);
+  const vt = f.local(v128);
+  const ss = f.local(f32);
+  const mean = f.local(f32);
+  const rs = f.local(f32);
+  const t = f.local(f32);
+  const invCols = f.local(f32);
+  f.f32Const(1).get(cols).f32ConvertI32U().f32Div().set(invCols);
+  f.i32Const(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).i32GeU().brIf(1);
+  f.get(r).get(cols).i32Mul().i32Const(2).i32Shl().set(off);
+  // μ
+  f.v128Zero().set(vs);
+  f.f32Const(0).set(ss);
+  emitColumns(
+    f, cols, jb, end,
+    () => f.get(vs).get(x).get(off).i32Add().get(jb).i32Add().v128Load().f32x4Add().set(vs),
+    () => f.get(ss).get(x).get(off).i32Add().get(jb).i32Add().f32Load().f32Add().set(ss),
+  );
+  emitLaneSum(f, vs, ss);
+  f.get(invCols).f32Mul().set(mean);
+  f.get(mean).f32x4Splat().set(vmean);
+  // r = 1/√(mean((x − μ)²) + eps)
+  f.v128Zero().set(vs);
+  f.f32Const(0).set(ss);
+  emitColumns(
+    f, cols, jb, end,
+    () => {
+      f.get(x).get(off).i32Add().get(jb).i32Add().v128Load().get(vmean).f32x4Sub().set(vt);
+      f.get(vs).get(vt).get(vt).f32x4Mul().f32x4Add().set(vs);
+    },
+    () => {
+      f.get(x).get(off).i32Add().get(jb).i32Add().f32Load().get(mean).f32Sub().set(t);
+      f.get(ss).get(t).get(t).f32Mul().f32Add().set(ss);
+    },
+  );
+  emitLaneSum(f, vs, ss);
+  f.get(invCols).f32Mul().get(eps).f32Add().f32Sqrt().set(t);
+  f.f32Const(1).get(t).f32Div().set(rs);
+  f.get(rstd).get(r).i32Const(2).i32Shl().i32Add().get(rs).f32Store();
+  f.get(rs).f32x4Splat().set(vr);
+  // x̂, y
+  emitColumns(
+    f, cols, jb, end,
+    () => {
+      f.get(x).get(off).i32Add().get(jb).i32Add().v128Load().get(vmean).f32x4Sub().get(vr).f32x4Mul().set(vt);
+      f.get(xhat).get(off).i32Add().get(jb).i32Add().get(vt).v128Store();
+      f.get(y).get(off).i32Add().get(jb).i32Add();
+      f.get(vt).get(scale).get(jb).i32Add().v128Load().f32x4Mul().get(bias).get(jb).i32Add().v128Load().f32x4Add();
+      f.v128Store();
+    },
+    () => {
+      f.get(x).get(off).i32Add().get(jb).i32Add().f32Load().get(mean).f32Sub().get(rs).f32Mul().set(t);
+      f.get(xhat).get(off).i32Add().get(jb).i32Add().get(t).f32Store();
+      f.get(y).get(off).i32Add().get(jb).i32Add();
+      f.get(t).get(scale).get(jb).i32Add().f32Load().f32Mul().get(bias).get(jb).i32Add().f32Load().f32Add();
+      f.f32Store();
+    },
+  );
+  f.get(r).i32Const(1).i32Add().set(r);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/**
+ * layerNormGrad(dy, xhat, rstd, scale, dx, dscale, dbias, rows, cols): with g = dy·scale,
+ *   dx = r·(g − mean(g) − x̂·mean(g·x̂))   per row,
+ *   dscale = Σ_rows dy·x̂,  dbias = Σ_rows dy   (rows added in order).
+ */
+function layerNormGradFunction(): WasmFunction {
+  const f = new WasmFunction('layerNormGrad', [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [dy, xhat, rstd, scale, dx, dscale, dbias, rows, cols] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const r = f.local(i32);
+  const off = f.local(i32);
+  const jb = f.local(i32);
+  const end = f.local(i32);
+  const vg = f.local(v128);
+  const vsum = f.local(v128);
+  const vsumx = f.local(v128);
+  const vmg = f.local(v128);
+  const vmgx = f.local(v128);
+  const vr = f.local(v128);
+  const sum = f.local(f32);
+  const sumx = f.local(f32);
+  const mg = f.local(f32);
+  const mgx = f.local(f32);
+  const rs = f.local(f32);
+  const t = f.local(f32);
+  const invCols = f.local(f32);
+  f.f32Const(1).get(cols).f32ConvertI32U().f32Div().set(invCols);
+  // dscale = dbias = 0
+  emitColumns(
+    f, cols, jb, end,
+    () => {
+      f.get(dscale).get(jb).i32Add().v128Zero().v128Store();
+      f.get(dbias).get(jb).i32Add().v128Zero().v128Store();
+    },
+    () => {
+      f.get(dscale).get(jb).i32Add().f32Const(0).f32Store();
+      f.get(dbias).get(jb).i32Add().f32Const(0).f32Store();
+    },
+  );
+  f.i32Const(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).i32GeU().brIf(1);
+  f.get(r).get(cols).i32Mul().i32Const(2).i32Shl().set(off);
+  // mean(g), mean(g·x̂)
+  f.v128Zero().set(vsum);
+  f.v128Zero().set(vsumx);
+  f.f32Const(0).set(sum);
+  f.f32Const(0).set(sumx);
+  emitColumns(
+    f, cols, jb, end,
+    () => {
+      f.get(dy).get(off).i32Add().get(jb).i32Add().v128Load().get(scale).get(jb).i32Add().v128Load().f32x4Mul().set(vg);
+      f.get(vsum).get(vg).f32x4Add().set(vsum);
+      f.get(vsumx).get(vg).get(xhat).get(off).i32Add().get(jb).i32Add().v128Load().f32x4Mul().f32x4Add().set(vsumx);
+    },
+    () => {
+      f.get(dy).get(off).i32Add().get(jb).i32Add().f32Load().get(scale).get(jb).i32Add().f32Load().f32Mul().set(t);
+      f.get(sum).get(t).f32Add().set(sum);
+      f.get(sumx).get(t).get(xhat).get(off).i32Add().get(jb).i32Add().f32Load().f32Mul().f32Add().set(sumx);
+    },
+  );
+  emitLaneSum(f, vsum, sum);
+  f.get(invCols).f32Mul().set(mg);
+  emitLaneSum(f, vsumx, sumx);
+  f.get(invCols).f32Mul().set(mgx);
+  f.get(rstd).get(r).i32Const(2).i32Shl().i32Add().f32Load().set(rs);
+  f.get(mg).f32x4Splat().set(vmg);
+  f.get(mgx).f32x4Splat().set(vmgx);
+  f.get(rs).f32x4Splat().set(vr);
+  // dx, and the parameter gradients
+  emitColumns(
+    f, cols, jb, end,
+    () => {
+      const xh = () => f.get(xhat).get(off).i32Add().get(jb).i32Add().v128Load();
+      const d = () => f.get(dy).get(off).i32Add().get(jb).i32Add().v128Load();
+      f.get(dx).get(off).i32Add().get(jb).i32Add();
+      d();
+      f.get(scale).get(jb).i32Add().v128Load().f32x4Mul().get(vmg).f32x4Sub();
+      xh();
+      f.get(vmgx).f32x4Mul().f32x4Sub().get(vr).f32x4Mul().v128Store();
+      f.get(dscale).get(jb).i32Add().get(dscale).get(jb).i32Add().v128Load();
+      d();
+      xh();
+      f.f32x4Mul().f32x4Add().v128Store();
+      f.get(dbias).get(jb).i32Add().get(dbias).get(jb).i32Add().v128Load();
+      d();
+      f.f32x4Add().v128Store();
+    },
+    () => {
+      const xh = () => f.get(xhat).get(off).i32Add().get(jb).i32Add().f32Load();
+      const d = () => f.get(dy).get(off).i32Add().get(jb).i32Add().f32Load();
+      f.get(dx).get(off).i32Add().get(jb).i32Add();
+      d();
+      f.get(scale).get(jb).i32Add().f32Load().f32Mul().get(mg).f32Sub();
+      xh();
+      f.get(mgx).f32Mul().f32Sub().get(rs).f32Mul().f32Store();
+      f.get(dscale).get(jb).i32Add().get(dscale).get(jb).i32Add().f32Load();
+      d();
+      xh();
+      f.f32Mul().f32Add().f32Store();
+      f.get(dbias).get(jb).i32Add().get(dbias).get(jb).i32Add().f32Load();
+      d();
+      f.f32Add().f32Store();
+    },
+  );
+  f.get(r).i32Const(1).i32Add().set(r);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
 /** The exported kernels of the module, with their JavaScript signatures. */
 export interface WasmKernelExports {
   gemm(a: number, sAi: number, sAk: number, b: number, ldb: number, c: number, ldc: number, M: number, N: number, K: number, bias: number, flags: number): void;
@@ -809,12 +1028,14 @@ export interface WasmKernelExports {
   l2norm(x: number, y: number, s: number, rows: number, cols: number, eps: number): void;
   l2normGrad(x: number, s: number, dy: number, dx: number, rows: number, cols: number): void;
   softmaxGrad(y: number, dy: number, dx: number, rows: number, cols: number): void;
+  layerNorm(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number): void;
+  layerNormGrad(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, cols: number): void;
 }
 
 /** The module's bytes (built once). */
 let moduleBytes: Uint8Array | null = null;
 export function kernelModuleBytes(): Uint8Array {
-  moduleBytes ??= assemble([gemmFunction(), gemmNTFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction(), l2normFunction(), l2normGradFunction(), softmaxGradFunction()]);
+  moduleBytes ??= assemble([gemmFunction(), gemmNTFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction(), l2normFunction(), l2normGradFunction(), softmaxGradFunction(), layerNormFunction(), layerNormGradFunction()]);
   return moduleBytes;
 }
 

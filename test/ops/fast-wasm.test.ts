@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend } from '../../lib/backend.js';
-import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled } from '../../lib/ops/fast-wasm.js';
+import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled, wasmLayerNorm, wasmLayerNormGrad } from '../../lib/ops/fast-wasm.js';
 import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../../lib/ops/matmul.js';
 import { gelu, l2Normalize, softmax } from '../../lib/ops/nn.js';
 import { inversePermutation, reducePermutation, transpose } from '../../lib/ops/transpose.js';
@@ -251,6 +251,39 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
         });
         expectClose(fast[0], portable[0], `softmax [${shape.join(', ')}]`, 1e-7, 1e-6);
         expectClose(fast[1], portable[1], `softmax grad [${shape.join(', ')}]`, 1e-6, 1e-5);
+      }
+    });
+  });
+
+  it('wasmLayerNorm and its gradient equal autodiff of the composed tfjs ops (odd widths too)', function () {
+    tf.tidy(() => {
+      for (const [rows, d] of [[1, 1], [5, 7], [49, 64], [3, 130]]) {
+        const x = tf.add(tf.randomNormal([rows, d], 0, 2, 'float32', d), 1) as tf.Tensor2D;
+        const scale = tf.randomNormal([d], 1, 0.3, 'float32', d + 1) as tf.Tensor1D;
+        const bias = tf.randomNormal([d], 0, 0.3, 'float32', d + 2) as tf.Tensor1D;
+        const dy = tf.randomNormal([rows, d], 0, 1, 'float32', d + 3) as tf.Tensor2D;
+        const eps = 1e-6;
+        // Reference: y = (x − mean)/√(var + eps)·scale + bias with tfjs' own gradients (cpu-style autodiff).
+        const composed = (a: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => {
+          const centred = tf.sub(a, tf.mean(a, -1, true));
+          const xhat = tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps)));
+          return tf.add(tf.mul(xhat, s), b);
+        };
+        const [yWant, dxWant, dsWant, dbWant] = (() => {
+          const previous = setFastWasmEnabled(false);
+          try {
+            const grads = tf.grads((a: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(composed(a, s, b), dy)))([x, scale, bias]);
+            return [composed(x, scale, bias), ...grads].map(values);
+          } finally {
+            setFastWasmEnabled(previous);
+          }
+        })();
+        const [y, xhat, rstd] = wasmLayerNorm(x, scale, bias, eps);
+        const [dx, ds, db] = wasmLayerNormGrad(dy, xhat, rstd, scale);
+        expectClose(y, yWant, `layerNorm y [${rows}, ${d}]`, 1e-5, 1e-4);
+        expectClose(dx, dxWant, `layerNorm dx [${rows}, ${d}]`, 1e-4, 1e-3);
+        expectClose(ds, dsWant, `layerNorm dscale [${rows}, ${d}]`, 1e-4, 1e-4);
+        expectClose(db, dbWant, `layerNorm dbias [${rows}, ${d}]`, 1e-4, 1e-4);
       }
     });
   });
