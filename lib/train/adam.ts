@@ -12,6 +12,7 @@
  * change every step without touching tfjs internals.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ownVariable } from '../moe/layers.js';
 
 export interface AdamOptions {
   beta1?: number;
@@ -72,8 +73,9 @@ export class Adam {
     const decays = options.decays ?? defaultDecays;
     this.decayed = new Set(Object.keys(params).filter((n) => decays(n, params[n])));
     for (const [name, p] of Object.entries(params)) {
-      this.m[name] = tf.variable(tf.zerosLike(p), false);
-      this.v[name] = tf.variable(tf.zerosLike(p), false);
+      // tf.variable shares the initial tensor's data; dispose the tensor itself (no leak).
+      this.m[name] = ownVariable(tf.zerosLike(p), undefined, false);
+      this.v[name] = ownVariable(tf.zerosLike(p), undefined, false);
     }
   }
 

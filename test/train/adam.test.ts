@@ -75,6 +75,14 @@ forEachBackend(() => {
       tf.dispose([w, g]);
     });
 
+    it('creating and disposing the optimiser frees its moments (no leak)', function () {
+      const w = tf.variable(tf.ones([3, 3]));
+      const count = tf.memory().numTensors;
+      new Adam({ w }).dispose();
+      expect(tf.memory().numTensors).to.equal(count);
+      w.dispose();
+    });
+
     it('rejects a missing gradient and bad options', function () {
       const w = tf.variable(tf.ones([2]));
       const adam = new Adam({ w });
