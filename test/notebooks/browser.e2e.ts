@@ -70,10 +70,12 @@ async function stopServer(server: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-describe('the tour notebook in a real browser', function () {
+describe('the notebooks in a real browser', function () {
   this.timeout(300000);
   let server: ChildProcess | null = null;
   let browser: Browser | null = null;
+  let serverBase: { base: string; token: string; root: string } | null = null;
+  const otherNotebooks: string[] = [];
 
   after(async () => {
     await browser?.close();
@@ -111,8 +113,20 @@ describe('the tour notebook in a real browser', function () {
       JUPYTER_RUNTIME_DIR: path.join(WORK, 'runtime'),
       SOFTMOE_QUICK: '1',
     });
-    const sign = spawnSync(python, ['-m', 'nbformat.sign', opened], { env, encoding: 'utf8' });
-    expect(sign.status, `signing failed: ${sign.stdout}${sign.stderr}`).to.equal(0);
+    // Every other notebook executed by the runner (`npm run test:notebooks`, which `npm test` runs
+    // first) is served too, for the second test.
+    for (const name of fs.readdirSync(NOTEBOOKS_DIR).filter((f) => f.endsWith('.ipynb') && f !== NOTEBOOK)) {
+      const copy = path.join(BUILD_DIR, 'notebooks', name);
+      if (fs.existsSync(copy) && mtime(copy) > mtime(path.join(NOTEBOOKS_DIR, name))) {
+        fs.copyFileSync(copy, path.join(root, name));
+        otherNotebooks.push(name);
+      }
+    }
+    for (const file of [opened, ...otherNotebooks.map((n) => path.join(root, n))]) {
+      const sign = spawnSync(python, ['-m', 'nbformat.sign', file], { env, encoding: 'utf8' });
+      expect(sign.status, `signing ${path.basename(file)} failed: ${sign.stdout}${sign.stderr}`).to.equal(0);
+    }
+    serverBase = null;
 
     // 3. The classic notebook server on 127.0.0.1, a free port and a random token.
     const port = await freePort();
@@ -127,6 +141,7 @@ describe('the tour notebook in a real browser', function () {
     server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
     const base = `http://127.0.0.1:${port}`;
     await waitForServer(`${base}/api/status?token=${token}`, server, () => serverLog, 60000);
+    serverBase = { base, token, root };
 
     // 4. Chromium opens the notebook; plotly must draw (the figure's SVG and heat map image).
     browser = await chromium.launch({ executablePath, args: CHROMIUM_FLAGS });
@@ -166,5 +181,34 @@ describe('the tour notebook in a real browser', function () {
     expect(notLoaded).to.equal(0);
     expect(equations, 'equations typeset by MathJax').to.be.greaterThan(0);
     expect(pageErrors.filter((e) => /plotly|newPlot/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
+  });
+  it('draws every plotly figure of every other executed notebook', async function () {
+    if (serverBase == null || browser == null) throw new Error('the first test did not start the server and browser');
+    const notebooks = fs.readdirSync(NOTEBOOKS_DIR).filter((f) => f.endsWith('.ipynb') && f !== NOTEBOOK);
+    const missing = notebooks.filter((n) => !otherNotebooks.includes(n));
+    expect(missing, 'notebooks without a fresh executed copy in build/notebooks (run `npm run test:notebooks` first)').to.deep.equal([]);
+    const { base, token, root } = serverBase;
+    const drawn: string[] = [];
+    for (const name of otherNotebooks) {
+      // Figures in the executed copy: outputs carrying plotly's JSON mime type.
+      const figures = readNotebook(path.join(root, name))
+        .cells.flatMap((c) => c.outputs ?? [])
+        .filter((o) => JSON.stringify(o).includes('application/vnd.plotly.v1+json')).length;
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(`${base}/notebooks/${name}?token=${token}`, { waitUntil: 'domcontentloaded' });
+      if (figures > 0) {
+        await page.locator('.js-plotly-plot .main-svg').first().waitFor({ timeout: 90000 });
+        // Plotly draws each figure as its script runs; wait until all are drawn.
+        await page.waitForFunction(`document.querySelectorAll('.js-plotly-plot .main-svg').length > 0 && document.querySelectorAll('.js-plotly-plot').length >= ${figures}`, null, { timeout: 90000 });
+      }
+      const plots = await page.locator('.js-plotly-plot').count();
+      const notLoaded = await page.getByText('plotly.js is not loaded on this page').count();
+      await page.close();
+      drawn.push(`${name}: ${plots}/${figures}`);
+      expect(plots, `${name}: plotly figures drawn`).to.equal(figures);
+      expect(notLoaded, `${name}: figures without plotly.js`).to.equal(0);
+    }
+    console.log(`      figures drawn: ${drawn.join(', ')}`);
+    expect(drawn.length).to.be.greaterThan(0);
   });
 });
