@@ -43,6 +43,7 @@ const OPTIONS = {
   'moe-layers': { type: 'string' },
   'aux-weight': { type: 'string' },
   'expert-init': { type: 'string' },
+  'head-init': { type: 'string' },
   dispatch: { type: 'string' },
   combine: { type: 'string' },
   'experts-fn': { type: 'string' },
@@ -54,6 +55,7 @@ const OPTIONS = {
   decay: { type: 'string', default: 'cosine' },
   'end-lr': { type: 'string', default: '0' },
   'weight-decay': { type: 'string', default: '0' },
+  shift: { type: 'string', default: '0' },
   clip: { type: 'string', default: '1' },
   seed: { type: 'string', default: '0' },
   'split-seed': { type: 'string', default: '0' },
@@ -82,11 +84,12 @@ Model      --model dense|soft|tokens-choice|experts-choice (soft)
            --dim --depth --heads --mlp-dim --patch (4)   override the preset
            --experts N (16)  --slots P (Soft MoE, default 1)  --k K (Tokens Choice, 1)
            --capacity-factor C  --bpr  --noise-std S  --moe-layers 2,3  --aux-weight W
-           --expert-init shared|independent
+           --expert-init shared|independent  --head-init zeros|uniform (zeros, as vmoe)
            --dispatch softmax|uniform  --combine softmax|uniform  --experts-fn mlp|identity
                             Soft MoE ablations of the paper's Table 2 (default softmax, softmax, mlp)
 Training   --steps N | --epochs E  --batch-size B (128)  --lr (1e-3)  --warmup N
            --decay cosine|linear|constant  --end-lr  --weight-decay  --clip (1; 0 = none)
+           --shift S   move each training image by up to S pixels per axis (0: no augmentation)
            --seed S (0: weights and batch order)  --backend wasm|cpu|tensorflow
 Evaluation --eval-every N (250)  --eval-examples N (all validation images)
 Output     --out FILE | --results-dir DIR  --tag T  --force (overwrite finished results)
@@ -146,7 +149,7 @@ interface RunPlan {
 }
 
 /** Options already spelled out in a run's name; other swept options are appended to it. */
-const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn']);
+const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'head-init', 'shift', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn']);
 
 /** `_lr2e-3` style suffix for the swept options a run's name does not already show. */
 function sweepSuffix(extra: string[]): string {
@@ -175,6 +178,7 @@ function planRun(args: Args, suffix = ''): RunPlan {
     numHeads: num(args, 'heads', true, 1) ?? preset.numHeads,
     mlpDim: num(args, 'mlp-dim', true, 1) ?? preset.mlpDim,
     kind,
+    headInit: args['head-init'] as 'zeros' | 'uniform' | undefined,
     moe: {
       numExperts: num(args, 'experts', true, 1),
       slotsPerExpert: num(args, 'slots', true, 1),
@@ -207,7 +211,9 @@ function planRun(args: Args, suffix = ''): RunPlan {
         (kind === 'tokens-choice' ? `-k${model.moe?.k}${args.bpr ? '-bpr' : ''}` : '') +
         (model.moe?.capacityFactor != null ? `-cf${model.moe.capacityFactor}` : '');
   const length = steps != null ? `${steps}steps` : `${epochs}epochs`;
-  const name = `${dataset}_${kind}${moePart}_${size}_${length}_seed${seed}${suffix}${args.tag ? `_${args.tag}` : ''}`;
+  const headPart = args['head-init'] === 'uniform' ? '_head-uniform' : '';
+  const shiftPart = Number(args.shift ?? 0) > 0 ? `_shift${args.shift}` : '';
+  const name = `${dataset}_${kind}${moePart}_${size}${headPart}${shiftPart}_${length}_seed${seed}${suffix}${args.tag ? `_${args.tag}` : ''}`;
   const dir = args['results-dir'] != null ? resolve(args['results-dir']) : defaultResultsDir();
   const outPath = args.out != null ? (isAbsolute(args.out) ? args.out : resolve(args.out)) : join(dir, `${name}.json`);
   return { args, dataset, model, size, steps, epochs, outPath, name };
@@ -251,6 +257,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
     endLearningRate: num(args, 'end-lr', false, 0),
     adam: { weightDecay: num(args, 'weight-decay', false, 0), clipNorm: clip > 0 ? clip : null },
     seed: model.config.seed,
+    maxShift: num(args, 'shift', true, 0),
   });
   const cost = modelCost(model.config);
   if (args.resume) {

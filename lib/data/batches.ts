@@ -8,6 +8,7 @@
  * reproducible from (seed, step) alone and a resumed run sees the same batches.
  */
 import * as tf from '@tensorflow/tfjs';
+import { randomShift } from './augment.js';
 import type { ImageDataset } from './datasets.js';
 import { checkSeed, deriveSeed, permutation } from './random.js';
 
@@ -26,6 +27,15 @@ export interface Batch {
 
 /** Tensors for the images at `indices` (the caller disposes x and y). */
 export function batchFromIndices(ds: ImageDataset, indices: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
+  const { images, labels } = gather(ds, indices);
+  return {
+    x: tf.tensor4d(images, [indices.length, ds.height, ds.width, ds.channels], 'float32'),
+    y: tf.tensor1d(labels, 'int32'),
+  };
+}
+
+/** The images and labels at `indices`, copied out of the data set. */
+function gather(ds: ImageDataset, indices: Int32Array): { images: Float32Array; labels: Int32Array } {
   const size = ds.height * ds.width * ds.channels;
   const images = new Float32Array(indices.length * size);
   const labels = new Int32Array(indices.length);
@@ -35,10 +45,12 @@ export function batchFromIndices(ds: ImageDataset, indices: Int32Array): { x: tf
     images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
     labels[k] = ds.labels[i];
   }
-  return {
-    x: tf.tensor4d(images, [indices.length, ds.height, ds.width, ds.channels], 'float32'),
-    y: tf.tensor1d(labels, 'int32'),
-  };
+  return { images, labels };
+}
+
+/** The normalised value of a black (0) pixel: what a shifted image's uncovered border shows. */
+export function backgroundValue(ds: ImageDataset): number {
+  return (0 - ds.normalization.mean) / ds.normalization.std;
 }
 
 /** The order in which epoch `epoch` visits the images: a seeded permutation, or 0..n-1. */
@@ -97,7 +109,15 @@ export interface BatchStreamOptions {
   seed: number;
   /** Start at this global step (to resume a run). Default 0. */
   startStep?: number;
+  /**
+   * Random translation of each image by up to this many pixels per axis (lib/data/augment.ts).
+   * Default 0: none. The shifts of step s come from deriveSeed(seed, SHIFT_STREAM, s).
+   */
+  maxShift?: number;
 }
+
+/** Sub-stream key of the shift seeds (distinct from the epoch keys of the batch order). */
+const SHIFT_STREAM = 0x5348_4654; // 'SHFT'
 
 /**
  * An endless stream of full training batches, epoch after epoch, each epoch reshuffled.
@@ -110,6 +130,10 @@ export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Gen
   checkSeed(seed);
   const startStep = options.startStep ?? 0;
   if (!Number.isInteger(startStep) || startStep < 0) throw new Error(`startStep must be an integer ≥ 0, got ${String(startStep)}`);
+  const maxShift = options.maxShift ?? 0;
+  if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift >= Math.min(ds.height, ds.width)) {
+    throw new Error(`maxShift must be an integer in [0, ${Math.min(ds.height, ds.width)}) pixels, got ${String(maxShift)}`);
+  }
   const perEpoch = batchesPerEpoch(ds.count, batchSize, true);
   let epoch = -1;
   let order: Int32Array = new Int32Array(0);
@@ -121,7 +145,14 @@ export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Gen
     }
     const j = step - epoch * perEpoch;
     const indices = order.slice(j * batchSize, (j + 1) * batchSize);
-    const { x, y } = batchFromIndices(ds, indices);
-    yield { x, y, indices, epoch, step };
+    if (maxShift === 0) {
+      const { x, y } = batchFromIndices(ds, indices);
+      yield { x, y, indices, epoch, step };
+      continue;
+    }
+    const { images, labels } = gather(ds, indices);
+    const shifted = randomShift(images, indices.length, ds.height, ds.width, { maxShift, fill: backgroundValue(ds), seed: deriveSeed(seed, SHIFT_STREAM, step) });
+    const x = tf.tensor4d(shifted.images, [indices.length, ds.height, ds.width, ds.channels], 'float32');
+    yield { x, y: tf.tensor1d(labels, 'int32'), indices, epoch, step };
   }
 }

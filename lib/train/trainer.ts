@@ -39,6 +39,11 @@ export interface TrainerOptions {
   adam?: Pick<AdamOptions, 'beta1' | 'beta2' | 'epsilon' | 'weightDecay' | 'clipNorm'>;
   /** Seed of the batch order. Default 0. */
   seed?: number;
+  /**
+   * Random translation of training images by up to this many pixels per axis (lib/data/augment.ts).
+   * Default 0 (none, as the paper). Evaluation never shifts.
+   */
+  maxShift?: number;
 }
 
 export interface ResolvedTrainerOptions {
@@ -50,6 +55,7 @@ export interface ResolvedTrainerOptions {
   endLearningRate: number;
   adam: { beta1: number; beta2: number; epsilon: number; weightDecay: number; clipNorm: number | null };
   seed: number;
+  maxShift: number;
 }
 
 export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerOptions {
@@ -58,6 +64,8 @@ export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerO
   checkInt(batchSize, 'batchSize');
   const seed = options.seed ?? 0;
   checkInt(seed, 'seed', 0);
+  const maxShift = options.maxShift ?? 0;
+  checkInt(maxShift, 'maxShift', 0);
   const resolved: ResolvedTrainerOptions = {
     steps: options.steps,
     batchSize,
@@ -73,6 +81,7 @@ export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerO
       clipNorm: options.adam?.clipNorm === undefined ? 1.0 : options.adam.clipNorm,
     },
     seed,
+    maxShift,
   };
   checkSchedule(scheduleOf(resolved));
   return resolved;
@@ -237,7 +246,7 @@ export class Trainer {
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
     if (options.checkpointEvery && !options.checkpointPath) throw new Error('checkpointEvery needs checkpointPath');
-    const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step });
+    const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step, maxShift: this.options.maxShift });
     try {
       while (this.step < untilStep) {
         const batch = stream.next().value;

@@ -110,6 +110,15 @@ export interface ViTConfig {
    * here it is not needed and costs time.
    */
   qkNorm?: boolean;
+  /**
+   * Head initialisation: 'zeros' (default; vmoe `head_kernel_zero_init=True`, first loss exactly
+   * ln(classes)) or 'uniform' (U(±1/√d) for kernel and bias, PyTorch's `nn.Linear` default).
+   * A departure for short training: with a zero head the body gets no gradient until the head
+   * has grown. Measured on MNIST (validation, 300 updates of 128, Adam 4e-3, clip 1, the 'small'
+   * dense ViT): a PyTorch 1.13 copy reached 75.7% with 'zeros' and 89.8% with 'uniform'. vmoe's
+   * runs last hundreds of thousands of updates, where this start-up cost is invisible.
+   */
+  headInit?: 'zeros' | 'uniform';
   /** LayerNorm epsilon. Default 1e-6 (flax `nn.LayerNorm`). */
   layerNormEps?: number;
   /** Seed of every initialiser. Default 0. */
@@ -135,6 +144,7 @@ export interface ResolvedViTConfig {
     softOptions: Required<SoftMoEAblation>;
   };
   qkNorm: boolean;
+  headInit: 'zeros' | 'uniform';
   layerNormEps: number;
   seed: number;
   /** Tokens per image m = (imageSize / patchSize)². */
@@ -229,6 +239,8 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   }
   const seed = config.seed ?? 0;
   checkInt(seed, 'seed', 0);
+  const headInit = config.headInit ?? 'zeros';
+  checkOneOf(headInit, ['zeros', 'uniform'] as const, 'headInit');
   const layerNormEps = config.layerNormEps ?? 1e-6;
   checkPositive(layerNormEps, 'layerNormEps');
   const side = imageSize / patchSize;
@@ -258,6 +270,7 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
       softOptions,
     },
     qkNorm: config.qkNorm ?? false,
+    headInit,
     layerNormEps,
     seed,
     numTokens: side * side,

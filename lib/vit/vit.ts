@@ -7,8 +7,8 @@
  *   z      = mean over tokens of LN(tokens)               [b, d]     (vmoe: `encoder_norm`, then gap)
  *   logits = z·W_head + b_head                            [b, classes]
  *
- * The head kernel starts at zero (vmoe `head_kernel_zero_init=True`), so the first loss is
- * exactly ln(classes). vmoe sets `head_bias_init = −ln(classes)` for its sigmoid loss; with the
+ * The head kernel starts at zero by default (vmoe `head_kernel_zero_init=True`), so the first
+ * loss is exactly ln(classes); `headInit: 'uniform'` draws it instead (config.ts says why). vmoe sets `head_bias_init = −ln(classes)` for its sigmoid loss; with the
  * softmax cross-entropy used here a constant bias has no effect, so it starts at zero.
  *
  * The auxiliary losses of all MoE blocks are summed (vmoe `EncoderMoe`: "Sum auxiliary losses
@@ -63,10 +63,16 @@ export class ViT implements Module {
       throw e;
     }
     this.encoderNorm = new LayerNorm(c.dim, c.layerNormEps);
-    this.head = {
-      kernel: ownVariable(tf.zeros([c.dim, c.numClasses]), 'head_kernel'),
-      bias: ownVariable(tf.zeros([c.numClasses]), 'head_bias'),
-    };
+    // Drawn after every other variable, so the choice does not change the other weights.
+    const [kernelSeed, biasSeed] = [seeds.next(), seeds.next()];
+    const limit = 1 / Math.sqrt(c.dim);
+    this.head =
+      c.headInit === 'zeros'
+        ? { kernel: ownVariable(tf.zeros([c.dim, c.numClasses]), 'head_kernel'), bias: ownVariable(tf.zeros([c.numClasses]), 'head_bias') }
+        : {
+            kernel: ownVariable(tf.randomUniform([c.dim, c.numClasses], -limit, limit, 'float32', kernelSeed), 'head_kernel'),
+            bias: ownVariable(tf.randomUniform([c.numClasses], -limit, limit, 'float32', biasSeed), 'head_bias'),
+          };
   }
 
   /** All variables by hierarchical name, in a stable order (checkpoints and optimisers rely on it). */

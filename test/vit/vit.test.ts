@@ -83,6 +83,26 @@ forEachBackend(() => {
       [a, b, c].forEach((m) => m.dispose());
     });
 
+    it("headInit: 'zeros' (default, vmoe) gives logits 0; 'uniform' draws U(±1/√d) and leaves the other weights alone", function () {
+      const zeros = new ViT(handConfig('soft'));
+      const uniform = new ViT(handConfig('soft', { headInit: 'uniform' }));
+      expect(zeros.config.headInit).to.equal('zeros');
+      const x = images(2);
+      const logits = tf.tidy(() => Array.from(zeros.apply(x).logits.dataSync()));
+      expect(logits.every((v) => v === 0)).to.equal(true);
+      const limit = 1 / Math.sqrt(8); // handConfig: d = 8
+      for (const name of ['head/kernel', 'head/bias']) {
+        const w = Array.from(uniform.variables[name].dataSync());
+        expect(w.every((v) => Math.abs(v) <= limit && v !== 0), name).to.equal(true);
+      }
+      for (const [name, v] of Object.entries(zeros.variables)) {
+        if (!name.startsWith('head/')) expect(Array.from(uniform.variables[name].dataSync()), name).to.deep.equal(Array.from(v.dataSync()));
+      }
+      expect(() => new ViT(handConfig('soft', { headInit: 'normal' as never }))).to.throw(/headInit must be one of .*got "normal"/);
+      x.dispose();
+      [zeros, uniform].forEach((m) => m.dispose());
+    });
+
     it('Tokens Choice adds its auxiliary loss; dense, Soft MoE and Experts Choice have none', function () {
       for (const kind of KINDS) {
         const model = new ViT(handConfig(kind));
