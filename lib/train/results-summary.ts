@@ -22,6 +22,12 @@ export interface RunSummary {
   seed: number;
   steps: number;
   batchSize: number;
+  /** Peak learning rate. */
+  learningRate: number;
+  /** Random translation of training images, pixels (0 in files written before the option existed). */
+  maxShift: number;
+  /** Head initialisation ('zeros' in files written before the option existed). */
+  headInit: 'zeros' | 'uniform';
   /** Fractions in [0, 1]; null when the run did not finish. */
   testAccuracy: number | null;
   validationAccuracy: number | null;
@@ -30,6 +36,8 @@ export interface RunSummary {
   msPerStepMedian: number | null;
   /** Process CPU time per update (ms), when the file records it: less sensitive to other load. */
   cpuMsPerStep: number | null;
+  /** Wall time of the whole training loop (s; evaluations during training included), when recorded. */
+  trainWallSeconds: number | null;
   /**
    * Sparse routers: mean fraction of tokens that no expert processed, over the last updates of
    * training (the trainer's `finalDropFraction`); null for Soft MoE and dense, or when not recorded.
@@ -54,12 +62,12 @@ interface ResultsDocument {
   name: string;
   command: string;
   startedAt: string;
-  config: { dataset: string; model: ResolvedViTConfig; trainer: { steps: number; batchSize: number; seed: number } };
+  config: { dataset: string; model: ResolvedViTConfig; trainer: { steps: number; batchSize: number; seed: number; learningRate: number; maxShift?: number } };
   backend: { name: string };
   machine: { cpuModel: string; cores: number; loadAverage?: number[] };
   git: { commit: string; uncommittedLibraryFiles?: string[] } | null;
   cost: { parameters: number; flopsPerImage: { total: number } };
-  summary?: { steps: number; testAccuracy: number; validationAccuracy: number; testCount: number; msPerStepMedian: number; trainCpuSeconds?: number; finalDropFraction?: number };
+  summary?: { steps: number; testAccuracy: number; validationAccuracy: number; testCount: number; msPerStepMedian: number; trainCpuSeconds?: number; trainWallSeconds?: number; finalDropFraction?: number };
   curves: { validation: Array<{ step: number; accuracy: number }> };
 }
 
@@ -82,11 +90,15 @@ export function summarizeRun(doc: unknown, file = '(in memory)'): RunSummary {
     seed: d.config.trainer.seed,
     steps: d.config.trainer.steps,
     batchSize: d.config.trainer.batchSize,
+    learningRate: d.config.trainer.learningRate,
+    maxShift: d.config.trainer.maxShift ?? 0,
+    headInit: d.config.model.headInit ?? 'zeros',
     testAccuracy: finished ? s.testAccuracy : null,
     validationAccuracy: finished ? s.validationAccuracy : null,
     testCount: finished ? s.testCount : null,
     msPerStepMedian: finished ? s.msPerStepMedian : null,
     cpuMsPerStep: finished && s.trainCpuSeconds != null && s.steps > 0 ? (1000 * s.trainCpuSeconds) / s.steps : null,
+    trainWallSeconds: finished && typeof s.trainWallSeconds === 'number' ? s.trainWallSeconds : null,
     dropFraction: finished && typeof s.finalDropFraction === 'number' ? s.finalDropFraction : null,
     parameters: d.cost.parameters,
     flopsPerImage: d.cost.flopsPerImage.total,
