@@ -70,6 +70,35 @@ export function formatProgress(state: ProgressState, barWidth = 24): string {
   return `${label ? `${label} ` : ''}${bar}${String(done).padStart(width)}/${total} ${percent}  ${time}${note ? `  ${note}` : ''}`;
 }
 
+/**
+ * The update/tick/finish logic shared by the terminal bar and the notebook line (lib/plot/progress.ts):
+ * `due(done)` says whether an update is worth drawing now, `render(done, final, note)` draws it.
+ */
+export function progressHandle(
+  total: number,
+  render: (done: number, final: boolean, note?: string) => void,
+  due: (done: number) => boolean,
+): Progress {
+  if (!Number.isInteger(total) || total < 1) throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
+  let done = 0;
+  let finished = false;
+  const update = (value: number, note?: string) => {
+    if (finished) return;
+    if (!Number.isFinite(value) || value < 0) throw new Error(`progress value must be a finite number ≥ 0, got ${String(value)}`);
+    done = Math.min(total, value);
+    if (due(done)) render(done, false, note);
+  };
+  return {
+    update,
+    tick: (n = 1, note?: string) => update(done + n, note),
+    finish: (note?: string) => {
+      if (finished) return;
+      finished = true;
+      render(done, true, note);
+    },
+  };
+}
+
 /** A progress bar on a terminal or in a log; see the file comment. */
 export function terminalProgress(options: ProgressOptions): Progress {
   const { total } = options;
@@ -80,12 +109,10 @@ export function terminalProgress(options: ProgressOptions): Progress {
   const now = options.now ?? Date.now;
   const label = options.label ?? '';
   const start = now();
-  let done = 0;
   let lastDraw = -Infinity;
-  let finished = false;
   let lastLength = 0;
 
-  const draw = (final: boolean, note?: string) => {
+  const draw = (done: number, final: boolean, note?: string) => {
     const line = formatProgress({ label, done, total, elapsedMs: now() - start, note });
     if (tty) {
       const columns = stream.columns ?? 120;
@@ -97,25 +124,11 @@ export function terminalProgress(options: ProgressOptions): Progress {
       stream.write(`${line}\n`);
     }
   };
-
-  const update = (value: number, note?: string) => {
-    if (finished) return;
-    if (!Number.isFinite(value) || value < 0) throw new Error(`progress value must be a finite number ≥ 0, got ${String(value)}`);
-    done = Math.min(total, value);
+  const due = (done: number) => {
     const t = now();
-    if (t - lastDraw >= intervalMs || (tty && done === total)) {
-      lastDraw = t;
-      draw(false, note);
-    }
+    if (t - lastDraw < intervalMs && !(tty && done === total)) return false;
+    lastDraw = t;
+    return true;
   };
-
-  return {
-    update,
-    tick: (n = 1, note?: string) => update(done + n, note),
-    finish: (note?: string) => {
-      if (finished) return;
-      finished = true;
-      draw(true, note);
-    },
-  };
+  return progressHandle(total, draw, due);
 }

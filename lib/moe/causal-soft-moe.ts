@@ -43,7 +43,7 @@ import { checkAllFinite, checkInt } from '../ops/check.js';
 import { transposeLast2 } from '../ops/matmul.js';
 import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams } from './experts.js';
-import { checkSoftMoEInputs, softMoELogits, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
+import { checkSoftMoEInputs, softMoELogits, weightsResult, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
 
 /** Added to masked logits before a softmax: exp(−1e9 + logit) underflows to exactly 0 in float32. */
 export const CAUSAL_MASK_LOGIT = -1e9;
@@ -128,13 +128,7 @@ export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: Ca
     const { y, bufferInputs: slotInputs, bufferOutputs: slotOutputs } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params));
 
     const result: SoftMoEResult = { y };
-    if (options.returnWeights) {
-      result.logits = logits.reshape([g, m, n, p]) as tf.Tensor4D;
-      result.dispatch = transposeLast2(dispatchT).reshape([g, m, n, p]) as tf.Tensor4D;
-      result.combine = combine.reshape([g, m, n, p]) as tf.Tensor4D;
-      result.slotInputs = slotInputs.reshape([g, n, p, d]) as tf.Tensor4D;
-      result.slotOutputs = slotOutputs.reshape([g, n, p, d]) as tf.Tensor4D;
-    }
+    if (options.returnWeights) Object.assign(result, weightsResult({ g, m, d, n, p }, logits, dispatchT, combine, slotInputs, slotOutputs));
     return result as unknown as tf.TensorContainer;
   }) as unknown as SoftMoEResult;
 }

@@ -80,6 +80,29 @@ export interface SoftMoEResult {
 }
 
 /**
+ * The weights a call returns with `returnWeights`, reshaped from the [g·…] layout of the
+ * computation: logits, dispatch (from its transpose Dᵀ) and combine [g, m, n, p]; slot inputs
+ * and outputs [g, n, p, d]. Shared with the causal variant (causal-soft-moe.ts).
+ */
+export function weightsResult(
+  shape: { g: number; m: number; d: number; n: number; p: number },
+  logits: tf.Tensor,
+  dispatchT: tf.Tensor3D,
+  combine: tf.Tensor,
+  slotInputs: tf.Tensor,
+  slotOutputs: tf.Tensor,
+): Required<Pick<SoftMoEResult, 'logits' | 'dispatch' | 'combine' | 'slotInputs' | 'slotOutputs'>> {
+  const { g, m, d, n, p } = shape;
+  return {
+    logits: logits.reshape([g, m, n, p]) as tf.Tensor4D,
+    dispatch: transposeLast2(dispatchT).reshape([g, m, n, p]) as tf.Tensor4D,
+    combine: combine.reshape([g, m, n, p]) as tf.Tensor4D,
+    slotInputs: slotInputs.reshape([g, n, p, d]) as tf.Tensor4D,
+    slotOutputs: slotOutputs.reshape([g, n, p, d]) as tf.Tensor4D,
+  };
+}
+
+/**
  * Slots per expert from a capacity factor, as vmoe's SoftRouter when `num_slots` is None:
  * p = round(m · cf / n) with Python's round (half to even), `vmoe/moe.py` `compute_capacity`
  * with ceil_or_round='round', multiple_of=1. vmoe raises when this is below 1; so do we.
@@ -160,13 +183,7 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
     const { y, bufferInputs: slotInputs, bufferOutputs: slotOutputs } = dispatchAndCombine(x, dispatchT, combine, n, experts);
 
     const result: SoftMoEResult = { y };
-    if (options.returnWeights) {
-      result.logits = logits.reshape([g, m, n, p]) as tf.Tensor4D;
-      result.dispatch = transposeLast2(dispatchT).reshape([g, m, n, p]) as tf.Tensor4D;
-      result.combine = combine.reshape([g, m, n, p]) as tf.Tensor4D;
-      result.slotInputs = slotInputs.reshape([g, n, p, d]) as tf.Tensor4D;
-      result.slotOutputs = slotOutputs.reshape([g, n, p, d]) as tf.Tensor4D;
-    }
+    if (options.returnWeights) Object.assign(result, weightsResult({ g, m, d, n, p }, logits, dispatchT, combine, slotInputs, slotOutputs));
     if (options.metrics) {
       result.metrics = {
         combineWeightsMinMean: tf.mean(tf.min(combine, -1)),

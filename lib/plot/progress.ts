@@ -7,7 +7,7 @@
  *   bar.finish();
  */
 import { randomBytes } from 'node:crypto';
-import { formatProgress, terminalProgress, type Progress } from '../cli/progress.js';
+import { formatProgress, progressHandle, terminalProgress, type Progress } from '../cli/progress.js';
 import { displayBundle, inNotebook } from './notebook.js';
 
 export type { Progress } from '../cli/progress.js';
@@ -25,12 +25,10 @@ export function notebookProgress(total: number, label = ''): Progress | null {
   if (!inNotebook()) return null;
   const displayId = `softmoe-progress-${randomBytes(6).toString('hex')}`;
   const start = Date.now();
-  let done = 0;
   let sent = false;
   let lastSent = -Infinity;
-  let finished = false;
 
-  const send = (note?: string) => {
+  const send = (done: number, _final: boolean, note?: string) => {
     const state = { label: '', done, total, elapsedMs: Date.now() - start, note };
     const line = formatProgress({ ...state, label });
     const html =
@@ -41,23 +39,7 @@ export function notebookProgress(total: number, label = ''): Progress | null {
     sent = true;
     lastSent = Date.now();
   };
-
-  const update = (value: number, note?: string) => {
-    if (finished) return;
-    if (!Number.isFinite(value) || value < 0) throw new Error(`progress value must be a finite number ≥ 0, got ${String(value)}`);
-    done = Math.min(total, value);
-    if (!sent || Date.now() - lastSent >= NOTEBOOK_INTERVAL_MS) send(note);
-  };
-
-  return {
-    update,
-    tick: (n = 1, note?: string) => update(done + n, note),
-    finish: (note?: string) => {
-      if (finished) return;
-      finished = true;
-      send(note);
-    },
-  };
+  return progressHandle(total, send, () => !sent || Date.now() - lastSent >= NOTEBOOK_INTERVAL_MS);
 }
 
 /** A progress line in a notebook, else a progress bar on stderr. */
