@@ -101,8 +101,7 @@ export function progressHandle(
 
 /** A progress bar on a terminal or in a log; see the file comment. */
 export function terminalProgress(options: ProgressOptions): Progress {
-  const { total } = options;
-  if (!Number.isInteger(total) || total < 1) throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
+  const { total } = options; // checked by progressHandle below, before anything is drawn
   const stream = options.stream ?? process.stderr;
   const tty = Boolean(stream.isTTY);
   const intervalMs = options.intervalMs ?? (tty ? 100 : 5000);

@@ -28,8 +28,13 @@ export interface Batch {
 /** Tensors for the images at `indices` (the caller disposes x and y). */
 export function batchFromIndices(ds: ImageDataset, indices: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
   const { images, labels } = gather(ds, indices);
+  return toTensors(ds, images, labels);
+}
+
+/** x [b, height, width, channels] float32 and y [b] int32 from plain arrays. */
+function toTensors(ds: ImageDataset, images: Float32Array, labels: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
   return {
-    x: tf.tensor4d(images, [indices.length, ds.height, ds.width, ds.channels], 'float32'),
+    x: tf.tensor4d(images, [labels.length, ds.height, ds.width, ds.channels], 'float32'),
     y: tf.tensor1d(labels, 'int32'),
   };
 }
@@ -145,14 +150,8 @@ export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Gen
     }
     const j = step - epoch * perEpoch;
     const indices = order.slice(j * batchSize, (j + 1) * batchSize);
-    if (maxShift === 0) {
-      const { x, y } = batchFromIndices(ds, indices);
-      yield { x, y, indices, epoch, step };
-      continue;
-    }
     const { images, labels } = gather(ds, indices);
-    const shifted = randomShift(images, indices.length, ds.height, ds.width, { maxShift, fill: backgroundValue(ds), seed: deriveSeed(seed, SHIFT_STREAM, step) });
-    const x = tf.tensor4d(shifted.images, [indices.length, ds.height, ds.width, ds.channels], 'float32');
-    yield { x, y: tf.tensor1d(labels, 'int32'), indices, epoch, step };
+    const pixels = maxShift === 0 ? images : randomShift(images, indices.length, ds.height, ds.width, { maxShift, fill: backgroundValue(ds), seed: deriveSeed(seed, SHIFT_STREAM, step) }).images;
+    yield { ...toTensors(ds, pixels, labels), indices, epoch, step };
   }
 }

@@ -12,6 +12,15 @@ export function xavierUniform(shape: [number, number], seed: number): tf.Tensor2
 }
 
 /**
+ * U(±1/√fanIn), PyTorch's `nn.Linear` default for kernel and bias (the ViT head with
+ * `headInit: 'uniform'`, a departure from vmoe's zero head: lib/vit/config.ts says why).
+ */
+export function fanInUniform(shape: number[], fanIn: number, seed: number): tf.Tensor {
+  const limit = 1 / Math.sqrt(fanIn);
+  return tf.randomUniform(shape, -limit, limit, 'float32', seed);
+}
+
+/**
  * LeCun normal, std √(1 / fanIn) (flax `nn.Conv` default `lecun_normal`: the patch embedding).
  * flax truncates the normal at ±2σ; tfjs' `truncatedNormal` does the same.
  */

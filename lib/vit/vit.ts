@@ -8,7 +8,8 @@
  *   logits = z·W_head + b_head                            [b, classes]
  *
  * The head kernel starts at zero by default (vmoe `head_kernel_zero_init=True`), so the first
- * loss is exactly ln(classes); `headInit: 'uniform'` draws it instead (config.ts says why). vmoe sets `head_bias_init = −ln(classes)` for its sigmoid loss; with the
+ * loss is exactly ln(classes); `headInit: 'uniform'` draws it instead (config.ts says why).
+ * vmoe sets `head_bias_init = −ln(classes)` for its sigmoid loss; with the
  * softmax cross-entropy used here a constant bias has no effect, so it starts at zero.
  *
  * The auxiliary losses of all MoE blocks are summed (vmoe `EncoderMoe`: "Sum auxiliary losses
@@ -19,7 +20,7 @@ import { batchMatMul, linear } from '../ops/matmul.js';
 import { ownVariable, prefixed, type Module } from '../moe/layers.js';
 import { EncoderBlock } from './block.js';
 import { resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
-import { SeedStream } from './init.js';
+import { fanInUniform, SeedStream } from './init.js';
 import type { ForwardOptions, SoftRouting } from './mlp.js';
 import { LayerNorm } from './norm.js';
 import { PatchEmbed } from './patch-embed.js';
@@ -65,14 +66,12 @@ export class ViT implements Module {
     this.encoderNorm = new LayerNorm(c.dim, c.layerNormEps);
     // Drawn after every other variable, so the choice does not change the other weights.
     const [kernelSeed, biasSeed] = [seeds.next(), seeds.next()];
-    const limit = 1 / Math.sqrt(c.dim);
-    this.head =
-      c.headInit === 'zeros'
-        ? { kernel: ownVariable(tf.zeros([c.dim, c.numClasses]), 'head_kernel'), bias: ownVariable(tf.zeros([c.numClasses]), 'head_bias') }
-        : {
-            kernel: ownVariable(tf.randomUniform([c.dim, c.numClasses], -limit, limit, 'float32', kernelSeed), 'head_kernel'),
-            bias: ownVariable(tf.randomUniform([c.numClasses], -limit, limit, 'float32', biasSeed), 'head_bias'),
-          };
+    const [kernelShape, biasShape] = [[c.dim, c.numClasses], [c.numClasses]];
+    const uniform = c.headInit === 'uniform';
+    this.head = {
+      kernel: ownVariable(uniform ? fanInUniform(kernelShape, c.dim, kernelSeed) : tf.zeros(kernelShape), 'head_kernel'),
+      bias: ownVariable(uniform ? fanInUniform(biasShape, c.dim, biasSeed) : tf.zeros(biasShape), 'head_bias'),
+    };
   }
 
   /** All variables by hierarchical name, in a stable order (checkpoints and optimisers rely on it). */
