@@ -7,9 +7,13 @@
  *    value parameter is always f32: the WGSL does not compile ("type mismatch for argument 2 in
  *    call to 'setOutputAtIndex'"). The failed command buffer is dropped, so other tensors of the
  *    same submission come back as zeros or garbage (routers' index tensors, casts from int/bool,
- *    reductions). Work-around: cast to float32, transpose, cast back. Exact for |v| ≤ 2^24, which
- *    is no loss on this backend: every other webgpu program reads int32 inputs through f32
- *    (`getX() -> f32`) too, so larger integers are inexact there anyway.
+ *    reductions). Work-around: convert to float32, transpose, cast back. The conversion is a
+ *    multiplication by 1.0 because Cast int32 → float32 only relabels the buffer (programs would
+ *    still see i32; Cast itself is replaced by that multiplication for the same reason). Exact for |v| ≤ 2^24, which is no loss on this backend: every other
+ *    webgpu program reads int32 inputs through f32 (`getX() -> f32`) too. The kernels that
+ *    transpose internally (reductions over a non-last axis, cumulative sums, arg-max/min,
+ *    segment sums) call the broken program directly, not through the registry: for int32/bool
+ *    input they get the same treatment (float32 in, the output cast back to tfjs's dtype).
  * 2. **AddN with many inputs**. `AddNPackedProgram` binds every input as a storage buffer, plus
  *    the output; tfjs requests a device with the default limit of 8 storage buffers per shader
  *    stage, so AddN of more than 7 tensors fails validation (global-norm gradient clipping sums
@@ -29,6 +33,7 @@ type KernelResult = tf.TensorInfo | tf.TensorInfo[];
 
 interface WebGPUKernelBackend {
   disposeData(dataId: object): boolean;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
   device: { limits: { maxStorageBuffersPerShaderStage: number } };
 }
 
@@ -51,18 +56,46 @@ function cast(x: tf.TensorInfo, dtype: tf.DataType, backend: KernelArgs['backend
   return run('Cast', { inputs: { x }, attrs: { dtype }, backend } as unknown as KernelArgs);
 }
 
-/** Transpose that sends int32/bool through float32 (bug 1 above). */
-function transpose(args: KernelArgs): KernelResult {
-  const x = (args.inputs as { x: tf.TensorInfo }).x;
-  if (x.dtype !== 'int32' && x.dtype !== 'bool') return run('Transpose', args);
-  const backend = args.backend as unknown as WebGPUKernelBackend;
-  const asFloat = cast(x, 'float32', args.backend);
-  const transposed = run('Transpose', { ...args, inputs: { x: asFloat } } as KernelArgs);
-  const out = cast(transposed, x.dtype, args.backend);
-  backend.disposeData(asFloat.dataId);
-  backend.disposeData(transposed.dataId);
+function isInteger(t: tf.TensorInfo): boolean {
+  return t.dtype === 'int32' || t.dtype === 'bool';
+}
+
+/** x as a real float32 buffer (Cast int32 → float32 only relabels it: multiply by 1.0 instead). */
+function toFloat(x: tf.TensorInfo, backend: KernelArgs['backend']): tf.TensorInfo {
+  const b = backend as unknown as WebGPUKernelBackend;
+  const one = b.makeTensorInfo([], 'float32', new Float32Array([1]));
+  const out = run('Multiply', { inputs: { a: x, b: one }, backend, attrs: {} } as unknown as KernelArgs);
+  b.disposeData(one.dataId);
   return out;
 }
+
+/**
+ * A kernel that, given int32/bool `x`, runs `kernelName` (or `runAs`, with attributes renamed)
+ * on a float32 copy and casts the output to `outDtype(x.dtype)` (null: leave it).
+ */
+function viaFloat(kernelName: string, outDtype: (xDtype: tf.DataType) => tf.DataType | null, runAs = kernelName, attrs = (a: unknown) => a): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const inputs = args.inputs as { x: tf.TensorInfo };
+    if (!isInteger(inputs.x)) return run(kernelName, args);
+    const backend = args.backend as unknown as WebGPUKernelBackend;
+    const asFloat = toFloat(inputs.x, args.backend);
+    const result = run(runAs, { ...args, inputs: { ...inputs, x: asFloat }, attrs: attrs(args.attrs) } as KernelArgs);
+    backend.disposeData(asFloat.dataId);
+    const dtype = outDtype(inputs.x.dtype);
+    if (dtype == null || dtype === result.dtype) return result;
+    const out = cast(result, dtype, args.backend);
+    backend.disposeData(result.dataId);
+    return out;
+  };
+}
+
+const sameAsInput = (dtype: tf.DataType) => dtype;
+const int32 = () => 'int32' as const;
+const keep = () => null;
+const reduceAttrs = (a: unknown) => {
+  const { axis, keepDims } = a as { axis: number | number[]; keepDims: boolean };
+  return { reductionIndices: axis, keepDims };
+};
 
 /** AddN in chunks of at most (storage-buffer limit − 1) inputs (bug 2 above). */
 function addN(args: KernelArgs): KernelResult {
@@ -80,16 +113,42 @@ function addN(args: KernelArgs): KernelResult {
   return total;
 }
 
-const REPLACEMENTS: Record<string, tf.KernelFunc> = { Transpose: transpose, AddN: addN };
+/** Cast int32/bool → float32 as a real conversion, so that no float32 tensor holds an i32 buffer. */
+function castKernel(args: KernelArgs): KernelResult {
+  const x = (args.inputs as { x: tf.TensorInfo }).x;
+  const dtype = (args.attrs as { dtype: tf.DataType }).dtype;
+  return isInteger(x) && dtype === 'float32' ? toFloat(x, args.backend) : run('Cast', args);
+}
+
+const REPLACEMENTS: Record<string, tf.KernelFunc> = {
+  Cast: castKernel,
+  Transpose: viaFloat('Transpose', sameAsInput),
+  // Kernels that transpose internally (tfjs-backend-webgpu 4.22.0 dist/kernels/*.js), output
+  // dtypes as tfjs-core gives them: sums and products of int/bool are int32.
+  Sum: viaFloat('Sum', int32),
+  Prod: viaFloat('Prod', int32),
+  Cumsum: viaFloat('Cumsum', int32),
+  Cumprod: viaFloat('Cumprod', int32),
+  Max: viaFloat('Max', sameAsInput),
+  Min: viaFloat('Min', sameAsInput),
+  Mean: viaFloat('Mean', keep),
+  ArgMax: viaFloat('ArgMax', keep),
+  ArgMin: viaFloat('ArgMin', keep),
+  UnsortedSegmentSum: viaFloat('UnsortedSegmentSum', sameAsInput),
+  // any/all of bool = max/min of 0/1 (the reduce program's || and && do not take f32).
+  Any: viaFloat('Any', () => 'bool', 'Max', reduceAttrs),
+  All: viaFloat('All', () => 'bool', 'Min', reduceAttrs),
+  AddN: addN,
+};
 
 /** Whether the replacement kernels are registered for 'webgpu'. */
 export function workaroundsInstalled(): boolean {
-  return tf.getKernel('Transpose', 'webgpu')?.kernelFunc === transpose;
+  return tf.getKernel('AddN', 'webgpu')?.kernelFunc === addN;
 }
 
 /**
  * Register (on = true) or remove (on = false, tests only: to show the bugs) the replacement
- * Transpose and AddN kernels for the 'webgpu' backend. Idempotent.
+ * kernels for the 'webgpu' backend. Idempotent.
  */
 export function setWorkarounds(on: boolean): void {
   for (const [name, kernelFunc] of Object.entries(REPLACEMENTS)) {
@@ -108,17 +167,20 @@ export async function selfCheck(): Promise<string | null> {
   const [rows, cols] = [40, 48];
   const values = Int32Array.from({ length: rows * cols }, (_, i) => (i * 7919) % 100003);
   const terms = 20; // more than the adapter limit of every adapter met (16) minus the output
-  const [transposed, summed] = tf.tidy(() => {
+  // 2-D [1, 0] and 3-D [1, 0, 2] (the shared and the generic transpose program).
+  const [transposed, transposed3, summed] = tf.tidy(() => {
     const x = tf.tensor2d(values, [rows, cols], 'int32');
     const addends = Array.from({ length: terms }, (_, k) => tf.fill([1024], k + 1));
-    return [tf.transpose(x), tf.addN(addends)];
+    return [tf.transpose(x), tf.transpose(x.reshape([rows, cols, 1]), [1, 0, 2]), tf.addN(addends)];
   });
   try {
-    const t = await transposed.data();
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < cols; j++) {
-        if (t[j * rows + i] !== values[i * cols + j]) {
-          return `self-check: int32 transpose element (${j}, ${i}) is ${t[j * rows + i]}, expected ${values[i * cols + j]}`;
+    for (const [rank, tensor] of [[2, transposed], [3, transposed3]] as const) {
+      const t = await tensor.data();
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < cols; j++) {
+          if (t[j * rows + i] !== values[i * cols + j]) {
+            return `self-check: rank-${rank} int32 transpose element (${j}, ${i}) is ${t[j * rows + i]}, expected ${values[i * cols + j]}`;
+          }
         }
       }
     }
@@ -128,6 +190,6 @@ export async function selfCheck(): Promise<string | null> {
     if (bad >= 0) return `self-check: addN of ${terms} tensors gave ${s[bad]} at ${bad}, expected ${want}`;
     return null;
   } finally {
-    tf.dispose([transposed, summed]);
+    tf.dispose([transposed, transposed3, summed]);
   }
 }

@@ -43,9 +43,30 @@ export function toTensor(t: GoldenTensor): tf.Tensor {
   return tf.tensor(data, t.shape, 'float32');
 }
 
+/** A tensor read back: its shape and values. */
+export interface ReadTensor {
+  shape: number[];
+  data: ArrayLike<number>;
+}
+
+/**
+ * Run `make` inside tf.tidy, read every tensor it returns with `await data()` (the only read that
+ * works on every backend: webgpu cannot read synchronously in Node) and dispose them.
+ */
+export async function readAll<K extends string>(make: () => Record<K, tf.Tensor>): Promise<Record<K, ReadTensor>> {
+  const tensors = tf.tidy(make);
+  try {
+    const out = {} as Record<K, ReadTensor>;
+    for (const key of Object.keys(tensors) as K[]) out[key] = { shape: tensors[key].shape, data: await tensors[key].data() };
+    return out;
+  } finally {
+    tf.dispose(Object.values(tensors) as tf.Tensor[]);
+  }
+}
+
 /** Elementwise |got − want| ≤ atol + rtol·|want| (golden README: 1e-4 + 1e-3·|want|). */
-export function expectClose(got: tf.Tensor | ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 1e-4, rtol = 1e-3): void {
-  const g = got instanceof tf.Tensor ? got.dataSync() : got;
+export function expectClose(got: tf.Tensor | ReadTensor | ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 1e-4, rtol = 1e-3): void {
+  const g = got instanceof tf.Tensor ? got.dataSync() : 'shape' in got && 'data' in got ? got.data : (got as ArrayLike<number>);
   expect(g.length, `${what}: element count`).to.equal(want.length);
   let worst = -1;
   let worstExcess = 0;
@@ -61,7 +82,7 @@ export function expectClose(got: tf.Tensor | ArrayLike<number>, want: ArrayLike<
   }
 }
 
-export function expectShape(t: tf.Tensor, shape: number[], what: string): void {
+export function expectShape(t: tf.Tensor | ReadTensor, shape: number[], what: string): void {
   expect(t.shape, `${what}: shape`).to.deep.equal(shape);
 }
 
@@ -81,21 +102,56 @@ function nativeInstalled(): boolean {
 
 /**
  * Backends every numerical test runs on: wasm and cpu, plus the native one when it is installed
- * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list).
+ * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list). Suites whose reads are all asynchronous also
+ * run on webgpu (see forEachBackend).
  */
 export const TEST_BACKENDS: BackendName[] = (
   process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,cpu' : 'wasm,cpu')
 ).split(',') as BackendName[];
 
-/** Run `body` once per backend, inside a describe named after it; restores the default after. */
-export function forEachBackend(body: (backend: BackendName) => void): void {
-  for (const backend of TEST_BACKENDS) {
+/** The backend the test set-up starts on: $SOFTMOE_BACKEND, else the automatic choice without webgpu. */
+export function initDefaultBackend(): Promise<unknown> {
+  return initBackend(undefined, { exclude: ['webgpu'] });
+}
+
+/**
+ * Environment variable: "1" makes a missing WebGPU adapter a test failure instead of a skip
+ * (.ci/run sets it, having installed the software adapter).
+ */
+export const REQUIRE_WEBGPU_ENV = 'SOFTMOE_REQUIRE_WEBGPU';
+
+/**
+ * Switch to webgpu for a suite (before hook). Without an adapter the suite is skipped, with the
+ * reason printed, unless $SOFTMOE_REQUIRE_WEBGPU=1, where that is an error.
+ */
+export async function useWebGPU(ctx: Mocha.Context): Promise<void> {
+  ctx.timeout(120000);
+  try {
+    await initBackend('webgpu');
+  } catch (e) {
+    if (process.env[REQUIRE_WEBGPU_ENV] === '1') throw e;
+    console.log(`      skipped on webgpu: ${(e as Error).message.split('\n')[0]}`);
+    ctx.skip();
+  }
+}
+
+/**
+ * Run `body` once per backend, inside a describe named after it; restores the default after.
+ * With `{ webgpu: true }` (for suites that read tensors only with `await data()`, e.g. through
+ * readAll) webgpu is added, unless $SOFTMOE_TEST_BACKENDS lists the backends without it.
+ */
+export function forEachBackend(body: (backend: BackendName) => void, options: { webgpu?: boolean } = {}): void {
+  const explicit = process.env.SOFTMOE_TEST_BACKENDS != null;
+  const backends = options.webgpu && !explicit && !TEST_BACKENDS.includes('webgpu') ? [...TEST_BACKENDS, 'webgpu' as const] : TEST_BACKENDS;
+  for (const backend of backends) {
+    if (backend === 'webgpu' && !options.webgpu) continue; // this suite reads synchronously
     describe(`on ${backend}`, function () {
       before(async function () {
-        await initBackend(backend);
+        if (backend === 'webgpu') await useWebGPU(this);
+        else await initBackend(backend);
       });
       after(async function () {
-        await initBackend();
+        await initDefaultBackend();
       });
       body(backend);
     });
