@@ -38,7 +38,7 @@ interface Binding {
   kernels: WasmKernelExports;
 }
 
-let enabled = !['0', 'false'].includes((process.env[FAST_WASM_ENV] ?? '').toLowerCase());
+let enabled = !['0', 'false'].includes((globalThis.process?.env?.[FAST_WASM_ENV] ?? '').toLowerCase()); // no process in a browser
 let binding: Binding | null = null;
 /** Backends for which binding failed, with the reason (reported once). */
 const failures = new WeakMap<object, string>();

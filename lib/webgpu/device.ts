@@ -13,7 +13,7 @@
  * lib/webgpu/node.ts) and imports nothing from Node.
  */
 import * as tf from '@tensorflow/tfjs';
-import { PINNED_WEBGPU_VERSION, selfCheck, setWorkarounds } from './workarounds.js';
+import { PINNED_WEBGPU_VERSION, selfCheck, setWorkarounds, shared } from './workarounds.js';
 
 /** The parts of the WebGPU API used here (a subset of @webgpu/types, which changes often). */
 export interface GPULike {
@@ -191,11 +191,14 @@ export interface WebGPUOptions {
   featureLevels?: string[];
 }
 
-let current: { device: DeviceLike; report: WebGPUAdapterReport } | null = null;
+interface Current {
+  device: DeviceLike;
+  report: WebGPUAdapterReport;
+}
 
 /** The adapter of the webgpu backend registered last, or null. */
 export function webgpuAdapter(): WebGPUAdapterReport | null {
-  return current?.report ?? null;
+  return (shared.current as Current | null)?.report ?? null;
 }
 
 /**
@@ -235,8 +238,8 @@ export async function registerWebGPU(gpu: GPULike, options: WebGPUOptions): Prom
   const report = describeAdapter(adapter, featureLevel, options.source, device);
 
   if (tf.findBackendFactory('webgpu') != null) tf.removeBackend('webgpu');
-  if (current) current.device.destroy();
-  current = { device, report };
+  (shared.current as Current | null)?.device.destroy();
+  shared.current = { device, report } satisfies Current;
   const info = adapter.info as unknown as ConstructorParameters<typeof WebGPUBackend>[1];
   tf.registerBackend('webgpu', () => {
     const backend = new WebGPUBackend(device as unknown as ConstructorParameters<typeof WebGPUBackend>[0], info);

@@ -37,7 +37,20 @@ interface WebGPUKernelBackend {
   device: { limits: { maxStorageBuffersPerShaderStage: number } };
 }
 
-const originals = new Map<string, tf.KernelConfig>();
+/**
+ * State shared by every copy of these modules in one process: a test run can load lib/ twice
+ * (mocha's `require` hook as CommonJS, the test files as ES modules), but tfjs's kernel registry
+ * and the GPU device are one. Holds the kernels tfjs registered and the current device.
+ */
+interface SharedState {
+  originals: Map<string, tf.KernelConfig>;
+  current: unknown;
+}
+export const shared: SharedState = ((globalThis as Record<symbol, unknown>)[Symbol.for('soft-moe-workbook/webgpu')] ??= {
+  originals: new Map<string, tf.KernelConfig>(),
+  current: null,
+}) as SharedState;
+const originals = shared.originals;
 
 function original(kernelName: string): tf.KernelConfig {
   const saved = originals.get(kernelName);
@@ -143,7 +156,8 @@ const REPLACEMENTS: Record<string, tf.KernelFunc> = {
 
 /** Whether the replacement kernels are registered for 'webgpu'. */
 export function workaroundsInstalled(): boolean {
-  return tf.getKernel('AddN', 'webgpu')?.kernelFunc === addN;
+  const addNKernel = tf.getKernel('AddN', 'webgpu')?.kernelFunc;
+  return addNKernel != null && addNKernel !== originals.get('AddN')?.kernelFunc;
 }
 
 /**

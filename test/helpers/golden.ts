@@ -9,21 +9,10 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend, type BackendName } from '../../lib/backend.js';
+import { runGolden, uncovered, type GoldenCase } from './golden-run.js';
 
-export interface GoldenTensor {
-  shape: number[];
-  dtype: string;
-  data: number[] | boolean[];
-}
-export interface GoldenCase {
-  name: string;
-  kind: 'soft_moe' | 'tokens_choice' | 'experts_choice';
-  config: Record<string, unknown>;
-  inputs: Record<string, GoldenTensor>;
-  params: Record<string, GoldenTensor>;
-  expected: Record<string, GoldenTensor | number>;
-  grads: Record<string, GoldenTensor>;
-}
+export type { GoldenCase, GoldenTensor } from './golden-run.js';
+export { toTensor } from './golden-run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const GOLDEN_DIR = path.join(here, '..', 'fixtures', 'golden');
@@ -37,36 +26,9 @@ export function loadGolden(kind?: GoldenCase['kind']): GoldenCase[] {
     .filter((c) => kind == null || c.kind === kind);
 }
 
-/** A float32 tensor from a golden entry (booleans become 0/1). */
-export function toTensor(t: GoldenTensor): tf.Tensor {
-  const data = (t.data as Array<number | boolean>).map(Number);
-  return tf.tensor(data, t.shape, 'float32');
-}
-
-/** A tensor read back: its shape and values. */
-export interface ReadTensor {
-  shape: number[];
-  data: ArrayLike<number>;
-}
-
-/**
- * Run `make` inside tf.tidy, read every tensor it returns with `await data()` (the only read that
- * works on every backend: webgpu cannot read synchronously in Node) and dispose them.
- */
-export async function readAll<K extends string>(make: () => Record<K, tf.Tensor>): Promise<Record<K, ReadTensor>> {
-  const tensors = tf.tidy(make);
-  try {
-    const out = {} as Record<K, ReadTensor>;
-    for (const key of Object.keys(tensors) as K[]) out[key] = { shape: tensors[key].shape, data: await tensors[key].data() };
-    return out;
-  } finally {
-    tf.dispose(Object.values(tensors) as tf.Tensor[]);
-  }
-}
-
 /** Elementwise |got − want| ≤ atol + rtol·|want| (golden README: 1e-4 + 1e-3·|want|). */
-export function expectClose(got: tf.Tensor | ReadTensor | ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 1e-4, rtol = 1e-3): void {
-  const g = got instanceof tf.Tensor ? got.dataSync() : 'shape' in got && 'data' in got ? got.data : (got as ArrayLike<number>);
+export function expectClose(got: tf.Tensor | ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 1e-4, rtol = 1e-3): void {
+  const g = got instanceof tf.Tensor ? got.dataSync() : got;
   expect(g.length, `${what}: element count`).to.equal(want.length);
   let worst = -1;
   let worstExcess = 0;
@@ -82,7 +44,7 @@ export function expectClose(got: tf.Tensor | ReadTensor | ArrayLike<number>, wan
   }
 }
 
-export function expectShape(t: tf.Tensor | ReadTensor, shape: number[], what: string): void {
+export function expectShape(t: tf.Tensor, shape: number[], what: string): void {
   expect(t.shape, `${what}: shape`).to.deep.equal(shape);
 }
 
@@ -140,6 +102,21 @@ export async function useWebGPU(ctx: Mocha.Context): Promise<void> {
  * With `{ webgpu: true }` (for suites that read tensors only with `await data()`, e.g. through
  * readAll) webgpu is added, unless $SOFTMOE_TEST_BACKENDS lists the backends without it.
  */
+/**
+ * One test per golden case of `kind`: every output, routing decision and gradient of
+ * test/helpers/golden-run.ts within tolerance on the active backend (async reads only).
+ */
+export function goldenTests(kind: GoldenCase['kind']): void {
+  for (const c of loadGolden(kind)) {
+    it(`golden ${c.name}: every output, routing decision and gradient of sum(y·r) within 1e-4 + 1e-3·|reference|`, async function () {
+      const results = await runGolden(c);
+      const bad = results.filter((r) => !r.ok).map((r) => `${r.key} (${r.detail}, max |error| ${r.maxAbsError.toExponential(2)})`);
+      expect(bad, `${c.name} on ${tf.getBackend()}`).to.deep.equal([]);
+      expect(uncovered(c, results), 'reference entries not compared').to.deep.equal([]);
+    });
+  }
+}
+
 export function forEachBackend(body: (backend: BackendName) => void, options: { webgpu?: boolean } = {}): void {
   const explicit = process.env.SOFTMOE_TEST_BACKENDS != null;
   const backends = options.webgpu && !explicit && !TEST_BACKENDS.includes('webgpu') ? [...TEST_BACKENDS, 'webgpu' as const] : TEST_BACKENDS;
