@@ -19,8 +19,11 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { adapterName, registerWebGPU, webgpuAdapter, type GPULike, type WebGPUAdapterReport } from './webgpu/device.js';
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu' | 'webgl';
+/** The automatic order. */
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
+/** Every backend that can be forced: also `webgl` (browsers only; tfjs's WebGL backend). */
+export const KNOWN_BACKENDS: readonly BackendName[] = [...BACKENDS, 'webgl'];
 
 /** Environment variable that forces a backend. */
 export const BACKEND_ENV = 'SOFTMOE_BACKEND';
@@ -86,8 +89,8 @@ async function loadWebGPU(allowSoftware: boolean): Promise<void> {
 }
 
 function parseBackendName(value: string, source: string): BackendName {
-  if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
-  throw new Error(`${source} = ${JSON.stringify(value)} is not a backend; expected one of ${BACKENDS.join(', ')}`);
+  if ((KNOWN_BACKENDS as readonly string[]).includes(value)) return value as BackendName;
+  throw new Error(`${source} = ${JSON.stringify(value)} is not a backend; expected one of ${KNOWN_BACKENDS.join(', ')}`);
 }
 
 export interface InitBackendOptions {

@@ -100,7 +100,7 @@ export async function useWebGPU(ctx: Mocha.Context): Promise<void> {
 /**
  * Run `body` once per backend, inside a describe named after it; restores the default after.
  * With `{ webgpu: true }` (for suites that read tensors only with `await data()`, e.g. through
- * readAll) webgpu is added, unless $SOFTMOE_TEST_BACKENDS lists the backends without it.
+ * goldenTests) webgpu is added, unless $SOFTMOE_TEST_BACKENDS lists the backends without it.
  */
 /**
  * One test per golden case of `kind`: every output, routing decision and gradient of
