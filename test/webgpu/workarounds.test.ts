@@ -21,24 +21,27 @@ function transposedByLoop(): number[] {
   return out;
 }
 
-/** Run `body` with the work-arounds off, restoring them and a fresh device afterwards. */
-async function withoutWorkarounds<T>(body: () => Promise<T>): Promise<T> {
+/**
+ * The error of computing and reading `make()` with the work-arounds off (Dawn reports errors
+ * synchronously, so the op itself throws; a browser would reject the read). Afterwards the
+ * work-arounds are back and the backend has a fresh device (the old one holds the fault).
+ */
+async function errorWithoutWorkarounds(make: () => tf.Tensor): Promise<Error> {
   setWorkarounds(false);
   try {
-    return await body();
-  } finally {
-    setWorkarounds(true);
-    await initBackend('webgpu'); // a new device: the old one may hold a GPU fault
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
+    const t = make();
+    try {
+      await t.data();
+    } finally {
+      t.dispose();
+    }
   } catch (e) {
     return e as Error;
+  } finally {
+    setWorkarounds(true);
+    await initBackend('webgpu');
   }
-  throw new Error('expected a rejection, the promise resolved');
+  throw new Error('expected an error without the work-arounds, the read succeeded');
 }
 
 describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', function () {
@@ -66,14 +69,7 @@ describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', funct
     const transposeInt = () => tf.tidy(() => tf.transpose(tf.tensor3d(VALUES, [ROWS, COLS, 1], 'int32'), [1, 0, 2]));
 
     it('without the work-around: the WGSL does not compile, and the guard throws naming the program', async function () {
-      const error = await withoutWorkarounds(async () => {
-        try {
-          const t = transposeInt();
-          return await rejection(t.data().finally(() => t.dispose()));
-        } catch (e) {
-          return e as Error; // Dawn reports the compile error synchronously: the op itself throws
-        }
-      });
+      const error = await errorWithoutWorkarounds(transposeInt);
       expect(error.name, error.message).to.equal('WebGPUKernelError');
       expect(error.message).to.match(/TransposeProgram/).and.match(/setOutputAtIndex/);
     });
@@ -112,14 +108,7 @@ describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', funct
     const sum = () => tf.tidy(() => tf.addN(Array.from({ length: TERMS }, (_, k) => tf.fill([1200], k + 1))));
 
     it('without the work-around: validation fails, and the guard throws naming AddNPackedProgram', async function () {
-      const error = await withoutWorkarounds(async () => {
-        try {
-          const t = sum();
-          return await rejection(t.data().finally(() => t.dispose()));
-        } catch (e) {
-          return e as Error;
-        }
-      });
+      const error = await errorWithoutWorkarounds(sum);
       expect(error.name, error.message).to.equal('WebGPUKernelError');
       expect(error.message).to.match(/AddNPackedProgram/);
     });
