@@ -3,6 +3,7 @@
  * and the sparse routers it is compared with, in TensorFlow.js. The public API: re-exports only.
  */
 export * from './backend.js';
+export { WebGPUKernelError, adapterName, webgpuAdapter, type WebGPUAdapterReport } from './webgpu/device.js';
 export * from './ops/index.js';
 export * from './moe/dense-mlp.js';
 export * from './moe/experts.js';
