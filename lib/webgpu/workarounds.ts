@@ -9,8 +9,9 @@
  *    same submission come back as zeros or garbage (routers' index tensors, casts from int/bool,
  *    reductions). Work-around: convert to float32, transpose, cast back. The conversion is a
  *    multiplication by 1.0 because Cast int32 → float32 only relabels the buffer (programs would
- *    still see i32; Cast itself is replaced by that multiplication for the same reason). Exact for |v| ≤ 2^24, which is no loss on this backend: every other
- *    webgpu program reads int32 inputs through f32 (`getX() -> f32`) too. The kernels that
+ *    still see i32; Cast itself is replaced by that multiplication for the same reason). Exact
+ *    for |v| ≤ 2^24, which is no loss on this backend: every other webgpu program reads int32
+ *    inputs through f32 (`getX() -> f32`) too. The kernels that
  *    transpose internally (reductions over a non-last axis, cumulative sums, arg-max/min,
  *    segment sums) call the broken program directly, not through the registry: for int32/bool
  *    input they get the same treatment (float32 in, the output cast back to tfjs's dtype).
