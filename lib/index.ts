@@ -4,6 +4,7 @@
  */
 export * from './backend.js';
 export * from './ops/index.js';
+export * from './core/index.js';
 export * from './moe/dense-mlp.js';
 export * from './moe/experts.js';
 export * from './moe/soft-moe.js';

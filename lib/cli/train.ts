@@ -23,7 +23,7 @@ import { Trainer, type EvalResult, type History, type StepResult } from '../trai
 import { BLOCK_KINDS, SIZE_PRESETS, type BlockKind, type SizePreset, type ViTConfig } from '../vit/config.js';
 import { modelCost } from '../vit/cost.js';
 import { ViT } from '../vit/vit.js';
-import { terminalProgress } from './progress.js';
+import { terminalProgress } from '../plot/terminal-progress.js';
 
 const OPTIONS = {
   dataset: { type: 'string', default: 'fashion-mnist' },

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { decodeIdx } from './idx.js';
 import { readDataFile, readManifest, type Manifest } from './manifest.js';
 import { defaultDataDir } from './paths.js';
-import { checkSeed, permutation } from './random.js';
+import { checkSeed, permutation } from '../core/random.js';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'tiny-mnist' | 'tiny-fashion-mnist';
 export type DatasetSplit = 'train' | 'test';

@@ -1,4 +1,3 @@
-export * from './random.js';
 export * from './paths.js';
 export * from './idx.js';
 export * from './manifest.js';

@@ -1,36 +1,17 @@
 /**
  * Layer objects: thin owners of tf.Variables around the pure functions (soft-moe.ts,
- * routers/). Functions hold the math, objects hold the variables (../shared/ARCHITECTURE.md).
+ * routers/). Functions hold the math, objects hold the variables .
  * Each layer exposes `variables` (named, for optimisers and checkpoints) and `dispose()`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
+import { ownVariable, type Module } from '../core/module.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
 import { expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
 import { tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
 import { softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
-
-/** A module that owns named variables. */
-export interface Module {
-  /** Variables by name, in a stable order (checkpoints rely on it). */
-  readonly variables: Record<string, tf.Variable>;
-  dispose(): void;
-}
-
-/** Make a trainable variable from a freshly made tensor and release the tensor (no leak). */
-export function ownVariable(initial: tf.Tensor, name?: string, trainable = true): tf.Variable {
-  const v = tf.variable(initial, trainable, name ? `${name}_${variableCounter++}` : undefined);
-  initial.dispose();
-  return v;
-}
-let variableCounter = 0;
-
-/** Prefix every key of a module's variables, to nest modules. */
-export function prefixed(prefix: string, vars: Record<string, tf.Variable>): Record<string, tf.Variable> {
-  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}/${k}`, v]));
-}
 
 export interface SoftMoELayerConfig {
   /** Token width d. */

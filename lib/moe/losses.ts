@@ -12,8 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkInt, checkPositive, checkShape } from '../ops/check.js';
-import { withoutGradient } from './dispatch.js';
-import { normalCdf } from './gating.js';
+import { withoutGradient } from '../core/gradient.js';
+import { normalCdf } from '../ops/nn.js';
 import { oneHot } from '../ops/one-hot.js';
 
 /** Accept [m, n] or [g, m, n] and return [g, m, n] (a reshape, no copy). */

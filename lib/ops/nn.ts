@@ -121,3 +121,8 @@ export const stopGradient = customOp(1, ([x]) => {
   const shape = x.shape;
   return { value: tf.clone(x), gradFunc: () => [tf.zeros(shape)] };
 }) as (x: tf.Tensor) => tf.Tensor;
+
+/** Standard normal CDF Φ(z) = ½(1 + erf(z/√2)). */
+export function normalCdf(z: tf.Tensor): tf.Tensor {
+  return tf.mul(0.5, tf.add(1, tf.erf(tf.mul(z, Math.SQRT1_2))));
+}

@@ -6,10 +6,11 @@
  * Every image is one routing group, as vmoe's `group_size = tokens per image`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { deriveSeed } from '../data/random.js';
-import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer, type Module } from '../moe/layers.js';
+import { deriveSeed } from '../core/random.js';
+import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer } from '../moe/layers.js';
+import { type Module } from '../core/module.js';
 import type { BlockKind, ResolvedViTConfig } from './config.js';
-import type { SeedStream } from './init.js';
+import type { SeedStream } from '../core/random.js';
 
 export interface MlpOutput {
   /** [b, m, d] */

@@ -10,7 +10,7 @@ import { checkInt } from '../ops/check.js';
 import { customOp } from '../ops/custom-grad.js';
 import { fastWasm, wasmLayerNorm, wasmLayerNormGrad } from '../ops/fast-wasm.js';
 import { matMul } from '../ops/matmul.js';
-import { ownVariable, type Module } from '../moe/layers.js';
+import { ownVariable, type Module } from '../core/module.js';
 
 /** Column sums of a matrix [r, c] → [c], as a product with a row of ones (fast on wasm). */
 export function columnSums(x: tf.Tensor2D): tf.Tensor1D {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkInt, checkRank } from '../ops/check.js';
 import { customOp } from '../ops/custom-grad.js';
 import { linear, matMul } from '../ops/matmul.js';
-import { ownVariable, type Module } from '../moe/layers.js';
+import { ownVariable, type Module } from '../core/module.js';
 import { lecunNormal } from './init.js';
 
 /**

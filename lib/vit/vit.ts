@@ -17,10 +17,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMul, linear } from '../ops/matmul.js';
-import { ownVariable, prefixed, type Module } from '../moe/layers.js';
+import { ownVariable, prefixed, type Module } from '../core/module.js';
 import { EncoderBlock } from './block.js';
 import { resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
-import { fanInUniform, SeedStream } from './init.js';
+import { fanInUniform } from './init.js';
+import { SeedStream } from '../core/random.js';
 import type { ForwardOptions, SoftRouting } from './mlp.js';
 import { LayerNorm } from './norm.js';
 import { PatchEmbed } from './patch-embed.js';

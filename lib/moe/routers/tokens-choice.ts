@@ -22,7 +22,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFinite, checkInt, checkOneOf } from '../../ops/check.js';
-import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, withoutGradient, type CeilOrRound } from '../dispatch.js';
+import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, type CeilOrRound } from '../dispatch.js';
+import { withoutGradient } from '../../core/gradient.js';
 import { applyExperts } from '../experts.js';
 import { checkRouterInputs, routerGates, type RouterParams } from '../gating.js';
 import { gshardLoss, importanceLoss, loadLoss, type AuxLossKind } from '../losses.js';

@@ -113,3 +113,18 @@ export function permutation(n: number, seed: number): Int32Array {
   for (let i = 0; i < n; i++) order[i] = i;
   return new SeededRandom(seed).shuffle(order);
 }
+
+/**
+ * A deterministic stream of seeds for the variables of one model: `next()` gives
+ * seed·10007 + i + 1 for the i-th call, so every variable draws from its own stream and adding a
+ * variable at the end does not change the others. Never 0: tfjs 4.22's `randomNormal` and
+ * `truncatedNormal` treat a seed of 0 as "no seed" (`seed ? seed : Math.random()` in
+ * `rand_util.js`) and would draw different weights on every run.
+ */
+export class SeedStream {
+  private counter = 0;
+  constructor(private readonly base: number) {}
+  next(): number {
+    return this.base * 10007 + ++this.counter;
+  }
+}
