@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { isWasmMemory, type WasmMemory } from './wasm-asm.js';
 import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, type WasmKernelExports } from './wasm-kernels.js';
+import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
 
 /** The only tfjs version whose wasm backend internals this module has been checked against. */
 export const PINNED_TFJS_VERSION = '4.22.0';
@@ -165,9 +166,6 @@ const SOFTMAX_GRAD_KERNEL = 'SoftMoEWasmSoftmaxGrad';
 const LAYER_NORM_KERNEL = 'SoftMoEWasmLayerNorm';
 const LAYER_NORM_GRAD_KERNEL = 'SoftMoEWasmLayerNormGrad';
 
-/** √(2/π), GELU's tanh-approximation constant (as in lib/ops/nn.ts). */
-const GELU_C = Math.sqrt(2 / Math.PI);
-
 interface KernelArgs {
   inputs: Record<string, tf.TensorInfo>;
   backend: unknown;
@@ -290,13 +288,13 @@ function geluTail(bnd: Binding, count: number, x: number, y: number | null, s: n
   for (let i = count - (count % 4); i < count; i++) {
     const v = heap[x / 4 + i];
     if (y != null) {
-      const u = 2 * GELU_C * (v + 0.044715 * v * v * v);
+      const u = 2 * GELU_C * (v + GELU_CUBIC * v * v * v);
       const sig = 1 / (1 + Math.exp(-u));
       heap[s / 4 + i] = sig;
       heap[y / 4 + i] = v * sig;
     } else {
       const sig = heap[s / 4 + i];
-      heap[dx / 4 + i] = heap[dy / 4 + i] * (sig + v * sig * (1 - sig) * 2 * GELU_C * (1 + 3 * 0.044715 * v * v));
+      heap[dx / 4 + i] = heap[dy / 4 + i] * (sig + v * sig * (1 - sig) * 2 * GELU_C * (1 + 3 * GELU_CUBIC * v * v));
     }
   }
 }

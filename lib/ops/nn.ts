@@ -5,9 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-grad.js';
 import { fastWasm, wasmGelu, wasmGeluGrad, wasmL2Normalize, wasmL2NormalizeGrad, wasmSoftmaxGrad } from './fast-wasm.js';
 import { transpose } from './transpose.js';
-
-/** sqrt(2/π), the constant of GELU's tanh approximation. */
-const GELU_C = Math.sqrt(2 / Math.PI);
+import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
 
 /**
  * GELU with the tanh approximation (flax `nn.gelu` default, used by vmoe's MLP blocks):
@@ -17,14 +15,14 @@ const GELU_C = Math.sqrt(2 / Math.PI);
  *   d/dx [x·σ(u)] = σ(u) + x·σ(u)(1 − σ(u))·u',  u = 2c(x + 0.044715x³), u' = 2c(1 + 3·0.044715x²).
  */
 const geluPortable = customOp(1, ([x], save) => {
-  const u = tf.mul(x, tf.mul(tf.add(tf.mul(tf.square(x), 0.044715), 1), 2 * GELU_C));
+  const u = tf.mul(x, tf.mul(tf.add(tf.mul(tf.square(x), GELU_CUBIC), 1), 2 * GELU_C));
   const s = tf.sigmoid(u);
   save([x, s]);
   return {
     value: tf.mul(x, s),
     gradFunc: (dy, saved) => {
       const [x, s] = saved;
-      const du = tf.mul(tf.add(tf.mul(tf.square(x), 3 * 0.044715), 1), 2 * GELU_C);
+      const du = tf.mul(tf.add(tf.mul(tf.square(x), 3 * GELU_CUBIC), 1), 2 * GELU_C);
       const ds = tf.mul(s, tf.sub(1, s));
       return [tf.mul(dy, tf.add(s, tf.mul(tf.mul(x, ds), du)))];
     },

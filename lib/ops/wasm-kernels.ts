@@ -18,6 +18,7 @@
  * All pointers, strides and sizes passed to the kernels are in bytes unless named as counts.
  */
 import { assemble, f32, i32, v128, WasmFunction, wasmApi, type WasmMemory } from './wasm-asm.js';
+import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
 
 /** Flags of `gemm`. */
 export const GEMM_BIAS = 1;
@@ -470,9 +471,6 @@ function colsumFunction(): WasmFunction {
   return f;
 }
 
-/** √(2/π), the constant of GELU's tanh approximation. */
-const GELU_C = Math.sqrt(2 / Math.PI);
-
 /** 1.5·2^23 + 127: adding it to a float32 of magnitude < 2^22 leaves round(v) + 127 in its low bits. */
 const MAGIC_BIAS = 12583039;
 
@@ -495,9 +493,9 @@ const GELU_CONSTANTS = {
   c5: 1 / 120,
   // u = x·(geluA + geluB·x²) = 2c(x + 0.044715x³); u' = geluDA + geluDB·x² = 2c(1 + 3·0.044715x²)
   geluA: 2 * GELU_C,
-  geluB: 2 * GELU_C * 0.044715,
+  geluB: 2 * GELU_C * GELU_CUBIC,
   geluDA: 2 * GELU_C,
-  geluDB: 2 * GELU_C * 3 * 0.044715,
+  geluDB: 2 * GELU_C * 3 * GELU_CUBIC,
 } as const;
 type GeluConstants = Record<keyof typeof GELU_CONSTANTS, number>;
 

@@ -170,8 +170,8 @@ export class ExpertsChoiceBlock implements MlpBlock {
       hidden: moe.expertHidden,
       expertInit: moe.expertInit,
       seed,
-      // vmoe `get_vmoe_experts_choose_config`: capacity rounded ('round'), as the Soft router.
-      options: { capacityFactor: moe.capacityFactor, ceilOrRound: 'round', ...moe.routerOptions },
+      // The router's default rounding (EXPERTS_CHOICE_ROUNDING, 'round', as vmoe's ViT configs).
+      options: { capacityFactor: moe.capacityFactor, ...moe.routerOptions },
     });
   }
   get variables(): Record<string, tf.Variable> {
