@@ -10,7 +10,7 @@
  * the line inside the cell.
  *
  * Departures from tslab, on purpose: redeclaring a top-level name in a later cell (which tslab
- * allows) is an error here — wrap scratch cells in `{ … }` (../shared/STYLE.md) — and importing
+ * allows) is an error here — wrap scratch cells in `{ … }` — and importing
  * the library's sources (`../lib/…`) is an error, since tslab cannot load them (its rootDir is
  * the notebook's folder): notebooks import the build, `../dist/lib/index.js`.
  *

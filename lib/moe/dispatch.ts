@@ -19,7 +19,7 @@
  * Sparse routers (Tokens Choice, Experts Choice) pass one-hot dispatch rows and combine = gate on
  * the same positions; Soft MoE passes its two softmaxes (paper eqs. 1 and 3). One-hot products
  * stand in for vmoe's scatter/gather (`ExpertIndicesDispatcher`): on the wasm backend `gather`'s
- * gradient needs a kernel that is missing (../shared/ENVIRONMENT.md), while a product with a
+ * gradient needs a kernel that tfjs-backend-wasm 4.22 lacks, while a product with a
  * one-hot matrix differentiates like any product.
  *
  * Capacity (`computeCapacity`) also lives here, as in vmoe's moe.py, since every router uses it.

@@ -4,8 +4,8 @@
  *
  *   expert_i(x) = gelu(x·w1[i] + b1[i])·w2[i] + b2[i]
  *
- * GELU with the tanh approximation, as vmoe's `MlpBlock` (flax `nn.gelu`). Shapes as in
- * ../shared/golden/README.md: w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
+ * GELU with the tanh approximation, as vmoe's `MlpBlock` (flax `nn.gelu`). Shapes as in the
+ * reference vectors (test/fixtures/golden): w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkRank, checkShape } from '../ops/check.js';

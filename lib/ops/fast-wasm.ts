@@ -180,9 +180,9 @@ function bindingFor(backend: unknown): Binding {
 /**
  * C [B, m, n] = op(A)·op(B) (+ bias): A [B, m, k] (or [B, k, m] with transposeA), B [Bb, k, n]
  * (or [Bb, n, k] with transposeB), Bb ∈ {1, B}; bias [Bbias, n], Bbias ∈ {1, B}.
- * A transposed is read with strides; A·Bᵀ runs as dot products of rows (gemmNT, measured 45–56
- * GFLOP/s against 28–51 for transposing B first); only Aᵀ·Bᵀ, which no op here uses, transposes
- * B into a scratch buffer.
+ * A transposed is read with strides; A·Bᵀ runs as dot products of rows (gemmNT, measured faster
+ * than transposing B first); only Aᵀ·Bᵀ, which no op here uses, transposes B into a scratch
+ * buffer.
  */
 function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const bnd = bindingFor(backend);
@@ -239,8 +239,8 @@ function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 
 /**
  * Rows of B per pass of the product: without blocking, a product with many rows of B (e.g. a
- * weight gradient Aᵀ·dC over 2048 tokens) streams all of B from L3 once per 4 rows of C and ran
- * at ~18 GFLOP/s here; with ~128 KB blocks it ran at 42–53 (min of 20 runs, loaded machine).
+ * weight gradient Aᵀ·dC over 2048 tokens) streams all of B from L3 once per 4 rows of C; with
+ * ~128 KB blocks of B it measured over twice as fast (min of 20 runs, loaded machine).
  */
 function reductionBlock(n: number): number {
   const rows = Math.floor(32768 / Math.max(1, n));

@@ -9,9 +9,9 @@
  *    reads A transposed through strides, transposes B (when asked) with a blocked kernel, and adds
  *    the bias inside the product; no XNNPACK repacking, no per-batch dispatch through tfjs;
  *  - elsewhere (cpu, native, or the wasm fast path off): public tfjs ops, with the transposes made
- *    explicit — tfjs' own matMul gradient uses transposeA/transposeB, which on wasm is 10–30×
- *    slower than a plain product (../shared/ENVIRONMENT.md), and a rank-3 tf.matMul runs a scalar
- *    loop there (~3 GFLOP/s).
+ *    explicit — tfjs' own matMul gradient uses transposeA/transposeB, which on wasm is many times
+ *    slower than a plain product, and a rank-3 tf.matMul runs a scalar loop there (`npm run
+ *    bench` measures both; data/results/bench/).
  * Both paths are checked against each other and against the golden vectors (test/ops, test/moe).
  */
 import * as tf from '@tensorflow/tfjs';

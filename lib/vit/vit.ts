@@ -108,7 +108,7 @@ export class ViT implements Module {
       const [b, m, d] = x.shape;
       const normed = this.encoderNorm.apply(x) as tf.Tensor3D;
       // Global average pooling over the m tokens as a product with a row of 1/m: on wasm a mean
-      // over a non-last axis transposes first (../shared/ENVIRONMENT.md).
+      // over a non-last axis transposes first.
       const pooled = batchMatMul(tf.fill([b, 1, m], 1 / m) as tf.Tensor3D, normed).reshape([b, d]);
       const logits = linear(pooled, this.head.kernel as tf.Variable<tf.Rank.R2>, this.head.bias as tf.Variable<tf.Rank.R1>) as tf.Tensor2D;
       const auxLoss = auxLosses.length > 0 ? (tf.addN(auxLosses) as tf.Scalar) : tf.scalar(0);

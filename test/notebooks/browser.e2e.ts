@@ -21,7 +21,7 @@ const NOTEBOOK = '00-tour.ipynb';
 // A folder per process (removed afterwards): parallel runs in one checkout must not collide.
 const WORK = path.join(BUILD_DIR, 'browser', `run-${process.pid}`);
 const SCREENSHOT = path.join(BUILD_DIR, 'screenshots', '00-tour-notebook.png');
-// Flags from ../shared/ENVIRONMENT.md (playwright adds --headless and a fresh profile itself).
+// Chromium flags for a sandbox without network or GPU (playwright adds --headless and a fresh profile itself).
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function freePort(): Promise<number> {
