@@ -206,7 +206,7 @@ export class Trainer {
       const { grads } = tf.variableGrads(() => {
         const out = this.model.apply(images, { training: true, step: stepIndex });
         const ce = crossEntropy(out.logits, labels);
-        const drops = Object.entries(out.metrics).filter(([k]) => k.endsWith('/dropFraction')).map(([, v]) => v);
+        const drops = out.dropFractions;
         const drop = drops.length > 0 ? tf.div(tf.addN(drops), drops.length) : tf.scalar(0);
         held.parts = tf.keep(tf.stack([ce, out.auxLoss, countCorrect(out.logits, labels), drop]) as tf.Tensor1D);
         return auxWeight > 0 ? tf.add(ce, tf.mul(out.auxLoss, auxWeight)) : ce;

@@ -12,13 +12,19 @@ import { type Module } from '../core/module.js';
 import type { BlockKind, ResolvedViTConfig } from './config.js';
 import type { SeedStream } from '../core/random.js';
 
+/** The scalar diagnostics an MLP slot reports. */
+export interface MlpMetrics {
+  /** Sparse routers: the fraction of token choices dropped (Tokens Choice) or of tokens no expert took (Experts Choice). */
+  dropFraction?: tf.Scalar;
+}
+
 export interface MlpOutput {
   /** [b, m, d] */
   y: tf.Tensor3D;
   /** The block's auxiliary loss (a scalar), or null if the kind has none. */
   auxLoss: tf.Scalar | null;
-  /** Scalar diagnostics (drop fraction, …), possibly empty. */
-  metrics: Record<string, tf.Scalar>;
+  /** Scalar diagnostics, possibly empty. */
+  metrics: MlpMetrics;
   /** Soft MoE blocks with `returnRouting`: their dispatch and combine weights. */
   routing?: SoftRouting;
 }
