@@ -19,6 +19,7 @@ import { backendInfo, initBackend } from '../backend.js';
 import { DATASET_NAMES, loadDataset, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
 import { batchesPerEpoch } from '../data/batches.js';
 import { defaultResultsDir, gitInfo, machineInfo, median, resultStatus, versions, writeResults } from '../train/results.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint } from '../train/checkpoint.js';
 import { Trainer, type EvalResult, type History, type StepResult } from '../train/trainer.js';
 import { BLOCK_KINDS, SIZE_PRESETS, type BlockKind, type SizePreset, type ViTConfig } from '../vit/config.js';
 import { modelCost } from '../vit/cost.js';
@@ -263,7 +264,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
   if (args.resume) {
     if (!args.checkpoint) throw new Error('--resume needs --checkpoint FILE');
     if (existsSync(args.checkpoint)) {
-      const meta = await trainer.loadCheckpoint(args.checkpoint);
+      const meta = await loadTrainerCheckpoint(trainer, args.checkpoint);
       console.error(`resumed from ${args.checkpoint} at update ${meta.step}`);
     } else {
       console.error(`no checkpoint at ${args.checkpoint} yet: starting from update 0`);
@@ -320,7 +321,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       validation,
       evalEvery,
       evalLimit: evalExamples,
-      checkpointPath: args.checkpoint,
+      ...(args.checkpoint ? { saveCheckpoint: (t: Trainer) => saveTrainerCheckpoint(t, args.checkpoint!) } : {}),
       checkpointEvery: num(args, 'checkpoint-every', true, 1),
       onStep: (r) => {
         recent.push(r.ms);
