@@ -19,6 +19,7 @@ import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { isWasmMemory, type WasmMemory } from './wasm-asm.js';
 import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, type WasmKernelExports } from './wasm-kernels.js';
 import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
+import { envVar } from './env.js';
 
 /** The only tfjs version whose wasm backend internals this module has been checked against. */
 export const PINNED_TFJS_VERSION = '4.22.0';
@@ -39,7 +40,7 @@ interface Binding {
   kernels: WasmKernelExports;
 }
 
-let enabled = !['0', 'false'].includes((process.env[FAST_WASM_ENV] ?? '').toLowerCase());
+let enabled = !['0', 'false'].includes((envVar(FAST_WASM_ENV) ?? '').toLowerCase());
 let binding: Binding | null = null;
 /** Backends for which binding failed, with the reason (reported once). */
 const failures = new WeakMap<object, string>();

@@ -27,6 +27,14 @@ export function importSpecifiers(source: string): string[] {
   return found;
 }
 
+/**
+ * The specifiers a source needs at run time: as importSpecifiers, less `import type …` and
+ * `export type …` declarations, which TypeScript erases.
+ */
+export function runtimeImportSpecifiers(source: string): string[] {
+  return importSpecifiers(stripComments(source).replace(/\b(?:import|export)\s+type\s[^;]*;/g, ''));
+}
+
 /** The lib/ file a relative specifier of `from` names (.js → .ts), or null for a package. */
 export function resolveLocal(from: string, specifier: string): string | null {
   if (!specifier.startsWith('.')) return null;

@@ -93,7 +93,7 @@ describe('the notebooks in a real browser', function () {
     const source = path.join(NOTEBOOKS_DIR, NOTEBOOK);
     const executed = path.join(BUILD_DIR, 'notebooks', NOTEBOOK);
     const mtime = (f: string) => fs.statSync(f).mtimeMs;
-    const fresh = fs.existsSync(executed) && mtime(executed) > mtime(source) && mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'index.js'));
+    const fresh = fs.existsSync(executed) && mtime(executed) > mtime(source) && mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'node.js'));
     if (!fresh) {
       const r = await executeNotebook(source, { python, executed, html: false, env: { SOFTMOE_QUICK: '1' } });
       expect(r.ok, `executing ${NOTEBOOK} failed: ${r.failure?.message}`).to.equal(true);
