@@ -1,6 +1,6 @@
 /**
  * Layer objects: thin owners of tf.Variables around the pure functions (soft-moe.ts,
- * routers/). Functions hold the math, objects hold the variables .
+ * routers/). Functions hold the math, objects hold the variables.
  * Each layer exposes `variables` (named, for optimisers and checkpoints) and `dispose()`.
  */
 import * as tf from '@tensorflow/tfjs';
