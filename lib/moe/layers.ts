@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
 import { ownVariable, type Module } from '../core/module.js';
+import { initSeed } from '../core/random.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
@@ -68,9 +69,9 @@ export class SoftMoELayer implements Module {
     const d = this.dim;
     const n = this.numExperts;
     const p = this.slotsPerExpert;
-    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
     this.variables = {
-      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', seed)),
+      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', initSeed(seed, 0))),
       scale: ownVariable(tf.scalar(1)),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
@@ -120,11 +121,11 @@ function sparseMoEVariables(config: SparseMoELayerConfig): { hidden: number; var
   const hidden = config.hidden ?? 4 * config.dim;
   checkInt(hidden, 'hidden');
   const seed = config.seed ?? 0;
-  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
   return {
     hidden,
     variables: {
-      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, seed)),
+      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, initSeed(seed, 0))),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
       w2: ownVariable(experts.w2),
@@ -249,7 +250,7 @@ export class DenseMLPLayer implements Module {
     this.dim = config.dim;
     this.hidden = config.hidden ?? 4 * config.dim;
     checkInt(this.hidden, 'hidden');
-    const init = initExpertParams(1, this.dim, this.hidden, { seed: (config.seed ?? 0) + 1 });
+    const init = initExpertParams(1, this.dim, this.hidden, { seed: initSeed(config.seed ?? 0, 1) });
     const squeeze = (t: tf.Tensor, shape: number[]) => {
       const out = t.reshape(shape);
       t.dispose();

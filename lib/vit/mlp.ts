@@ -66,8 +66,7 @@ export class DenseMlpBlock implements MlpBlock {
   readonly kind = 'dense' as const;
   readonly layer: DenseMLPLayer;
   constructor(dim: number, hidden: number, seeds: SeedStream) {
-    // DenseMLPLayer draws with seed + 1 and seed + 2: take two seeds from the stream.
-    this.layer = new DenseMLPLayer({ dim, hidden, seed: (seeds.next(), seeds.next()) });
+    this.layer = new DenseMLPLayer({ dim, hidden, seed: seeds.next() });
   }
   get variables(): Record<string, tf.Variable> {
     return this.layer.variables;
@@ -102,8 +101,7 @@ export class SoftMoEBlock implements MlpBlock {
         ? { slotsPerExpert: moe.slotsPerExpert }
         : { capacityFactor: moe.capacityFactor, numTokens: config.numTokens }),
       expertInit: moe.expertInit,
-      // SoftMoELayer draws Φ with `seed` and the experts with `seed + 1`.
-      seed: (seeds.next(), seeds.next()),
+      seed: seeds.next(), // the layer derives the seeds of Φ and the experts from it
       options: { normalize, dispatch, combine, experts },
     });
   }
@@ -137,8 +135,7 @@ export class TokensChoiceBlock implements MlpBlock {
   private readonly noiseSeed: number;
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
-    const seed = seeds.next();
-    seeds.next(); // the layer draws its experts with seed + 1
+    const seed = seeds.next(); // the layer derives the seeds of its router and experts from it
     this.noiseSeed = seeds.next();
     this.layer = new TokensChoiceLayer({
       dim: config.dim,
@@ -169,7 +166,6 @@ export class ExpertsChoiceBlock implements MlpBlock {
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     const seed = seeds.next();
-    seeds.next();
     this.layer = new ExpertsChoiceLayer({
       dim: config.dim,
       numExperts: moe.numExperts,
