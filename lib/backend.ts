@@ -18,6 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { adapterName, registerWebGPU, webgpuAdapter, type GPULike, type WebGPUAdapterReport } from './webgpu/device.js';
+import { envVar, isNode } from './ops/env.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu' | 'webgl';
 /** The automatic order. */
@@ -67,11 +68,6 @@ async function loadNative(): Promise<string | null> {
 
 let skipped: string[] = [];
 
-/** Whether this is Node (Dawn) rather than a browser (navigator.gpu). */
-function isNode(): boolean {
-  return typeof process !== 'undefined' && process.versions?.node != null;
-}
-
 /**
  * Register the webgpu backend: on `navigator.gpu` when the page has it, else on Dawn in Node
  * (lib/webgpu/node.ts, imported only here so that a browser bundle leaves it out).
@@ -84,7 +80,7 @@ async function loadWebGPU(allowSoftware: boolean): Promise<void> {
   }
   if (!isNode()) throw new Error('this browser has no navigator.gpu (WebGPU off, or not a secure context)');
   const nodeOnly = './webgpu/node.js';
-  const { registerDawn } = (await import(/* @vite-ignore */ nodeOnly)) as typeof import('./webgpu/node.js');
+  const { registerDawn } = (await import(/* @vite-ignore */ nodeOnly)) as { registerDawn(allowSoftware: boolean): Promise<WebGPUAdapterReport> };
   await registerDawn(allowSoftware);
 }
 
@@ -104,7 +100,7 @@ export interface InitBackendOptions {
  * forced backend that fails is an error.
  */
 export async function initBackend(name?: BackendName | string, options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const env = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV] : undefined;
+  const env = envVar(BACKEND_ENV);
   const forced = name != null ? parseBackendName(name, 'backend') : env ? parseBackendName(env, BACKEND_ENV) : null;
   const order: BackendName[] = forced ? [forced] : BACKENDS.filter((b) => !options.exclude?.includes(b));
   const failures: string[] = [];

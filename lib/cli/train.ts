@@ -16,14 +16,16 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, describeBackend, initBackend } from '../backend.js';
-import { DATASET_NAMES, loadDataset, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
+import { DATASET_NAMES, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
+import { loadDataset } from '../data/load.js';
 import { batchesPerEpoch } from '../data/batches.js';
 import { defaultResultsDir, gitInfo, machineInfo, median, resultStatus, versions, writeResults } from '../train/results.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint } from '../train/checkpoint.js';
 import { Trainer, type EvalResult, type History, type StepResult } from '../train/trainer.js';
 import { BLOCK_KINDS, SIZE_PRESETS, type BlockKind, type SizePreset, type ViTConfig } from '../vit/config.js';
 import { modelCost } from '../vit/cost.js';
 import { ViT } from '../vit/vit.js';
-import { terminalProgress } from './progress.js';
+import { terminalProgress } from '../plot/terminal-progress.js';
 
 const OPTIONS = {
   dataset: { type: 'string', default: 'fashion-mnist' },
@@ -263,7 +265,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
   if (args.resume) {
     if (!args.checkpoint) throw new Error('--resume needs --checkpoint FILE');
     if (existsSync(args.checkpoint)) {
-      const meta = await trainer.loadCheckpoint(args.checkpoint);
+      const meta = await loadTrainerCheckpoint(trainer, args.checkpoint);
       console.error(`resumed from ${args.checkpoint} at update ${meta.step}`);
     } else {
       console.error(`no checkpoint at ${args.checkpoint} yet: starting from update 0`);
@@ -320,7 +322,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       validation,
       evalEvery,
       evalLimit: evalExamples,
-      checkpointPath: args.checkpoint,
+      ...(args.checkpoint ? { saveCheckpoint: (t: Trainer) => saveTrainerCheckpoint(t, args.checkpoint!) } : {}),
       checkpointEvery: num(args, 'checkpoint-every', true, 1),
       onStep: (r) => {
         recent.push(r.ms);

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { randomShift } from './augment.js';
 import type { ImageDataset } from './datasets.js';
-import { checkSeed, deriveSeed, permutation } from './random.js';
+import { checkSeed, deriveSeed, permutation } from '../core/random.js';
 
 export interface Batch {
   /** Images [b, height, width, 1], float32, normalised. */

@@ -1,36 +1,18 @@
 /**
  * Layer objects: thin owners of tf.Variables around the pure functions (soft-moe.ts,
- * routers/). Functions hold the math, objects hold the variables (../shared/ARCHITECTURE.md).
+ * routers/). Functions hold the math, objects hold the variables.
  * Each layer exposes `variables` (named, for optimisers and checkpoints) and `dispose()`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
+import { ownVariable, type Module } from '../core/module.js';
+import { initSeed } from '../core/random.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
 import { expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
 import { tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
 import { softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
-
-/** A module that owns named variables. */
-export interface Module {
-  /** Variables by name, in a stable order (checkpoints rely on it). */
-  readonly variables: Record<string, tf.Variable>;
-  dispose(): void;
-}
-
-/** Make a trainable variable from a freshly made tensor and release the tensor (no leak). */
-export function ownVariable(initial: tf.Tensor, name?: string, trainable = true): tf.Variable {
-  const v = tf.variable(initial, trainable, name ? `${name}_${variableCounter++}` : undefined);
-  initial.dispose();
-  return v;
-}
-let variableCounter = 0;
-
-/** Prefix every key of a module's variables, to nest modules. */
-export function prefixed(prefix: string, vars: Record<string, tf.Variable>): Record<string, tf.Variable> {
-  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}/${k}`, v]));
-}
 
 export interface SoftMoELayerConfig {
   /** Token width d. */
@@ -87,9 +69,9 @@ export class SoftMoELayer implements Module {
     const d = this.dim;
     const n = this.numExperts;
     const p = this.slotsPerExpert;
-    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
     this.variables = {
-      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', seed)),
+      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', initSeed(seed, 0))),
       scale: ownVariable(tf.scalar(1)),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
@@ -139,11 +121,11 @@ function sparseMoEVariables(config: SparseMoELayerConfig): { hidden: number; var
   const hidden = config.hidden ?? 4 * config.dim;
   checkInt(hidden, 'hidden');
   const seed = config.seed ?? 0;
-  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
   return {
     hidden,
     variables: {
-      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, seed)),
+      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, initSeed(seed, 0))),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
       w2: ownVariable(experts.w2),
@@ -268,7 +250,7 @@ export class DenseMLPLayer implements Module {
     this.dim = config.dim;
     this.hidden = config.hidden ?? 4 * config.dim;
     checkInt(this.hidden, 'hidden');
-    const init = initExpertParams(1, this.dim, this.hidden, { seed: (config.seed ?? 0) + 1 });
+    const init = initExpertParams(1, this.dim, this.hidden, { seed: initSeed(config.seed ?? 0, 1) });
     const squeeze = (t: tf.Tensor, shape: number[]) => {
       const out = t.reshape(shape);
       t.dispose();
