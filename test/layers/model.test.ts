@@ -111,12 +111,19 @@ describe('tf.layers MoE layers in models', function () {
     // capacityFactor 0.5 with 49 tokens and 4 experts: p = round(49·0.5/4) = round(6.125) = 6.
     expect((model.layers[2] as SoftMoE).slotsPerExpert).to.equal(6);
 
+    const moeLayers = model.layers.filter((l) => ['SoftMoE', 'TokensChoiceMoE', 'ExpertsChoiceMoE'].includes(l.getClassName()));
+    const initial = moeLayers.flatMap((l) => l.getWeights().map((w) => w.dataSync().slice()));
     model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
     const x = data.x.slice([0, 0, 0], [128, 49, 16]);
     const y = data.y.slice([0], [128]);
     const history = await model.fit(x, y, { epochs: 3, batchSize: 32, shuffle: false, verbose: 0 });
     const loss = history.history.loss as number[];
     expect(loss[2]).to.be.lessThan(loss[0]!);
+    // model.fit's gradients (tf.variableGrads over the layers' weights) reached every MoE weight.
+    const names = moeLayers.flatMap((l) => l.weights.map((w) => w.originalName));
+    expect(names).to.have.length(6 + 5 + 5);
+    const trained = moeLayers.flatMap((l) => l.getWeights().map((w) => w.dataSync()));
+    trained.forEach((w, i) => expect(w.some((v, j) => v !== initial[i]![j]), `${names[i]} changed by fit`).to.equal(true));
 
     const dir = await tempDir();
     try {
