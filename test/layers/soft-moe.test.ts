@@ -20,6 +20,10 @@ function builtLayer(args: Partial<ConstructorParameters<typeof SoftMoE>[0]> = {}
   return layer;
 }
 
+async function values(t: tf.Tensor): Promise<number[]> {
+  return Array.from(await t.data());
+}
+
 /** The layer's weights as softMoE params (the variables' tensors, by name). */
 function paramsOf(layer: tf.layers.Layer): SoftMoEParams {
   const byName = Object.fromEntries(layer.weights.map((w) => [w.originalName.split('/').pop()!, w.read()]));
@@ -52,6 +56,17 @@ describe('layers/SoftMoE (tf.layers)', function () {
       layer.dispose();
       reference.dispose();
     }
+  });
+
+  it('seed 0 is a seed: two layers (and two SoftMoELayers) with seed 0 start from the same Φ', async function () {
+    // tfjs' randomNormal treats a numeric seed 0 as none; initSeed(seed, key) is never 0.
+    const [a, b] = [builtLayer({ seed: 0 }), builtLayer({ seed: 0 })];
+    const [c, d] = [0, 0].map((seed) => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: P, hidden: H, seed }));
+    expect(await values(a.weights[0]!.read())).to.deep.equal(await values(b.weights[0]!.read()));
+    expect(await values(c!.variables.phi!)).to.deep.equal(await values(d!.variables.phi!));
+    expect(await values(a.weights[0]!.read())).to.deep.equal(await values(c!.variables.phi!));
+    for (const l of [a, b]) l.dispose();
+    for (const l of [c!, d!]) l.dispose();
   });
 
   it('without a seed, two layers start from different weights', async function () {

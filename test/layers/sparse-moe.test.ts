@@ -50,6 +50,13 @@ describe('layers/TokensChoiceMoE and ExpertsChoiceMoE (tf.layers)', function () 
     expect(ec.name).to.match(/^experts_choice_moe_\d+$/);
   });
 
+  it('seed 0 is a seed: two layers with seed 0 start from the same router weights', async function () {
+    const [a, b] = [0, 0].map(() => build(new ExpertsChoiceMoE({ numExperts: N, capacityFactor: 1, seed: 0 })));
+    expect(await values(a!.weights[0]!.read())).to.deep.equal(await values(b!.weights[0]!.read()));
+    a!.dispose();
+    b!.dispose();
+  });
+
   it('computeOutputShape keeps [batch, m, d]', function () {
     const layer = build(new ExpertsChoiceMoE({ numExperts: N, capacity: 3 }));
     expect(layer.computeOutputShape([null, M, D])).to.deep.equal([null, M, D]);
