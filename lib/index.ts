@@ -20,8 +20,6 @@ export * from './moe/routers/index.js';
 export * from './moe/cost.js';
 export * from './moe/layers.js';
 export * from './layers/index.js';
-// Node only (node:fs): the model file handler. Moves to the Node-only entry with issue 13's split.
-export * from './layers/file-io.js';
 export * from './data/index.js';
 export * from './vit/index.js';
 export * from './train/index.js';

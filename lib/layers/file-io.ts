@@ -1,5 +1,6 @@
 /**
- * NODE ONLY (node:fs): save and load tf.layers models as files, the `file://` handler that
+ * Node only (node:fs; exported from 'soft-moe-workbook/node', lib/node.ts, not from the
+ * browser-safe root): save and load tf.layers models as files, the `file://` handler that
  * `@tensorflow/tfjs-node` provides but plain `@tensorflow/tfjs` lacks (tfjs-node cannot be
  * installed here: it downloads libtensorflow at install time).
  *

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadDataset } from '../../lib/data/datasets.js';
+import { loadDataset } from '../../lib/data/load.js';
 import { ExpertsChoiceMoE, SoftMoE, TokensChoiceMoE } from '../../lib/layers/index.js';
 import { fileIO, registerFileScheme } from '../../lib/layers/file-io.js';
 import { patchify } from '../../lib/vit/patch-embed.js';
