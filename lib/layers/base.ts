@@ -105,7 +105,8 @@ export function singleInput(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
 
 /**
  * The base of the MoE layers: input [batch, tokens, d] → output of the same shape.
- * Subclasses give the initial weights (`makeInitialWeights`) and the forward (`forward`).
+ * Subclasses give the initial weights (`makeInitialWeights`) and the forward (`call`, which
+ * hands the input and the weights to a lib/moe function).
  */
 export abstract class MoELayerBase extends tf.layers.Layer {
   readonly numExperts: number;
