@@ -20,6 +20,7 @@ export * from './moe/metrics.js';
 export * from './moe/routers/index.js';
 export * from './moe/cost.js';
 export * from './moe/layers.js';
+export * from './layers/index.js';
 export * from './data/index.js';
 export * from './vit/index.js';
 export * from './train/index.js';

@@ -14,6 +14,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   core: ['ops'],
   moe: ['ops', 'core'],
   vit: ['ops', 'core', 'moe'],
+  // The tf.layers adapters over the moe functions, beside vit.
+  layers: ['ops', 'core', 'moe'],
   data: ['ops', 'core'],
   plot: ['ops', 'core'],
   bench: ['ops', 'core'],
@@ -21,10 +23,10 @@ export const ALLOWED: Record<string, readonly string[]> = {
   webgpu: ['ops', 'core'],
   backend: ['ops', 'core', 'webgpu'],
   train: ['ops', 'core', 'moe', 'vit', 'data'],
-  cli: ['ops', 'core', 'moe', 'vit', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train', 'node'],
+  cli: ['ops', 'core', 'moe', 'vit', 'layers', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train', 'node'],
   // Entry points: re-exports only.
-  index: ['ops', 'core', 'moe', 'vit', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train'],
-  node: ['ops', 'core', 'moe', 'vit', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train', 'index'],
+  index: ['ops', 'core', 'moe', 'vit', 'layers', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train'],
+  node: ['ops', 'core', 'moe', 'vit', 'layers', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train', 'index'],
 };
 
 /** The layer of a lib/ file: its first folder under lib/, or its name for a top-level file. */
