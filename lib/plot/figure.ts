@@ -54,8 +54,9 @@ function baseLayout(options: AxesOptions): Layout {
     margin: { l: 60, r: 20, t: options.title ? 50 : 20, b: 50 },
     // Axis type only when asked for: plotly then infers linear, category (string labels) or date.
     // automargin: the margins grow to fit long tick labels and titles instead of cutting them.
-    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, automargin: true, ...(options.logX ? { type: 'log' } : {}) },
-    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, automargin: true, ...(options.logY ? { type: 'log' } : {}) },
+    // Log axes label 1, 2, 5 of each decade ('D2'), not every digit.
+    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, automargin: true, ...(options.logX ? { type: 'log', dtick: 'D2' } : {}) },
+    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, automargin: true, ...(options.logY ? { type: 'log', dtick: 'D2' } : {}) },
     height: options.height ?? 420,
   };
   if (options.title) layout.title = { text: options.title };
@@ -133,7 +134,11 @@ function logTicks(traces: Trace[], layout: Layout, axis: 'x' | 'y'): void {
   if (ax.type !== 'log') return;
   const values = new Set<number>();
   for (const t of traces) for (const v of (t[axis] ?? []) as unknown[]) if (typeof v === 'number' && v > 0) values.add(v);
-  if (values.size >= 2 && values.size <= 12) ax.tickvals = [...values].sort((a, b) => a - b);
+  if (values.size < 2 || values.size > 12) return;
+  ax.tickmode = 'array';
+  ax.tickvals = [...values].sort((a, b) => a - b);
+  // Written out in full (plotly would write 16384 as '16.384k').
+  ax.ticktext = (ax.tickvals as number[]).map((v) => String(Number(v.toPrecision(6))));
 }
 
 /** Legend shown whenever a trace has a name (plotly hides it for a single trace). */
@@ -470,14 +475,18 @@ export interface BarSeries {
   color?: string;
 }
 
-/** Bars, grouped (default) or stacked when there are several series. */
-export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack' } = {}): Figure {
+/**
+ * Bars, grouped (default) or stacked when there are several series. `showValues` writes each
+ * bar's value above it, so that a bar of height 0 is seen to be 0 rather than missing.
+ */
+export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {}): Figure {
   if (!Array.isArray(series) || series.length === 0) throw new Error('barChart needs at least one series');
   const data: Trace[] = series.map((s) => {
     const y = toArray(s.y, `bar series ${JSON.stringify(s.name)} y`);
     if (s.x.length !== y.length) throw new Error(`bar series ${JSON.stringify(s.name)} has ${s.x.length} labels but ${y.length} values`);
     const trace: Trace = { type: 'bar', name: s.name, x: s.x.map(String), y };
     if (s.color) trace.marker = { color: s.color };
+    if (options.showValues) Object.assign(trace, { text: y.map((v) => fmt(v)), textposition: 'outside', cliponaxis: false });
     return trace;
   });
   const layout = baseLayout(options);

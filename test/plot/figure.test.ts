@@ -146,6 +146,13 @@ describe('plot/figure', () => {
       expect((barChart([{ name: 'a', x: ['x'], y: [0.8] }], { logY: true }).layout.yaxis as { rangemode?: string }).rangemode).to.equal(undefined);
     });
 
+    it('showValues writes every bar\'s value, zeros included', () => {
+      const fig = barChart([{ name: 'changed', x: ['a', 'b'], y: [0, 11] }], { showValues: true });
+      expect(fig.data[0]!.text).to.deep.equal(['0', '11']);
+      expect(fig.data[0]!.textposition).to.equal('outside');
+      expect(barChart([{ name: 'changed', x: ['a'], y: [0] }]).data[0]!.text).to.equal(undefined);
+    });
+
     it('a named single series still gets its legend (plotly hides a one-trace legend)', () => {
       expect(lineChart([{ name: 'uniform (1/64)', y: [1, 2], dash: 'dot' }]).layout.showlegend).to.equal(true);
       expect(lineChart([{ name: '', y: [1, 2] }]).layout.showlegend).to.equal(undefined);
@@ -169,6 +176,8 @@ describe('plot/figure', () => {
     it('a log axis over a few measured sizes puts its ticks at those sizes', () => {
       const fig = lineChart([{ name: 'a', x: [2, 8, 64], y: [1, 2, 3] }, { name: 'b', x: [4, 8], y: [1, 2] }], { logX: true });
       expect((fig.layout.xaxis as { tickvals?: number[] }).tickvals).to.deep.equal([2, 4, 8, 64]);
+      const big = lineChart([{ name: 'a', x: [1024, 16384], y: [1, 2] }], { logX: true });
+      expect((big.layout.xaxis as { ticktext?: string[] }).ticktext).to.deep.equal(['1024', '16384']);
       const many = lineChart([{ name: 'a', x: Array.from({ length: 40 }, (_, i) => i + 1), y: Array.from({ length: 40 }, () => 1) }], { logX: true });
       expect((many.layout.xaxis as { tickvals?: number[] }).tickvals).to.equal(undefined);
     });
