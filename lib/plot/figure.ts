@@ -54,9 +54,8 @@ function baseLayout(options: AxesOptions): Layout {
     margin: { l: 60, r: 20, t: options.title ? 50 : 20, b: 50 },
     // Axis type only when asked for: plotly then infers linear, category (string labels) or date.
     // automargin: the margins grow to fit long tick labels and titles instead of cutting them.
-    // Log axes label 1, 2, 5 of each decade ('D2'), not every digit.
-    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, automargin: true, ...(options.logX ? { type: 'log', dtick: 'D2' } : {}) },
-    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, automargin: true, ...(options.logY ? { type: 'log', dtick: 'D2' } : {}) },
+    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, automargin: true, ...(options.logX ? { type: 'log' } : {}) },
+    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, automargin: true, ...(options.logY ? { type: 'log' } : {}) },
     height: options.height ?? 420,
   };
   if (options.title) layout.title = { text: options.title };
@@ -125,20 +124,24 @@ function distinguish(traces: Trace[]): Trace[] {
 }
 
 /**
- * A log axis over a few measured sizes (2, 4, …, 64) gets its ticks at exactly those values,
- * instead of plotly's decades with minor '2' and '5' labels.
+ * Ticks of a log axis. The x axis over a few measured sizes (2, 4, …, 64: at most 12 values) gets
+ * its ticks at exactly those values. Otherwise, over at most 3 decades, plotly would label every
+ * digit (2, 3, … 9) of each decade: keep 1, 2 and 5 ('D2'); wider ranges keep plotly's choice.
  */
 function logTicks(traces: Trace[], layout: Layout, axis: 'x' | 'y'): void {
-  const key = `${axis}axis`;
-  const ax = layout[key] as Record<string, unknown>;
+  const ax = layout[`${axis}axis`] as Record<string, unknown>;
   if (ax.type !== 'log') return;
   const values = new Set<number>();
   for (const t of traces) for (const v of (t[axis] ?? []) as unknown[]) if (typeof v === 'number' && v > 0) values.add(v);
-  if (values.size < 2 || values.size > 12) return;
-  ax.tickmode = 'array';
-  ax.tickvals = [...values].sort((a, b) => a - b);
-  // Written out in full (plotly would write 16384 as '16.384k').
-  ax.ticktext = (ax.tickvals as number[]).map((v) => String(Number(v.toPrecision(6))));
+  if (values.size < 2) return;
+  if (axis === 'x' && values.size <= 12) {
+    ax.tickmode = 'array';
+    ax.tickvals = [...values].sort((a, b) => a - b);
+    // Written out in full (plotly would write 16384 as '16.384k').
+    ax.ticktext = (ax.tickvals as number[]).map((v) => String(Number(v.toPrecision(6))));
+    return;
+  }
+  if (Math.log10(Math.max(...values) / Math.min(...values)) <= 3) ax.dtick = 'D2';
 }
 
 /** Legend shown whenever a trace has a name (plotly hides it for a single trace). */
@@ -146,6 +149,7 @@ function xyFigure(traces: Trace[], options: AxesOptions): Figure {
   const layout = baseLayout(options);
   if (traces.some((t) => t.name)) layout.showlegend = true;
   logTicks(traces, layout, 'x');
+  logTicks(traces, layout, 'y');
   return { data: distinguish(traces), layout };
 }
 

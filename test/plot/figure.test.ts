@@ -180,6 +180,13 @@ describe('plot/figure', () => {
       expect((big.layout.xaxis as { ticktext?: string[] }).ticktext).to.deep.equal(['1024', '16384']);
       const many = lineChart([{ name: 'a', x: Array.from({ length: 40 }, (_, i) => i + 1), y: Array.from({ length: 40 }, () => 1) }], { logX: true });
       expect((many.layout.xaxis as { tickvals?: number[] }).tickvals).to.equal(undefined);
+      // Over at most 3 decades, label 1, 2, 5 of each decade; wider ranges keep plotly's choice.
+      expect((many.layout.xaxis as { dtick?: string }).dtick).to.equal('D2');
+      const narrowY = lineChart([{ name: 'a', x: [1, 2], y: [0.5, 100] }], { logY: true });
+      expect((narrowY.layout.yaxis as { dtick?: string; tickvals?: number[] }).dtick).to.equal('D2');
+      expect((narrowY.layout.yaxis as { tickvals?: number[] }).tickvals).to.equal(undefined);
+      const wideY = lineChart([{ name: 'a', x: [1, 2], y: [1e-12, 1] }], { logY: true });
+      expect((wideY.layout.yaxis as { dtick?: string }).dtick).to.equal(undefined);
     });
 
     it('showText writes each point\'s label on the figure and checks there is one per point', () => {
