@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend, type BackendName } from '../../lib/backend.js';
+import { setFastWasmEnabled } from '../../lib/ops/index.js';
 
 export interface GoldenTensor {
   shape: number[];
@@ -80,21 +81,26 @@ function nativeInstalled(): boolean {
 }
 
 /**
- * Backends every numerical test runs on: wasm and cpu, plus the native one when it is installed
- * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list).
+ * Backends every numerical test runs on: wasm (with the wasm fast path, lib/ops/wasm), wasm with
+ * the fast path off ('wasm-portable': the ops' portable versions on the same backend), cpu, plus
+ * the native one when it is installed (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list).
  */
-export const TEST_BACKENDS: BackendName[] = (
-  process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,cpu' : 'wasm,cpu')
-).split(',') as BackendName[];
+export type TestBackend = BackendName | 'wasm-portable';
+export const TEST_BACKENDS: TestBackend[] = (
+  process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,wasm-portable,cpu' : 'wasm,wasm-portable,cpu')
+).split(',') as TestBackend[];
 
 /** Run `body` once per backend, inside a describe named after it; restores the default after. */
-export function forEachBackend(body: (backend: BackendName) => void): void {
+export function forEachBackend(body: (backend: TestBackend) => void): void {
   for (const backend of TEST_BACKENDS) {
     describe(`on ${backend}`, function () {
+      let fastWasmWas = true;
       before(async function () {
-        await initBackend(backend);
+        await initBackend(backend === 'wasm-portable' ? 'wasm' : backend);
+        if (backend === 'wasm-portable') fastWasmWas = setFastWasmEnabled(false);
       });
       after(async function () {
+        if (backend === 'wasm-portable') setFastWasmEnabled(fastWasmWas);
         await initBackend();
       });
       body(backend);
