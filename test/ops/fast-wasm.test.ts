@@ -3,6 +3,8 @@
  * functions with the fast path switched off) and against float64 loops written here, for values
  * and gradients, over many shapes; plus memory leaks and bad input.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend } from '../../lib/backend.js';
@@ -20,6 +22,8 @@ import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../.
 import { gelu, l2Normalize, softmax } from '../../lib/ops/nn.js';
 import { inversePermutation, reducePermutation, transpose } from '../../lib/ops/transpose.js';
 import { expectClose } from '../helpers/golden.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Run `f` with the fast path on, then off; return both results as plain arrays. */
 function bothPaths<T>(f: () => T): { fast: T; portable: T } {
@@ -380,6 +384,30 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     }
     expect(fastWasmStatus().active, 'binds again after dispose').to.equal(true);
     expect(tf.getKernel('Identity', 'wasm')).to.not.equal(own);
+  });
+
+  it('SOFTMOE_FAST_WASM=0 turns the fast path off; SOFTMOE_FAST_WASM_SHARE_CLONES=0 keeps tfjs\' Identity kernel (fresh processes)', function () {
+    this.timeout(120000);
+    // The variables are read when the module loads: each setting runs in its own process.
+    const code = [
+      "import * as tf from '@tensorflow/tfjs';",
+      "import { initBackend } from './lib/backend.ts';",
+      "import { fastWasmStatus } from './lib/ops/index.ts';",
+      "import { product } from './lib/ops/matmul.ts';",
+      "await initBackend('wasm');",
+      'const own = tf.getKernel("Identity", "wasm");',
+      'tf.dispose(product(tf.ones([1, 2, 2]), tf.ones([1, 2, 2])));',
+      'console.log(JSON.stringify({ ...fastWasmStatus(), ownIdentity: tf.getKernel("Identity", "wasm") === own }));',
+    ].join('\n');
+    const run = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+      expect(r.status, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { active: boolean; reason: string | null; sharedClones: boolean; ownIdentity: boolean };
+    };
+    const off = run({ SOFTMOE_FAST_WASM: '0' });
+    expect(off).to.include({ active: false, sharedClones: false, ownIdentity: true });
+    expect(off.reason).to.match(/disabled \(SOFTMOE_FAST_WASM/);
+    expect(run({ SOFTMOE_FAST_WASM_SHARE_CLONES: '0' })).to.deep.equal({ active: true, reason: null, sharedClones: false, ownIdentity: true });
   });
 
   it('keeps working after the wasm heap grows (kernels read the live memory)', function () {
