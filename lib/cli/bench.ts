@@ -48,7 +48,7 @@ import type { RouterParams } from '../moe/gating.js';
 import { expertsChoice, expertsChoiceCapacity } from '../moe/routers/experts-choice.js';
 import { tokensChoice } from '../moe/routers/tokens-choice.js';
 import { softMoE, type SoftMoEParams } from '../moe/soft-moe.js';
-import { fastWasmStatus, setFastWasmEnabled } from '../ops/fast-wasm.js';
+import { fastWasmStatus, setFastWasmEnabled } from '../ops/index.js';
 import { product } from '../ops/matmul.js';
 import { writeHtml } from '../plot/html.js';
 import { expertScalingFigure, type ScalingPoint } from '../plot/scaling.js';

@@ -5,18 +5,18 @@
  *
  * Every product, forward and backward, goes through `product`, which takes its transposes as
  * flags and runs
- *  - on the wasm backend with the fast kernels on (lib/ops/fast-wasm.ts): one SIMD kernel call that
- *    reads A transposed through strides, transposes B (when asked) with a blocked kernel, and adds
- *    the bias inside the product; no XNNPACK repacking, no per-batch dispatch through tfjs;
- *  - elsewhere (cpu, native, or the wasm fast path off): public tfjs ops, with the transposes made
- *    explicit — tfjs' own matMul gradient uses transposeA/transposeB, which on wasm is many times
- *    slower than a plain product, and a rank-3 tf.matMul runs a scalar loop there (`npm run
- *    bench` measures both; data/results/bench/).
+ *  - an accelerator's kernel where one serves the active backend (lib/ops/accelerators.ts; the
+ *    wasm fast path: one SIMD kernel call that reads A transposed through strides, transposes B
+ *    (when asked) with a blocked kernel, and adds the bias inside the product; no XNNPACK
+ *    repacking, no per-batch dispatch through tfjs);
+ *  - else public tfjs ops, with the transposes made explicit — tfjs' own matMul gradient uses
+ *    transposeA/transposeB, which on wasm is many times slower than a plain product, and a rank-3
+ *    tf.matMul runs a scalar loop there (`npm run bench` measures both; data/results/bench/).
  * Both paths are checked against each other and against the golden vectors (test/ops, test/moe).
  */
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-grad.js';
-import { fastWasm, wasmColSum, wasmGemm } from './fast-wasm.js';
+import { fastOp } from './accelerators.js';
 import { transpose2d, transposeLast2 } from './transpose.js';
 
 export { transpose2d, transposeLast2 };
@@ -38,9 +38,8 @@ export interface ProductOptions {
 export function product(a: tf.Tensor3D, b: tf.Tensor3D, options: ProductOptions = {}): tf.Tensor3D {
   const { transposeA = false, transposeB = false, bias } = options;
   checkProductShapes(a, b, transposeA, transposeB, bias);
-  if (fastWasm() != null && a.dtype === 'float32' && b.dtype === 'float32' && a.size > 0 && b.size > 0) {
-    return wasmGemm(a, b, { transposeA, transposeB, bias });
-  }
+  const fast = fastOp('product')?.(a, b, { transposeA, transposeB, bias });
+  if (fast != null) return fast;
   return tf.tidy(() => {
     const left = transposeA ? tf.transpose(a, [0, 2, 1]) : a;
     const right = transposeB ? tf.transpose(b, [0, 2, 1]) : b;
@@ -76,8 +75,7 @@ export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
 
 /** Column sums of each batch entry: [B, R, C] → [B, C] (the gradient of a bias row). */
 export function sumRows(x: tf.Tensor3D): tf.Tensor2D {
-  if (fastWasm() != null && x.dtype === 'float32' && x.size > 0) return wasmColSum(x);
-  return tf.sum(x, 1);
+  return fastOp('sumRows')?.(x) ?? tf.sum(x, 1);
 }
 
 function as3d(t: tf.Tensor): tf.Tensor3D {
@@ -159,7 +157,7 @@ export function batchLinear(x: tf.Tensor3D, w: tf.Tensor3D, bias?: tf.Tensor2D):
   return batchLinearBiasOp(x, w, bias) as tf.Tensor3D;
 }
 
-/** x [..., k] · w [k, n] (+ bias [n]) → [..., n] as one 2-D product (the fast path on wasm). */
+/** x [..., k] · w [k, n] (+ bias [n]) → [..., n] as one 2-D product (an accelerator's kernel where one serves the backend). */
 export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
   const k = x.shape[x.rank - 1];
   if (w.rank !== 2 || w.shape[0] !== k) {

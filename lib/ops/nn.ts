@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-grad.js';
-import { fastWasm, wasmGelu, wasmGeluGrad, wasmL2Normalize, wasmL2NormalizeGrad, wasmSoftmaxGrad } from './fast-wasm.js';
+import { fastOp } from './accelerators.js';
 import { transpose } from './transpose.js';
 import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
 
@@ -29,72 +29,45 @@ const geluPortable = customOp(1, ([x], save) => {
   };
 }) as (x: tf.Tensor) => tf.Tensor;
 
-// The same function and gradient in one pass each on the wasm fast path (lib/ops/fast-wasm.ts):
-// the forward kernel also returns σ(u), which the backward kernel reuses.
-const geluFast = customOp(1, ([x], save) => {
-  const [y, s] = wasmGelu(x);
-  save([x, s]);
-  return {
-    value: y,
-    gradFunc: (dy, saved) => [wasmGeluGrad(saved[0], saved[1], dy)],
-  };
-}) as (x: tf.Tensor) => tf.Tensor;
-
-/** GELU, tanh form (see above); one fused kernel each way on the wasm fast path. */
+/** GELU, tanh form (see above); an accelerator may fuse it (one kernel each way on wasm). */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return x.dtype === 'float32' && x.size > 0 && fastWasm() != null ? geluFast(x) : geluPortable(x);
+  return fastOp('gelu')?.(x) ?? geluPortable(x);
 }
 
 /** Epsilon of vmoe's `normalize` (`vmoe/projects/soft_moe/router.py`). */
 export const NORMALIZE_EPS = 1e-6;
 
-/** v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3). */
+/**
+ * v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3). Where an accelerator
+ * normalises rows in one kernel (lib/ops/accelerators.ts), another axis (e.g. Φ [d, n, p] over d)
+ * is swapped with the last, rows are normalised, and the axes are swapped back.
+ */
 export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
   const ax = axis < 0 ? v.rank + axis : axis;
   if (ax < 0 || ax >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
-  if (v.dtype === 'float32' && v.size > 0 && fastWasm() != null) {
-    if (ax === v.rank - 1) return l2NormalizeRowsFast(v, eps);
-    // Another axis (e.g. Φ [d, n, p] over d): swap it with the last, normalise rows, swap back.
-    const perm = [...Array(v.rank).keys()];
-    perm[ax] = v.rank - 1;
-    perm[v.rank - 1] = ax;
-    return transpose(l2NormalizeRowsFast(transpose(v, perm), eps), perm);
-  }
-  return tf.mul(v, tf.rsqrt(tf.add(tf.sum(tf.square(v), axis, true), eps)));
+  const portable = (t: tf.Tensor, a: number) => tf.mul(t, tf.rsqrt(tf.add(tf.sum(tf.square(t), a, true), eps)));
+  const rows = fastOp('l2NormalizeRows');
+  if (rows == null) return portable(v, ax);
+  return alongLastAxis(v, ax, (t) => rows(t, eps) ?? portable(t, t.rank - 1));
 }
 
-// The same over the last axis in one kernel each way on the wasm fast path (13 tfjs kernels and
-// their saved copies otherwise). With s = 1/√(Σx² + eps) per row and y = x·s:
-//   dx = s·(dy − y·Σ_j y_j·dy_j)   (from ∂s/∂x_j = −x_j·s³).
-const l2NormalizeFastOps = new Map<number, (x: tf.Tensor) => tf.Tensor>();
-function l2NormalizeRowsFast(x: tf.Tensor, eps: number): tf.Tensor {
-  let op = l2NormalizeFastOps.get(eps);
-  if (op == null) {
-    op = customOp(1, ([input], save) => {
-      const [y, s] = wasmL2Normalize(input, eps);
-      save([input, s]);
-      return { value: y, gradFunc: (dy, saved) => [wasmL2NormalizeGrad(saved[0], saved[1], dy)] };
-    });
-    l2NormalizeFastOps.set(eps, op);
-  }
-  return op(x);
+/** f, which works on the last axis, applied along axis `ax`: that axis swapped with the last and back. */
+function alongLastAxis(x: tf.Tensor, ax: number, f: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+  if (ax === x.rank - 1) return f(x);
+  const perm = [...Array(x.rank).keys()];
+  perm[ax] = x.rank - 1;
+  perm[x.rank - 1] = ax;
+  return transpose(f(transpose(x, perm)), perm);
 }
 
 /**
- * Softmax over the last axis (tfjs' own forward kernel). On the wasm fast path the gradient
- * dx = y·(dy − Σ_j y_j·dy_j) is one kernel instead of tfjs' four (mul, sum, sub, mul) with their
- * saved copies; elsewhere this is tf.softmax.
+ * Softmax over the last axis (tfjs' own forward kernel). An accelerator may supply a faster
+ * gradient (on wasm dx = y·(dy − Σ_j y_j·dy_j) is one kernel instead of tfjs' four, mul, sum, sub,
+ * mul, with their saved copies); else this is tf.softmax.
  */
 export function softmax(x: tf.Tensor): tf.Tensor {
-  if (x.dtype !== 'float32' || x.size === 0 || x.rank < 1 || fastWasm() == null) return tf.softmax(x);
-  return softmaxFast(x);
+  return fastOp('softmax')?.(x) ?? tf.softmax(x);
 }
-
-const softmaxFast = customOp(1, ([x], save) => {
-  const y = tf.softmax(x);
-  save([y]);
-  return { value: y, gradFunc: (dy, saved) => [wasmSoftmaxGrad(saved[0], dy)] };
-}) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * Softmax along any axis. tfjs' softmax works on the last axis only, so other axes are moved
@@ -103,11 +76,7 @@ const softmaxFast = customOp(1, ([x], save) => {
 export function softmaxAxis(x: tf.Tensor, axis: number): tf.Tensor {
   const ax = axis < 0 ? x.rank + axis : axis;
   if (ax < 0 || ax >= x.rank) throw new Error(`softmaxAxis: axis ${axis} out of range for rank ${x.rank}`);
-  if (ax === x.rank - 1) return softmax(x);
-  const perm = [...Array(x.rank).keys()];
-  perm[ax] = x.rank - 1;
-  perm[x.rank - 1] = ax;
-  return transpose(softmax(transpose(x, perm)), perm);
+  return alongLastAxis(x, ax, softmax);
 }
 
 /** Standard normal CDF Φ(z) = ½(1 + erf(z/√2)). */

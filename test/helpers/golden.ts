@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend, type BackendName } from '../../lib/backend.js';
 import { runGolden, uncovered, type GoldenCase } from './golden-run.js';
+import { setFastWasmEnabled } from '../../lib/ops/index.js';
 
 export type { GoldenCase, GoldenTensor } from './golden-run.js';
 export { toTensor } from './golden-run.js';
@@ -63,13 +64,15 @@ function nativeInstalled(): boolean {
 }
 
 /**
- * Backends every numerical test runs on: wasm and cpu, plus the native one when it is installed
- * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list). Suites whose reads are all asynchronous also
- * run on webgpu (see forEachBackend).
+ * Backends every numerical test runs on: wasm (with the wasm fast path, lib/ops/wasm), wasm with
+ * the fast path off ('wasm-portable': the ops' portable versions on the same backend), cpu, plus
+ * the native one when it is installed (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list). Suites whose
+ * reads are all asynchronous also run on webgpu (see forEachBackend).
  */
-export const TEST_BACKENDS: BackendName[] = (
-  process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,cpu' : 'wasm,cpu')
-).split(',') as BackendName[];
+export type TestBackend = BackendName | 'wasm-portable';
+export const TEST_BACKENDS: TestBackend[] = (
+  process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,wasm-portable,cpu' : 'wasm,wasm-portable,cpu')
+).split(',') as TestBackend[];
 
 /** The backend the test set-up starts on: $SOFTMOE_BACKEND, else the automatic choice without webgpu. */
 export function initDefaultBackend(): Promise<unknown> {
@@ -117,17 +120,20 @@ export function goldenTests(kind: GoldenCase['kind']): void {
   }
 }
 
-export function forEachBackend(body: (backend: BackendName) => void, options: { webgpu?: boolean } = {}): void {
+export function forEachBackend(body: (backend: TestBackend) => void, options: { webgpu?: boolean } = {}): void {
   const explicit = process.env.SOFTMOE_TEST_BACKENDS != null;
   const backends = options.webgpu && !explicit && !TEST_BACKENDS.includes('webgpu') ? [...TEST_BACKENDS, 'webgpu' as const] : TEST_BACKENDS;
   for (const backend of backends) {
     if (backend === 'webgpu' && !options.webgpu) continue; // this suite reads synchronously
     describe(`on ${backend}`, function () {
+      let fastWasmWas = true;
       before(async function () {
         if (backend === 'webgpu') await useWebGPU(this);
-        else await initBackend(backend);
+        else await initBackend(backend === 'wasm-portable' ? 'wasm' : backend);
+        if (backend === 'wasm-portable') fastWasmWas = setFastWasmEnabled(false);
       });
       after(async function () {
+        if (backend === 'wasm-portable') setFastWasmEnabled(fastWasmWas);
         await initDefaultBackend();
       });
       body(backend);

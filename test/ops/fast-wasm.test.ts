@@ -3,15 +3,28 @@
  * functions with the fast path switched off) and against float64 loops written here, for values
  * and gradients, over many shapes; plus memory leaks and bad input.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend } from '../../lib/backend.js';
 import { initDefaultBackend } from '../helpers/golden.js';
-import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled, wasmLayerNorm, wasmLayerNormGrad } from '../../lib/ops/fast-wasm.js';
+import {
+  disposeFastWasm,
+  fastWasm,
+  fastWasmStatus,
+  PINNED_TFJS_VERSION,
+  setFastWasmEnabled,
+  setFastWasmSharedClones,
+  wasmLayerNorm,
+  wasmLayerNormGrad,
+} from '../../lib/ops/wasm/fast-wasm.js';
 import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../../lib/ops/matmul.js';
 import { gelu, l2Normalize, softmax } from '../../lib/ops/nn.js';
 import { inversePermutation, reducePermutation, transpose } from '../../lib/ops/transpose.js';
 import { expectClose } from '../helpers/golden.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Run `f` with the fast path on, then off; return both results as plain arrays. */
 function bothPaths<T>(f: () => T): { fast: T; portable: T } {
@@ -60,7 +73,7 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
 
   it(`is active on wasm with tfjs ${PINNED_TFJS_VERSION} (else these tests would compare the portable path with itself)`, function () {
     expect(tf.version.tfjs).to.equal(PINNED_TFJS_VERSION);
-    expect(fastWasmStatus()).to.deep.equal({ active: true, reason: null });
+    expect(fastWasmStatus()).to.deep.equal({ active: true, reason: null, sharedClones: true });
   });
 
   it('is off when disabled, and says why', function () {
@@ -289,6 +302,29 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     });
   });
 
+  /** Data buffers a clone adds: 0 when it shares its input's data, 1 when it copies. */
+  function cloneBuffers(): number {
+    const u = tf.tensor([5, 6, 7]);
+    const before = tf.memory().numDataBuffers;
+    const v = tf.clone(u);
+    const added = tf.memory().numDataBuffers - before;
+    u.dispose();
+    expect(Array.from(v.dataSync())).to.deep.equal([5, 6, 7]);
+    v.dispose();
+    return added;
+  }
+
+  /** A small training step through the fast ops: its gradients, as plain arrays. */
+  function gradientsOfAStep(): Float32Array[] {
+    return tf.tidy(() => {
+      const x = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 31) as tf.Tensor3D;
+      const w = tf.randomNormal([3, 8, 6], 0, 1, 'float32', 32) as tf.Tensor3D;
+      const bias = tf.randomNormal([3, 6], 0, 1, 'float32', 33) as tf.Tensor2D;
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(softmax(gelu(transpose(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), [1, 0, 2]))));
+      return tf.grads(f)([x, w, bias]).map(values);
+    });
+  }
+
   it('clones share data on the fast path and stay valid after the original is disposed', function () {
     const x = tf.tensor([1, 2, 3, 4], [2, 2]);
     const before = tf.memory();
@@ -301,17 +337,78 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     x.dispose();
     expect(Array.from(y.dataSync())).to.deep.equal([1, 2, 3, 4]);
     y.dispose();
-    // Off the fast path the backend's own Identity copies.
-    const previous = setFastWasmEnabled(false);
+  });
+
+  it("Identity: tfjs' own kernel is registered again when the fast path is disabled, disposed or clones are not shared; results unchanged", function () {
+    // tfjs' own kernel, as the backend registered it: dispose restores it (whatever ran before).
+    disposeFastWasm();
+    const own = tf.getKernel('Identity', 'wasm');
+    expect(own).to.not.equal(undefined);
+    expect(fastWasmStatus().active).to.equal(false);
+    expect(cloneBuffers(), 'tfjs 4.22 wasm Identity copies').to.equal(1);
+    const portableGrads = gradientsOfAStep();
     try {
-      const u = tf.tensor([5, 6]);
-      const v = tf.clone(u);
-      u.dispose();
-      expect(Array.from(v.dataSync())).to.deep.equal([5, 6]);
-      v.dispose();
+      setFastWasmEnabled(true);
+      expect(fastWasmStatus()).to.deep.equal({ active: true, reason: null, sharedClones: true });
+      expect(tf.getKernel('Identity', 'wasm')).to.not.equal(own);
+      expect(cloneBuffers(), 'shared clone').to.equal(0);
+      const fastGrads = gradientsOfAStep();
+
+      setFastWasmEnabled(false);
+      expect(tf.getKernel('Identity', 'wasm'), 'disabled: the original kernel object').to.equal(own);
+      expect(cloneBuffers()).to.equal(1);
+      const disabledGrads = gradientsOfAStep();
+
+      setFastWasmEnabled(true);
+      expect(tf.getKernel('Identity', 'wasm')).to.not.equal(own);
+      setFastWasmSharedClones(false);
+      expect(tf.getKernel('Identity', 'wasm'), 'clones not shared: the original kernel object').to.equal(own);
+      expect(fastWasmStatus()).to.deep.equal({ active: true, reason: null, sharedClones: false });
+      expect(cloneBuffers()).to.equal(1);
+      const copiedGrads = gradientsOfAStep();
+      setFastWasmSharedClones(true);
+      expect(cloneBuffers()).to.equal(0);
+
+      // Off, the step runs the portable ops: bit for bit what it gave before the fast path bound.
+      disabledGrads.forEach((g, i) => expect(Array.from(g), `gradient ${i}, disabled`).to.deep.equal(Array.from(portableGrads[i])));
+      // Copying or sharing clones moves no values: the fast step is bit for bit the same.
+      copiedGrads.forEach((g, i) => expect(Array.from(g), `gradient ${i}, copied clones`).to.deep.equal(Array.from(fastGrads[i])));
+      // The fast kernels round differently from tfjs' (sums in another order).
+      fastGrads.forEach((g, i) => expectClose(g, portableGrads[i], `gradient ${i}, fast vs portable`, 1e-5, 1e-4));
+
+      disposeFastWasm();
+      expect(tf.getKernel('Identity', 'wasm'), 'disposed: the original kernel object').to.equal(own);
+      expect(tf.getKernel('SoftMoEWasmGemm', 'wasm'), 'disposed: the fast kernels unregistered').to.equal(undefined);
     } finally {
-      setFastWasmEnabled(previous);
+      setFastWasmSharedClones(true);
+      setFastWasmEnabled(true);
     }
+    expect(fastWasmStatus().active, 'binds again after dispose').to.equal(true);
+    expect(tf.getKernel('Identity', 'wasm')).to.not.equal(own);
+  });
+
+  it('SOFTMOE_FAST_WASM=0 turns the fast path off; SOFTMOE_FAST_WASM_SHARE_CLONES=0 keeps tfjs\' Identity kernel (fresh processes)', function () {
+    this.timeout(120000);
+    // The variables are read when the module loads: each setting runs in its own process.
+    const code = [
+      "import * as tf from '@tensorflow/tfjs';",
+      "import { initBackend } from './lib/backend.ts';",
+      "import { fastWasmStatus } from './lib/ops/index.ts';",
+      "import { product } from './lib/ops/matmul.ts';",
+      "await initBackend('wasm');",
+      'const own = tf.getKernel("Identity", "wasm");',
+      'tf.dispose(product(tf.ones([1, 2, 2]), tf.ones([1, 2, 2])));',
+      'console.log(JSON.stringify({ ...fastWasmStatus(), ownIdentity: tf.getKernel("Identity", "wasm") === own }));',
+    ].join('\n');
+    const run = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+      expect(r.status, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { active: boolean; reason: string | null; sharedClones: boolean; ownIdentity: boolean };
+    };
+    const off = run({ SOFTMOE_FAST_WASM: '0' });
+    expect(off).to.include({ active: false, sharedClones: false, ownIdentity: true });
+    expect(off.reason).to.match(/disabled \(SOFTMOE_FAST_WASM/);
+    expect(run({ SOFTMOE_FAST_WASM_SHARE_CLONES: '0' })).to.deep.equal({ active: true, reason: null, sharedClones: false, ownIdentity: true });
   });
 
   it('keeps working after the wasm heap grows (kernels read the live memory)', function () {

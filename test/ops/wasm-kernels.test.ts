@@ -3,8 +3,8 @@
  * every expected value is computed here by a plain JavaScript loop over the same inputs.
  */
 import { expect } from 'chai';
-import { assemble, i32, sleb, uleb, wasmApi, WasmFunction, type WasmMemory } from '../../lib/ops/wasm-asm.js';
-import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, kernelModuleBytes } from '../../lib/ops/wasm-kernels.js';
+import { assemble, i32, sleb, uleb, wasmApi, WasmFunction, type WasmMemory } from '../../lib/ops/wasm/wasm-asm.js';
+import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, kernelModuleBytes } from '../../lib/ops/wasm/wasm-kernels.js';
 
 /** A deterministic generator (mulberry32), so that failures reproduce. */
 function rng(seed: number): () => number {

@@ -2,8 +2,8 @@
  * WebAssembly SIMD kernels for the hot paths of the MoE layers on the tfjs wasm backend:
  * a matrix product that reads its operands where they lie (any strides for the left operand,
  * rows for the right one) with an optional bias row and accumulation, a 4×4-blocked transpose,
- * a strided block copy and a column sum. They are generated as bytes by lib/ops/wasm-asm.ts and
- * run on the backend's heap (lib/ops/fast-wasm.ts binds them to tensors).
+ * a strided block copy and a column sum. They are generated as bytes by ./wasm-asm.ts and
+ * run on the backend's heap (./fast-wasm.ts binds them to tensors).
  *
  * Why: on tfjs-backend-wasm 4.22 only a 2-D, non-transposed matMul reaches XNNPACK, and even
  * that one repacks its right operand on every call (more time than the product itself when A has
@@ -17,7 +17,7 @@
  * All pointers, strides and sizes passed to the kernels are in bytes unless named as counts.
  */
 import { assemble, f32, i32, v128, WasmFunction, wasmApi, type WasmMemory } from './wasm-asm.js';
-import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
+import { GELU_C, GELU_CUBIC } from '../gelu-constants.js';
 
 /** Flags of `gemm`. */
 export const GEMM_BIAS = 1;

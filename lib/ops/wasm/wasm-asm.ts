@@ -1,5 +1,5 @@
 /**
- * A tiny WebAssembly assembler: enough to write the SIMD kernels of lib/ops/wasm-kernels.ts as
+ * A tiny WebAssembly assembler: enough to write the SIMD kernels of lib/ops/wasm/wasm-kernels.ts as
  * TypeScript that emits bytes, with no compiler toolchain at build or run time.
  *
  * Encoding per the WebAssembly core specification 2.0 (https://webassembly.github.io/spec/core/):

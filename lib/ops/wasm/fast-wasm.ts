@@ -1,25 +1,36 @@
 /**
- * Fast kernels for the tfjs wasm backend: the SIMD kernels of lib/ops/wasm-kernels.ts bound to
- * tensors, registered as tfjs kernels for the 'wasm' backend so that the engine owns every output
- * (tidy, dispose and memory accounting work as for built-in ops).
+ * The wasm fast path: an accelerator plug-in (lib/ops/accelerators.ts) for the tfjs wasm
+ * backend. It binds the SIMD kernels of ./wasm-kernels.ts to tensors, registers them as tfjs
+ * kernels for the 'wasm' backend so that the engine owns every output (tidy, dispose and memory
+ * accounting work as for built-in ops), and supplies fast versions of the ops `product`,
+ * `sumRows`, `transpose`, `gelu`, `l2NormalizeRows`, `softmax` and `layerNorm`. The library
+ * never calls this file directly: the ops ask the accelerator list, and fall back to their
+ * portable versions (public tfjs ops) when this plug-in is off or declines a call.
  *
  * This reaches into the backend's internals — its heap (`wasm.asm.memory`), the heap offset of
  * each tensor (`dataIdMap`), output allocation (`makeOutput`) — which are not public API. It is
  * therefore pinned: it switches on only for tfjs and tfjs-backend-wasm exactly
  * {@link PINNED_TFJS_VERSION}, when those internals have the expected shape, and after a
- * self-check of each kernel against a plain JavaScript loop on the live heap. Otherwise every
- * caller takes the portable path (public tfjs ops), which the tests check against the same
- * golden vectors. `SOFTMOE_FAST_WASM=0` or `setFastWasmEnabled(false)` turns it off.
+ * self-check of the kernels against a plain JavaScript loop on the live heap. Otherwise every
+ * op takes its portable path, which the tests check against the same golden vectors.
  *
- * Gradients are not defined here: the callers (lib/ops/matmul.ts, lib/ops/transpose.ts) wrap
- * these forward kernels in custom gradients written with the same kernels.
+ * Switches (each documented at its declaration):
+ *  - `SOFTMOE_FAST_WASM=0` (or `false`), or `setFastWasmEnabled(false)`: the whole fast path off.
+ *  - `SOFTMOE_FAST_WASM_SHARE_CLONES=0`, or `setFastWasmSharedClones(false)`: the fast kernels on,
+ *    but tfjs' own wasm `Identity` kernel left in place (see `installSharedClones`).
+ *  - `disposeFastWasm()`: off, tfjs' `Identity` kernel restored, this plug-in's kernels
+ *    unregistered; `setFastWasmEnabled(true)` binds afresh.
  */
 import * as tf from '@tensorflow/tfjs';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import type { FastOps, Accelerator } from '../accelerators.js';
+import { customOp } from '../custom-grad.js';
+import { envVar } from '../env.js';
+import { GELU_C, GELU_CUBIC } from '../gelu-constants.js';
+import type { ProductOptions } from '../matmul.js';
+import { reducePermutation } from '../permutation.js';
 import { isWasmMemory, type WasmMemory } from './wasm-asm.js';
 import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, type WasmKernelExports } from './wasm-kernels.js';
-import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
-import { envVar } from './env.js';
 
 /** The only tfjs version whose wasm backend internals this module has been checked against. */
 export const PINNED_TFJS_VERSION = '4.22.0';
@@ -27,12 +38,19 @@ export const PINNED_TFJS_VERSION = '4.22.0';
 /** Environment variable that disables the fast path ("0" or "false"). */
 export const FAST_WASM_ENV = 'SOFTMOE_FAST_WASM';
 
+/**
+ * Environment variable that keeps tfjs' own wasm `Identity` kernel ("0" or "false"), so that
+ * clones copy their data as tfjs does, while the fast kernels stay on.
+ */
+export const FAST_WASM_SHARE_CLONES_ENV = 'SOFTMOE_FAST_WASM_SHARE_CLONES';
+
 /** The parts of tfjs-backend-wasm's BackendWasm used here (dist/backend_wasm.d.ts, 4.22.0). */
 interface WasmBackendInternals {
   wasm: { asm?: { memory?: unknown } };
   dataIdMap: { get(dataId: object): { memoryOffset: number; dtype: string } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
 }
 
 interface Binding {
@@ -40,26 +58,61 @@ interface Binding {
   kernels: WasmKernelExports;
 }
 
-let enabled = !['0', 'false'].includes((envVar(FAST_WASM_ENV) ?? '').toLowerCase());
+function switchedOff(value: string | undefined): boolean {
+  return ['0', 'false'].includes((value ?? '').toLowerCase());
+}
+
+let enabled = !switchedOff(envVar(FAST_WASM_ENV));
+let shareClones = !switchedOff(envVar(FAST_WASM_SHARE_CLONES_ENV));
 let binding: Binding | null = null;
 /** Backends for which binding failed, with the reason (reported once). */
 const failures = new WeakMap<object, string>();
 let lastFailure: string | null = null;
 
-/** Turn the fast path on or off (for tests and benchmarks). Returns the previous setting. */
+/**
+ * Turn the fast path on or off (for tests and benchmarks). Off also restores tfjs' own `Identity`
+ * kernel; on binds at once when the wasm backend is active (else at its first op there).
+ * Returns the previous setting.
+ */
 export function setFastWasmEnabled(on: boolean): boolean {
   const previous = enabled;
   enabled = on;
+  if (on) fastWasm();
+  else restoreIdentity();
   return previous;
 }
 
-/** Why the fast path is off for the active backend, or null when it is on. */
-export function fastWasmStatus(): { active: boolean; reason: string | null } {
+/**
+ * Share the data of clones on the fast path (replace tfjs' wasm `Identity` kernel; see
+ * `installSharedClones`) or not. Off restores tfjs' kernel at once. Returns the previous setting.
+ */
+export function setFastWasmSharedClones(on: boolean): boolean {
+  const previous = shareClones;
+  shareClones = on;
+  if (on) fastWasm();
+  else restoreIdentity();
+  return previous;
+}
+
+/**
+ * Turn the fast path off and release what it changed in tfjs: tfjs' own `Identity` kernel is
+ * registered again and this plug-in's kernels are unregistered. Gradients recorded with fast ops
+ * and not yet computed cannot run after this. `setFastWasmEnabled(true)` binds afresh.
+ */
+export function disposeFastWasm(): void {
+  setFastWasmEnabled(false);
+  unregisterKernels();
+  binding = null;
+}
+
+/** Whether the fast path is on for the active backend (else why not), and whether clones share data. */
+export function fastWasmStatus(): { active: boolean; reason: string | null; sharedClones: boolean } {
   const active = fastWasm() != null;
-  if (active) return { active, reason: null };
-  if (!enabled) return { active, reason: `disabled (${FAST_WASM_ENV} or setFastWasmEnabled(false))` };
-  if (tf.getBackend() !== 'wasm') return { active, reason: `backend is ${tf.getBackend()}, not wasm` };
-  return { active, reason: lastFailure };
+  const sharedClones = identity != null;
+  if (active) return { active, reason: null, sharedClones };
+  if (!enabled) return { active, reason: `disabled (${FAST_WASM_ENV}, setFastWasmEnabled(false) or disposeFastWasm())`, sharedClones };
+  if (tf.getBackend() !== 'wasm') return { active, reason: `backend is ${tf.getBackend()}, not wasm`, sharedClones };
+  return { active, reason: lastFailure, sharedClones };
 }
 
 function internalsProblem(backend: unknown): string | null {
@@ -67,25 +120,20 @@ function internalsProblem(backend: unknown): string | null {
   if (version_wasm !== PINNED_TFJS_VERSION) return `tfjs-backend-wasm ${version_wasm} ≠ pinned ${PINNED_TFJS_VERSION}`;
   const b = backend as Partial<WasmBackendInternals>;
   if (!isWasmMemory(b.wasm?.asm?.memory)) return 'wasm backend has no wasm.asm.memory';
-  if (typeof b.dataIdMap?.get !== 'function' || typeof b.makeOutput !== 'function' || typeof b.disposeData !== 'function' || typeof (b as { incRef?: unknown }).incRef !== 'function') {
+  if (typeof b.dataIdMap?.get !== 'function' || typeof b.makeOutput !== 'function' || typeof b.disposeData !== 'function' || typeof b.incRef !== 'function') {
     return 'wasm backend lacks dataIdMap/makeOutput/disposeData/incRef';
   }
   return null;
 }
 
-/** The binding for the active backend, or null when the fast path is off or unavailable. */
-export function fastWasm(): Binding | null {
-  if (!enabled || tf.getBackend() !== 'wasm') return null;
-  const backend = tf.backend() as unknown as WasmBackendInternals;
-  if (binding?.backend === backend) return binding;
+/** Instantiate and self-check the kernels on `backend`; the binding, or null with the reason recorded. */
+function bind(backend: WasmBackendInternals): Binding | null {
   if (failures.has(backend)) return null;
-  const problem = internalsProblem(backend);
   let candidate: Binding | null = null;
-  let reason = problem;
-  if (problem == null) {
+  let reason = internalsProblem(backend);
+  if (reason == null) {
     try {
       candidate = { backend, kernels: instantiateKernels(backend.wasm.asm!.memory as WasmMemory) };
-      registerKernels();
       reason = selfCheck(candidate);
     } catch (e) {
       reason = `could not instantiate the kernels: ${(e as Error).message}`;
@@ -97,7 +145,22 @@ export function fastWasm(): Binding | null {
     console.warn(`soft-moe: fast wasm kernels off, portable path used (${reason})`);
     return null;
   }
-  binding = candidate;
+  registerKernels();
+  return candidate;
+}
+
+/**
+ * The binding for the active backend, or null when the fast path is off or unavailable. For
+ * this plug-in and its tests only: library code calls the ops (lib/ops/accelerators.ts).
+ */
+export function fastWasm(): Binding | null {
+  if (!enabled || tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as WasmBackendInternals;
+  if (binding?.backend !== backend) {
+    binding = bind(backend);
+    if (binding == null) return null;
+  }
+  if (shareClones && identity == null) installSharedClones();
   return binding;
 }
 
@@ -383,57 +446,80 @@ function layerNormGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   return [dx, dscale, dbias];
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared clones: the `Identity` kernel override.
+
 /**
  * tfjs keeps a copy of every tensor a gradient needs (`save()` in custom gradients, and the
  * inputs/outputs of built-in ops while a tape records): `engine.clone` runs the Identity kernel,
  * which on wasm 4.22 copies the data (kernels/Identity.js: `outVals.set(inVals)`) — 40 copies in
  * one Soft MoE training step here. Tensors are immutable (no tfjs API writes into existing data;
  * Variable.assign swaps the data id), so the clone can share the data and count a reference, as
- * tfjs' own cpu backend does (tfjs-backend-cpu kernels/Identity.js). Only with the fast path on;
- * otherwise, and for strings, the backend's own kernel runs.
+ * tfjs' own cpu backend does (tfjs-backend-cpu kernels/Identity.js).
+ *
+ * tfjs has one kernel per (name, backend) for the whole process, so this replaces the wasm
+ * `Identity` for every user of tfjs in it. It is therefore installed only while the fast path is
+ * bound and `shareClones` is on (`SOFTMOE_FAST_WASM_SHARE_CLONES`), and tfjs' own kernel is
+ * registered again by `setFastWasmEnabled(false)`, `setFastWasmSharedClones(false)` and
+ * `disposeFastWasm()`. Strings, and tensors of another wasm backend instance, go to tfjs' kernel.
  */
-let originalIdentity: tf.KernelConfig | null = null;
-function identityKernel(args: KernelArgs): tf.TensorInfo {
-  const { x } = args.inputs;
-  if (enabled && binding != null && args.backend === binding.backend && x.dtype !== 'string') {
-    (binding.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-  }
-  return originalIdentity!.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+let identity: { original: tf.KernelConfig; replacement: tf.KernelConfig } | null = null;
+
+function installSharedClones(): void {
+  const original = tf.getKernel('Identity', 'wasm');
+  if (original == null || identity != null) return;
+  const shared = (args: KernelArgs): tf.TensorInfo => {
+    const { x } = args.inputs;
+    if (binding != null && args.backend === binding.backend && x.dtype !== 'string') {
+      binding.backend.incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    }
+    return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  };
+  const replacement: tf.KernelConfig = { ...original, kernelFunc: shared as unknown as tf.KernelFunc };
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel(replacement);
+  identity = { original, replacement };
 }
 
-let registered = false;
-function registerKernels(): void {
-  if (registered) return;
-  const identity = tf.getKernel('Identity', 'wasm');
-  if (identity != null && identity.kernelFunc !== (identityKernel as unknown as tf.KernelFunc)) {
-    originalIdentity = identity;
+/** Register tfjs' own `Identity` again (unless someone replaced ours since: theirs stays). */
+function restoreIdentity(): void {
+  if (identity == null) return;
+  if (tf.getKernel('Identity', 'wasm') === identity.replacement) {
     tf.unregisterKernel('Identity', 'wasm');
-    tf.registerKernel({ ...identity, kernelFunc: identityKernel as unknown as tf.KernelFunc });
+    tf.registerKernel(identity.original);
   }
-  const table: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
-    [GEMM_KERNEL, gemmKernel],
-    [TRANSPOSE_KERNEL, transposeKernel],
-    [PERMUTE_BLOCKS_KERNEL, permuteBlocksKernel],
-    [COLSUM_KERNEL, colsumKernel],
-    [GELU_KERNEL, geluKernel],
-    [GELU_GRAD_KERNEL, geluGradKernel],
-    [L2NORM_KERNEL, l2normKernel],
-    [L2NORM_GRAD_KERNEL, l2normGradKernel],
-    [SOFTMAX_GRAD_KERNEL, softmaxGradKernel],
-    [LAYER_NORM_KERNEL, layerNormKernel],
-    [LAYER_NORM_GRAD_KERNEL, layerNormGradKernel],
-  ];
-  for (const [kernelName, kernelFunc] of table) {
+  identity = null;
+}
+
+const KERNELS: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
+  [GEMM_KERNEL, gemmKernel],
+  [TRANSPOSE_KERNEL, transposeKernel],
+  [PERMUTE_BLOCKS_KERNEL, permuteBlocksKernel],
+  [COLSUM_KERNEL, colsumKernel],
+  [GELU_KERNEL, geluKernel],
+  [GELU_GRAD_KERNEL, geluGradKernel],
+  [L2NORM_KERNEL, l2normKernel],
+  [L2NORM_GRAD_KERNEL, l2normGradKernel],
+  [SOFTMAX_GRAD_KERNEL, softmaxGradKernel],
+  [LAYER_NORM_KERNEL, layerNormKernel],
+  [LAYER_NORM_GRAD_KERNEL, layerNormGradKernel],
+];
+
+function registerKernels(): void {
+  for (const [kernelName, kernelFunc] of KERNELS) {
     if (tf.getKernel(kernelName, 'wasm') == null) {
       tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
     }
   }
-  registered = true;
+}
+
+function unregisterKernels(): void {
+  for (const [kernelName] of KERNELS) if (tf.getKernel(kernelName, 'wasm') != null) tf.unregisterKernel(kernelName, 'wasm');
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tensor-level entry points. Each requires the fast path (check `fastWasm()` first); inputs must
+// Tensor-level entry points. Each requires the fast path (`fastWasm()` not null); inputs must
 // be float32 and shaped as documented; no gradients (wrap in a custom gradient).
 
 function requireFloat32(...ts: tf.Tensor[]): void {
@@ -484,7 +570,7 @@ export function wasmColSum(x: tf.Tensor3D): tf.Tensor2D {
   return tf.engine().runKernel(COLSUM_KERNEL, { x }) as tf.Tensor2D;
 }
 
-/** GELU (tanh form) on the fast path: returns [y, σ(u)] (see lib/ops/nn.ts). */
+/** GELU (tanh form) on the fast path: returns [y, σ(u)]. */
 export function wasmGelu(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
   requireFloat32(x);
   return tf.engine().runKernel(GELU_KERNEL, { x }) as unknown as [tf.Tensor, tf.Tensor];
@@ -515,7 +601,7 @@ export function wasmSoftmaxGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor {
 }
 
 /**
- * LayerNorm of rows on the fast path (for lib/vit/norm.ts): x [rows, d], scale and bias [d] →
+ * LayerNorm of rows on the fast path: x [rows, d], scale and bias [d] →
  * [y, x̂, rstd]; μ and the variance per row, r = 1/√(var + eps), x̂ = (x − μ)·r, y = x̂·scale + bias.
  */
 export function wasmLayerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D] {
@@ -535,3 +621,124 @@ export function wasmLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.T
   requireFloat32(dy, xhat, rstd, scale);
   return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, xhat, rstd, scale }) as unknown as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
 }
+
+// ---------------------------------------------------------------------------------------------
+// The plug-in's ops (lib/ops/accelerators.ts `FastOps`). Each declines (null) what its kernels do
+// not handle: dtypes other than float32 and empty tensors.
+
+const isFloat32 = (...ts: Array<tf.Tensor | undefined>): boolean => ts.every((t) => t == null || t.dtype === 'float32');
+
+/** op(A)·op(B) (+ bias) in one kernel call: A read transposed through strides, bias added inside. */
+function productFast(a: tf.Tensor3D, b: tf.Tensor3D, options: ProductOptions): tf.Tensor3D | null {
+  if (!isFloat32(a, b, options.bias) || a.size === 0 || b.size === 0) return null;
+  return wasmGemm(a, b, options);
+}
+
+function sumRowsFast(x: tf.Tensor3D): tf.Tensor2D | null {
+  return isFloat32(x) && x.size > 0 ? wasmColSum(x) : null;
+}
+
+/**
+ * tfjs-backend-wasm 4.22's Transpose kernel costs 4.5–9 ns per element here. The permutation is
+ * first reduced (axes of size 1 dropped, axes that stay neighbours merged; lib/ops/permutation.ts)
+ * and then run as one of: no movement (a reshape); [R, C] → [C, R] and [B, R, C] → [B, C, R], a
+ * 4×4 register-blocked transpose; [A, B, c] → [B, A, c], copies of contiguous blocks of c
+ * elements. Other permutations are declined (tf.transpose).
+ */
+function transposeFast(x: tf.Tensor, perm: readonly number[]): tf.Tensor | null {
+  if (!isFloat32(x) || x.size === 0) return null;
+  const outShape = perm.map((p) => x.shape[p]);
+  const r = reducePermutation(x.shape, perm);
+  const key = r.perm.join(',');
+  const s = r.shape;
+  if (r.perm.length <= 1) return tf.reshape(x, outShape);
+  if (key === '1,0') return tf.reshape(wasmTransposeLast2(tf.reshape(x, [1, s[0], s[1]])), outShape);
+  if (key === '0,2,1') return tf.reshape(wasmTransposeLast2(tf.reshape(x, [s[0], s[1], s[2]])), outShape);
+  if (key === '1,0,2') return tf.reshape(wasmPermuteBlocks(tf.reshape(x, [s[0], s[1], s[2]])), outShape);
+  return null;
+}
+
+// GELU (formula and gradient: lib/ops/nn.ts) in one pass each way: the forward kernel also returns
+// σ(u), which the backward kernel reuses.
+const geluOp = customOp(1, ([x], save) => {
+  const [y, s] = wasmGelu(x);
+  save([x, s]);
+  return { value: y, gradFunc: (dy, saved) => [wasmGeluGrad(saved[0], saved[1], dy)] };
+});
+
+function geluFast(x: tf.Tensor): tf.Tensor | null {
+  return isFloat32(x) && x.size > 0 ? geluOp(x) : null;
+}
+
+/** One custom op per value of a numeric attribute (eps), made on first use. */
+function perAttribute(make: (attr: number) => (...inputs: tf.Tensor[]) => tf.Tensor): (attr: number) => (...inputs: tf.Tensor[]) => tf.Tensor {
+  const ops = new Map<number, (...inputs: tf.Tensor[]) => tf.Tensor>();
+  return (attr) => {
+    let op = ops.get(attr);
+    if (op == null) {
+      op = make(attr);
+      ops.set(attr, op);
+    }
+    return op;
+  };
+}
+
+// Rows scaled to unit norm in one kernel each way (13 tfjs kernels and their saved copies
+// otherwise). With s = 1/√(Σx² + eps) per row and y = x·s:
+//   dx = s·(dy − y·Σ_j y_j·dy_j)   (from ∂s/∂x_j = −x_j·s³).
+const l2NormalizeOp = perAttribute((eps) =>
+  customOp(1, ([x], save) => {
+    const [y, s] = wasmL2Normalize(x, eps);
+    save([x, s]);
+    return { value: y, gradFunc: (dy, saved) => [wasmL2NormalizeGrad(saved[0], saved[1], dy)] };
+  }),
+);
+
+function l2NormalizeRowsFast(x: tf.Tensor, eps: number): tf.Tensor | null {
+  return isFloat32(x) && x.size > 0 ? l2NormalizeOp(eps)(x) : null;
+}
+
+// tfjs' own softmax forward; the gradient dx = y·(dy − Σ_j y_j·dy_j) in one kernel instead of
+// tfjs' four (mul, sum, sub, mul) with their saved copies.
+const softmaxOp = customOp(1, ([x], save) => {
+  const y = tf.softmax(x);
+  save([y]);
+  return { value: y, gradFunc: (dy, saved) => [wasmSoftmaxGrad(saved[0], dy)] };
+});
+
+function softmaxFast(x: tf.Tensor): tf.Tensor | null {
+  return isFloat32(x) && x.size > 0 && x.rank >= 1 ? softmaxOp(x) : null;
+}
+
+// LayerNorm and its closed-form gradient (lib/ops/layer-norm.ts) as one fused pass each way; the
+// composed version launches about 8 kernels forward and 12 backward per call.
+const layerNormOp = perAttribute((eps) =>
+  customOp(3, ([x, scale, bias], save) => {
+    const [y, xhat, rstd] = wasmLayerNorm(x as tf.Tensor2D, scale as tf.Tensor1D, bias as tf.Tensor1D, eps);
+    save([xhat, rstd, scale]);
+    return {
+      value: y,
+      gradFunc: (dy, [xh, r, sc]) => wasmLayerNormGrad(dy as tf.Tensor2D, xh as tf.Tensor2D, r as tf.Tensor1D, sc as tf.Tensor1D),
+    };
+  }),
+);
+
+function layerNormFast(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor2D | null {
+  return isFloat32(x, scale, bias) && x.size > 0 ? (layerNormOp(eps)(x, scale, bias) as tf.Tensor2D) : null;
+}
+
+const FAST_OPS: FastOps = {
+  product: productFast,
+  sumRows: sumRowsFast,
+  transpose: transposeFast,
+  gelu: geluFast,
+  l2NormalizeRows: l2NormalizeRowsFast,
+  softmax: softmaxFast,
+  layerNorm: layerNormFast,
+};
+
+/** The plug-in: its ops while the fast path is on and bound to the active wasm backend. */
+export const wasmAccelerator: Accelerator = {
+  name: 'wasm fast path (lib/ops/wasm)',
+  active: () => (fastWasm() != null ? FAST_OPS : null),
+};
