@@ -112,6 +112,8 @@ describe('the notebooks in a real browser', function () {
     const xTicks = await page.locator('.js-plotly-plot .xtick text').allTextContents();
     const title = await page.locator('.js-plotly-plot .gtitle').first().textContent();
     const notLoaded = await page.getByText('plotly.js is not loaded on this page').count();
+    // The untrusted-notebook note of each figure (lib/plot/html.ts) is removed once it is drawn.
+    const notes = await page.locator('.softmoe-plot-note').count();
     // The markdown cells' equations are typeset by MathJax (Debian's libjs-mathjax, served locally).
     const mathSelector = '.MathJax, .MathJax_Display, .MathJax_CHTML';
     await page.locator(mathSelector).first().waitFor({ state: 'attached', timeout: 60000 });
@@ -131,6 +133,7 @@ describe('the notebooks in a real browser', function () {
     expect(xTicks.slice(0, 2)).to.deep.equal(['e0·s0', 'e0·s1']);
     expect(title).to.contain('Dispatch weights');
     expect(notLoaded).to.equal(0);
+    expect(notes, 'untrusted notes left next to drawn figures').to.equal(0);
     expect(equations, 'equations typeset by MathJax').to.be.greaterThan(0);
     expect(pageErrors.filter((e) => /plotly|newPlot/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
   });
