@@ -52,11 +52,14 @@ export function reportAllSteps(on: boolean): void {
 function log(message: string, didSomething = false): void {
   if (didSomething || chatty) console.log(`setup: ${message}`);
 }
+export { log as setupLog };
 
 function newestMtime(dir: string, filter: (file: string) => boolean): number {
   let newest = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
+    // lib/jupyterlab/ holds the JupyterLab app's own packages and build (lib/cli/lab.ts).
+    if (entry.isDirectory() && (entry.name === 'node_modules' || entry.name === 'build')) continue;
     if (entry.isDirectory()) newest = Math.max(newest, newestMtime(file, filter));
     else if (filter(file)) newest = Math.max(newest, fs.statSync(file).mtimeMs);
   }
@@ -108,7 +111,8 @@ export function installPlan(what: string, system: { debian: boolean; root: boole
   return { kind: 'advice', message: `${what} is missing. Install it with:\n\n    ${command}\n${extra}\nthen run this command again.` };
 }
 
-function carryOut(plan: InstallPlan): void {
+/** Run an install plan (apt-get as root) or throw its advice as a SetupError. */
+export function carryOut(plan: InstallPlan): void {
   if (plan.kind === 'advice') throw new SetupError(plan.message);
   for (const [command, ...args] of plan.commands) run(command!, args);
 }

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import type { Figure } from './figure.js';
+import { describeFigure, type Figure } from './figure.js';
 
 const require = createRequire(import.meta.url);
 let plotlySource: string | null = null;
@@ -67,9 +67,19 @@ export interface FigureHtmlOptions {
 }
 
 /**
- * An HTML fragment that draws the figure: a <div> and a script that calls Plotly.newPlot once
- * window.Plotly exists. If plotly.js never arrives (an output saved without the cell that
- * carried plotly.js), the div says so after 10 s instead of staying blank.
+ * The line an untrusted notebook shows instead of the figure: Jupyter strips scripts from
+ * untrusted outputs but keeps their text, so the summary and how to get the figure stay visible.
+ */
+export function untrustedNote(figure: Figure): string {
+  return `${describeFigure(figure)}: not drawn, the notebook is not trusted. Run the cell, or trust the notebook (JupyterLab: command palette › Trust Notebook; classic: File › Trust Notebook; shell: jupyter trust NOTEBOOK.ipynb).`;
+}
+
+/**
+ * An HTML fragment that draws the figure: a <div>, a note (untrustedNote) and a script that
+ * removes the note and calls Plotly.newPlot once window.Plotly exists. Where the script does not
+ * run (an untrusted notebook) the note stays and the empty <div> takes no room. If plotly.js
+ * never arrives (an output saved without the cell that carried plotly.js, or a page reloaded
+ * while the kernel kept running) the note says so after 10 s.
  */
 export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): string {
   const id = options.id ?? newId();
@@ -77,6 +87,10 @@ export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): str
   const width = typeof figure.layout.width === 'number' ? `${figure.layout.width}px` : '100%';
   const config = { responsive: true, displaylogo: false, ...(figure.config ?? {}) };
   const spec = jsonForScript({ data: figure.data, layout: figure.layout, config });
+  const noteId = `${id}-note`;
+  const notLoaded = jsonForScript(
+    `${describeFigure(figure)}: plotly.js is not loaded on this page: run the notebook from the top (Restart & Run All), or show this figure with sm.plot.show(figure, { includePlotly: true }).`,
+  );
   const draw =
     `<script type="text/javascript">(function () {\n` +
     `  var spec = ${spec};\n` +
@@ -84,14 +98,21 @@ export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): str
     `  function draw() {\n` +
     `    var el = document.getElementById(${JSON.stringify(id)});\n` +
     `    if (!el) return;\n` +
-    `    if (window.Plotly && window.Plotly.newPlot) { window.Plotly.newPlot(el, spec.data, spec.layout, spec.config); return; }\n` +
-    `    if (++tries > 200) { el.textContent = 'plotly.js is not loaded on this page: run the notebook from the top (Restart & Run All) to draw this figure.'; return; }\n` +
+    `    var note = document.getElementById(${JSON.stringify(noteId)});\n` +
+    `    if (window.Plotly && window.Plotly.newPlot) {\n` +
+    `      if (note && note.parentNode) note.parentNode.removeChild(note);\n` +
+    `      if (el.style) el.style.height = '${height}px';\n` +
+    `      window.Plotly.newPlot(el, spec.data, spec.layout, spec.config);\n` +
+    `      return;\n` +
+    `    }\n` +
+    `    if (++tries > 200) { (note || el).textContent = ${notLoaded}; return; }\n` +
     `    setTimeout(draw, 50);\n` +
     `  }\n` +
     `  draw();\n` +
     `})();</script>`;
-  const div = `<div id="${id}" class="softmoe-plot" style="width: ${width}; height: ${height}px;"></div>`;
-  return `${options.includePlotly ? plotlyLoaderScript() : ''}${div}${draw}`;
+  const div = `<div id="${id}" class="softmoe-plot" style="width: ${width};"></div>`;
+  const note = `<div id="${noteId}" class="softmoe-plot-note" style="font-family: monospace; font-size: 0.9em; white-space: pre-wrap;">${escapeHtml(untrustedNote(figure))}</div>`;
+  return `${options.includePlotly ? plotlyLoaderScript() : ''}${div}${note}${draw}`;
 }
 
 function escapeHtml(text: string): string {

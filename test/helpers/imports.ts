@@ -7,10 +7,14 @@ export const LIB = path.resolve(import.meta.dirname, '../../lib');
 
 /** Every .ts file under `dir`, as absolute paths. */
 export function tsFiles(dir: string = LIB): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
-    .map((e) => path.join(e.parentPath, e.name))
-    .sort();
+  const found: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, e.name);
+    // lib/jupyterlab/ (the JupyterLab app) keeps its own npm packages and build: not library code.
+    if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'build') found.push(...tsFiles(file));
+    else if (e.isFile() && e.name.endsWith('.ts')) found.push(file);
+  }
+  return found.sort();
 }
 
 /** Source without comments (string contents kept), so commented-out imports do not count. */

@@ -7,7 +7,6 @@
 // opened here is signed with a secret in a Jupyter data folder of its own (nothing global).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
@@ -16,59 +15,12 @@ import { BUILD_DIR, NOTEBOOKS_DIR, ROOT, isRoot, jupyterEnv } from '../../lib/cl
 import { executeNotebook } from '../../lib/cli/notebook-exec.js';
 import { readNotebook } from '../../lib/cli/notebook-files.js';
 import { ensureBuild, ensureChromium, ensureJupyter, ensureKernel } from '../../lib/cli/setup.js';
+import { CHROMIUM_FLAGS, freePort, stopServer, waitForServer } from '../helpers/server.js';
 
 const NOTEBOOK = '00-tour.ipynb';
 // A folder per process (removed afterwards): parallel runs in one checkout must not collide.
 const WORK = path.join(BUILD_DIR, 'browser', `run-${process.pid}`);
 const SCREENSHOT = path.join(BUILD_DIR, 'screenshots', '00-tour-notebook.png');
-// Chromium flags for a sandbox without network or GPU (playwright adds --headless and a fresh profile itself).
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForServer(url: string, server: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (server.exitCode != null) throw new Error(`the notebook server exited with ${server.exitCode}:\n${log()}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`the notebook server did not answer ${url} within ${timeoutMs / 1000} s:\n${log()}`);
-}
-
-/** Stop the server and its kernels: the whole process group it leads (started detached). */
-async function stopServer(server: ChildProcess): Promise<void> {
-  if (server.pid == null || server.exitCode != null) return;
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-  try {
-    process.kill(-server.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-server.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 5000);
-  await exited;
-  clearTimeout(timer);
-}
 
 describe('the notebooks in a real browser', function () {
   this.timeout(300000);
@@ -160,6 +112,8 @@ describe('the notebooks in a real browser', function () {
     const xTicks = await page.locator('.js-plotly-plot .xtick text').allTextContents();
     const title = await page.locator('.js-plotly-plot .gtitle').first().textContent();
     const notLoaded = await page.getByText('plotly.js is not loaded on this page').count();
+    // The untrusted-notebook note of each figure (lib/plot/html.ts) is removed once it is drawn.
+    const notes = await page.locator('.softmoe-plot-note').count();
     // The markdown cells' equations are typeset by MathJax (Debian's libjs-mathjax, served locally).
     const mathSelector = '.MathJax, .MathJax_Display, .MathJax_CHTML';
     await page.locator(mathSelector).first().waitFor({ state: 'attached', timeout: 60000 });
@@ -179,6 +133,7 @@ describe('the notebooks in a real browser', function () {
     expect(xTicks.slice(0, 2)).to.deep.equal(['e0·s0', 'e0·s1']);
     expect(title).to.contain('Dispatch weights');
     expect(notLoaded).to.equal(0);
+    expect(notes, 'untrusted notes left next to drawn figures').to.equal(0);
     expect(equations, 'equations typeset by MathJax').to.be.greaterThan(0);
     expect(pageErrors.filter((e) => /plotly|newPlot/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
   });

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { expect } from 'chai';
 import { terminalProgress, formatProgress } from '../../lib/plot/terminal-progress.js';
-import { heatmap, lineChart } from '../../lib/plot/figure.js';
+import { describeFigure, heatmap, lineChart } from '../../lib/plot/figure.js';
 import { figureHtml, plotlyJs, standaloneHtml, writeHtml } from '../../lib/plot/html.js';
 import { inNotebook, quickMode, quickOr } from '../../lib/plot/notebook.js';
 import { PLOTLY_MIME, figureBundle, show } from '../../lib/plot/show.js';
@@ -23,6 +23,23 @@ describe('plot/show and HTML', () => {
     expect(html).to.contain('window.Plotly.newPlot');
     // The title's "</script>" must not close the script element early.
     expect(html.match(/<\/script>/g)).to.have.length(1);
+  });
+
+  it('an untrusted notebook (scripts stripped) still shows the summary and how to trust it', () => {
+    const html = figureHtml(fig, { includePlotly: false });
+    // What Jupyter's sanitizer leaves of an untrusted output: the markup without its scripts.
+    const visible = html
+      .replace(/<script[\s\S]*?<\/script>/g, '')
+      .replace(/<[^>]+>/g, '')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&');
+    expect(visible).to.contain(describeFigure(fig));
+    expect(visible).to.contain('not trusted');
+    expect(visible).to.contain('jupyter trust');
+    // The plot <div> itself has no height until the script draws, so no empty box remains.
+    expect(html).to.match(/<div id="[^"]+" class="softmoe-plot" style="width: [^;]+;"><\/div>/);
   });
 
   it('includePlotly inlines plotly.js once, guarded by window.Plotly', () => {
