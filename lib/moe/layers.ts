@@ -51,13 +51,18 @@ export interface SoftMoELayerConfig {
   seed?: number;
   /** Forwarded to softMoE on every call (normalize, dispatch/combine ablations, …). */
   options?: SoftMoEOptions;
+  /** Initial value of `scale` (§2.3). Default 1 (vmoe `scale_init = ones`). */
+  scaleInit?: number;
+  /** Std of Φ's normal initialisation. Default 1/√d (vmoe `mu_init = lecun_normal()`). */
+  phiInitStd?: number;
 }
 
 /**
  * A Soft MoE layer owning phi [d, n, p], scale [] and the expert weights.
  * Φ is initialised with LeCun normal, std 1/√d (vmoe `mu_init = lecun_normal()`); its scale
- * is irrelevant with normalisation on, since Φ is l2-normalised. `scale` starts at 1 (vmoe
- * `scale_init = ones`).
+ * does not change the logits with normalisation on (Φ is l2-normalised), but it sets how fast
+ * Adam turns Φ (each update moves every entry by about the learning rate). `scale` starts at 1
+ * (vmoe `scale_init = ones`). Both can be changed (`phiInitStd`, `scaleInit`).
  */
 export class SoftMoELayer implements Module {
   readonly numExperts: number;
@@ -87,10 +92,14 @@ export class SoftMoELayer implements Module {
     const d = this.dim;
     const n = this.numExperts;
     const p = this.slotsPerExpert;
+    const scaleInit = config.scaleInit ?? 1;
+    if (!Number.isFinite(scaleInit)) throw new Error(`scaleInit must be a finite number, got ${String(scaleInit)}`);
+    const phiInitStd = config.phiInitStd ?? 1 / Math.sqrt(d);
+    if (!Number.isFinite(phiInitStd) || phiInitStd <= 0) throw new Error(`phiInitStd must be a finite number > 0, got ${String(phiInitStd)}`);
     const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
     this.variables = {
-      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', seed)),
-      scale: ownVariable(tf.scalar(1)),
+      phi: ownVariable(tf.randomNormal([d, n, p], 0, phiInitStd, 'float32', seed)),
+      scale: ownVariable(tf.scalar(scaleInit)),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
       w2: ownVariable(experts.w2),

@@ -83,10 +83,17 @@ export class SoftMoEBlock implements MlpBlock {
   readonly kind = 'soft' as const;
   readonly layer: SoftMoELayer;
   private readonly softOptions: ResolvedViTConfig['moe']['softOptions'];
+  private readonly noiseStd: number;
+  private readonly noiseSeed: number;
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     this.softOptions = moe.softOptions;
+    this.noiseStd = moe.softNoiseStd;
     const { normalize, dispatch, combine, experts } = moe.softOptions;
+    const seed = (seeds.next(), seeds.next());
+    // Derived from the layer's seed, not drawn from the stream: the other blocks' weights stay
+    // those of runs recorded before the noise option existed.
+    this.noiseSeed = deriveSeed(seed, 0x50f7);
     this.layer = new SoftMoELayer({
       dim: config.dim,
       numExperts: moe.numExperts,
@@ -96,8 +103,10 @@ export class SoftMoEBlock implements MlpBlock {
         : { capacityFactor: moe.capacityFactor, numTokens: config.numTokens }),
       expertInit: moe.expertInit,
       // SoftMoELayer draws Φ with `seed` and the experts with `seed + 1`.
-      seed: (seeds.next(), seeds.next()),
+      seed,
       options: { normalize, dispatch, combine, experts },
+      scaleInit: moe.scaleInit,
+      ...(moe.phiInitStd != null ? { phiInitStd: moe.phiInitStd } : {}),
     });
   }
   get variables(): Record<string, tf.Variable> {
@@ -109,8 +118,10 @@ export class SoftMoEBlock implements MlpBlock {
     );
   }
   apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
-    if (!options.returnRouting) return { y: this.layer.apply(x).y, auxLoss: null, metrics: {} };
-    const r = this.layer.apply(x, { returnWeights: true });
+    // Logit noise in training passes only (vmoe adds it when not `deterministic`), seeded by the update.
+    const noise = options.training && this.noiseStd > 0 ? { noiseStd: this.noiseStd, noiseSeed: deriveSeed(this.noiseSeed, options.step ?? 0) } : {};
+    if (!options.returnRouting) return { y: this.layer.apply(x, noise).y, auxLoss: null, metrics: {} };
+    const r = this.layer.apply(x, { ...noise, returnWeights: true });
     tf.dispose([r.logits, r.slotInputs, r.slotOutputs]); // returned with the weights; not wanted here
     return { y: r.y, auxLoss: null, metrics: {}, routing: { dispatch: r.dispatch as tf.Tensor4D, combine: r.combine as tf.Tensor4D } };
   }
