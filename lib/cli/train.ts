@@ -186,7 +186,7 @@ function softRecipePart(args: Args): string {
 }
 
 /** Options already spelled out in a run's name; other swept options are appended to it. */
-const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'head-init', 'shift', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn', 'expert-init', ...SOFT_RECIPE_KEYS.map(([k]) => k)]);
+const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'head-init', 'shift', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn', 'expert-init', 'normalize', ...SOFT_RECIPE_KEYS.map(([k]) => k)]);
 
 /** `_lr2e-3` style suffix for the swept options a run's name does not already show. */
 function sweepSuffix(extra: string[]): string {
