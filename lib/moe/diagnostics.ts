@@ -179,3 +179,30 @@ function medianOf(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/**
+ * The diagnostics as flat named numbers (`dispatchSimilarityMean`, `expertSimilarityMin`, …), for
+ * plots (lib/plot/diagnostics.ts) and tables. Expert similarity is absent when not measured.
+ */
+export function diagnosticsValues(d: SoftMoEDiagnostics): Record<string, number> {
+  const out: Record<string, number> = {
+    scale: d.scale,
+    maxDispatchRelMedian: d.maxDispatchRelMedian,
+    maxDispatchRelMean: d.maxDispatchRelMean,
+    effectiveTokensPerSlot: d.effectiveTokensPerSlot,
+    effectiveSlotsPerToken: d.effectiveSlotsPerToken,
+  };
+  const stats: Array<[string, SimilarityStats | null]> = [
+    ['dispatchSimilarity', d.dispatchSimilarity],
+    ['combineSimilarity', d.combineSimilarity],
+    ['phiSimilarity', d.phiSimilarity],
+    ['expertSimilarity', d.expertSimilarity],
+  ];
+  for (const [name, s] of stats) {
+    if (s == null) continue;
+    out[`${name}Mean`] = s.mean;
+    out[`${name}Min`] = s.min;
+    out[`${name}Max`] = s.max;
+  }
+  return out;
+}

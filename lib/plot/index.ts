@@ -4,3 +4,4 @@ export * from './html.js';
 export * from './notebook.js';
 export * from './progress.js';
 export * from './show.js';
+export * from './diagnostics.js';
