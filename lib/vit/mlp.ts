@@ -110,11 +110,13 @@ export class SoftMoEBlock implements MlpBlock {
     });
   }
   get variables(): Record<string, tf.Variable> {
-    const { dispatch, combine, experts } = this.softOptions;
+    const { normalize, dispatch, combine, experts } = this.softOptions;
     const usesPhi = dispatch !== 'uniform' || combine !== 'uniform';
+    // Without the §2.3 normalisation the logits are X·Φ and `scale` is unused (vmoe creates it only with normalisation).
+    const usesScale = usesPhi && normalize;
     const usesExperts = experts !== 'identity';
     return Object.fromEntries(
-      Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' || name === 'scale' ? usesPhi : usesExperts)),
+      Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' ? usesPhi : name === 'scale' ? usesScale : usesExperts)),
     );
   }
   apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
