@@ -17,6 +17,7 @@ export * from './moe/dispatch.js';
 export * from './moe/gating.js';
 export * from './moe/losses.js';
 export * from './moe/metrics.js';
+export * from './moe/diagnostics.js';
 export * from './moe/routers/index.js';
 export * from './moe/cost.js';
 export * from './moe/layers.js';

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { backendInfo, describeBackend, initBackend } from '../backend.js';
 import { DATASET_NAMES, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
 import { loadDataset } from '../data/load.js';
-import { batchesPerEpoch } from '../data/batches.js';
+import { batchesPerEpoch, batchFromIndices } from '../data/batches.js';
 import { defaultResultsDir, gitInfo, machineInfo, median, resultStatus, versions, writeResults } from '../train/results.js';
 import { loadTrainerCheckpoint, saveTrainerCheckpoint } from '../train/checkpoint.js';
 import { Trainer, type EvalResult, type History, type StepResult } from '../train/trainer.js';
@@ -49,6 +49,13 @@ const OPTIONS = {
   dispatch: { type: 'string' },
   combine: { type: 'string' },
   'experts-fn': { type: 'string' },
+  normalize: { type: 'string' },
+  'scale-init': { type: 'string' },
+  'scale-lr-mult': { type: 'string' },
+  'phi-lr-mult': { type: 'string' },
+  'phi-init-std': { type: 'string' },
+  'soft-noise-std': { type: 'string' },
+  'probe-examples': { type: 'string', default: '64' },
   steps: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string', default: '128' },
@@ -89,11 +96,18 @@ Model      --model dense|soft|tokens-choice|experts-choice (soft)
            --expert-init shared|independent  --head-init zeros|uniform (zeros, as vmoe)
            --dispatch softmax|uniform  --combine softmax|uniform  --experts-fn mlp|identity
                             Soft MoE ablations of the paper's Table 2 (default softmax, softmax, mlp)
+           --normalize true|false  Soft MoE §2.3 l2 normalisation of X and Φ (true, as vmoe)
+           --scale-init S   initial Soft MoE scale (1, vmoe scale_init = ones)
+           --scale-lr-mult K  --phi-lr-mult K   learning-rate multiplier of scale / Φ (1, as vmoe)
+           --phi-init-std S   std of Φ's normal init (1/√d, vmoe lecun_normal)
+           --soft-noise-std S   Gaussian noise on Soft MoE logits in training (0, vmoe noise_std)
 Training   --steps N | --epochs E  --batch-size B (128)  --lr (1e-3)  --warmup N
            --decay cosine|linear|constant  --end-lr  --weight-decay  --clip (1; 0 = none)
            --shift S   move each training image by up to S pixels per axis (0: no augmentation)
            --seed S (0: weights and batch order)  --backend wasm|cpu|tensorflow|webgpu
 Evaluation --eval-every N (250)  --eval-examples N (all validation images)
+           --probe-examples N   first N validation images on which the Soft MoE diagnostics
+                            (lib/moe/diagnostics.ts) are recorded at each evaluation (64; 0 = off)
 Output     --out FILE | --results-dir DIR  --tag T  --force (overwrite finished results)
            --checkpoint FILE  --checkpoint-every N  --resume
 Sweeps     --sweep key=a,b,c (repeatable; axes multiply; 'soft+experts=64' sets two options)
@@ -109,6 +123,14 @@ function num(args: Args, key: keyof Args, integer = false, min = -Infinity): num
     throw new Error(`--${key} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}, got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+/** A `true|false` option, or undefined when not given. */
+function bool(args: Args, key: keyof Args): boolean | undefined {
+  const raw = args[key];
+  if (raw == null) return undefined;
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw new Error(`--${key} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
 /** Expand `--sweep` axes into lists of extra arguments (one list per run). */
@@ -150,8 +172,23 @@ interface RunPlan {
   name: string;
 }
 
+/** Soft MoE recipe options and how a run's name shows them when given (`-scale10`, `-nonorm`). */
+const SOFT_RECIPE_KEYS = [
+  ['scale-init', 'scale'],
+  ['scale-lr-mult', 'scalelr'],
+  ['phi-lr-mult', 'philr'],
+  ['phi-init-std', 'phistd'],
+  ['soft-noise-std', 'noise'],
+] as const;
+
+function softRecipePart(args: Args): string {
+  const parts = SOFT_RECIPE_KEYS.filter(([key]) => args[key] != null).map(([key, short]) => `-${short}${String(args[key])}`);
+  if (args.normalize === 'false') parts.push('-nonorm');
+  return parts.join('');
+}
+
 /** Options already spelled out in a run's name; other swept options are appended to it. */
-const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'head-init', 'shift', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn']);
+const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'head-init', 'shift', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn', 'expert-init', 'normalize', ...SOFT_RECIPE_KEYS.map(([k]) => k)]);
 
 /** `_lr2e-3` style suffix for the swept options a run's name does not already show. */
 function sweepSuffix(extra: string[]): string {
@@ -191,7 +228,13 @@ function planRun(args: Args, suffix = ''): RunPlan {
       auxLossWeight: num(args, 'aux-weight', false, 0),
       expertInit: args['expert-init'] as 'shared' | 'independent' | undefined,
       noiseStd: num(args, 'noise-std', false, 0),
+      scaleInit: num(args, 'scale-init'),
+      phiInitStd: num(args, 'phi-init-std', false, 0),
+      softNoiseStd: num(args, 'soft-noise-std', false, 0),
+      scaleLrMultiplier: num(args, 'scale-lr-mult', false, 0),
+      phiLrMultiplier: num(args, 'phi-lr-mult', false, 0),
       softOptions: {
+        normalize: bool(args, 'normalize'),
         dispatch: args.dispatch as 'softmax' | 'uniform' | undefined,
         combine: args.combine as 'softmax' | 'uniform' | undefined,
         experts: args['experts-fn'] as 'mlp' | 'identity' | undefined,
@@ -210,6 +253,8 @@ function planRun(args: Args, suffix = ''): RunPlan {
         (kind === 'soft' && args.dispatch === 'uniform' ? '-dispatch-uniform' : '') +
         (kind === 'soft' && args.combine === 'uniform' ? '-combine-uniform' : '') +
         (kind === 'soft' && args['experts-fn'] === 'identity' ? '-identity-experts' : '') +
+        (kind === 'soft' ? softRecipePart(args) : '') +
+        (args['expert-init'] === 'independent' ? '-indep' : '') +
         (kind === 'tokens-choice' ? `-k${model.moe?.k}${args.bpr ? '-bpr' : ''}` : '') +
         (model.moe?.capacityFactor != null ? `-cf${model.moe.capacityFactor}` : '');
   const length = steps != null ? `${steps}steps` : `${epochs}epochs`;
@@ -273,6 +318,9 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
   }
   const evalEvery = num(args, 'eval-every', true, 0) as number;
   const evalExamples = num(args, 'eval-examples', true, 1);
+  const probeExamples = num(args, 'probe-examples', true, 0) as number;
+  // The probe: the first images of the validation split (fixed across runs with the same --split-seed).
+  const probe = probeExamples > 0 && model.config.blocks.includes('soft') ? batchFromIndices(validation, Int32Array.from({ length: Math.min(probeExamples, validation.count) }, (_, i) => i)) : undefined;
 
   const header = {
     name: plan.name,
@@ -285,7 +333,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       trainer: trainer.options,
       epochs: plan.epochs,
       data: { trainCount: train.count, validationCount: validation.count, testCount: test.count, splitSeed, normalization: full.normalization },
-      evaluation: { every: evalEvery, examples: evalExamples ?? validation.count },
+      evaluation: { every: evalEvery, examples: evalExamples ?? validation.count, probeExamples: probe ? probe.x.shape[0] : 0 },
     },
     backend: backendInfo(),
     machine: machineInfo(),
@@ -302,6 +350,8 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
     dropFraction: compact(h.dropFraction),
     stepMs: compact(h.stepMs),
     validation: h.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, loss: Number(e.loss.toPrecision(5)), count: e.count })),
+    /** Soft MoE diagnostics per block on the probe batch (lib/moe/diagnostics.ts), before training and at each evaluation. */
+    diagnostics: h.diagnostics,
   });
   writeResults(plan.outPath, { status: 'running', ...header, curves: curves(trainer.history) }, { force: args.force });
 
@@ -322,6 +372,7 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       validation,
       evalEvery,
       evalLimit: evalExamples,
+      probe: probe?.x,
       ...(args.checkpoint ? { saveCheckpoint: (t: Trainer) => saveTrainerCheckpoint(t, args.checkpoint!) } : {}),
       checkpointEvery: num(args, 'checkpoint-every', true, 1),
       onStep: (r) => {
@@ -363,6 +414,8 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
       testAccuracy: finalTest.accuracy,
       testLoss: finalTest.loss,
       testCount: finalTest.count,
+      /** Soft MoE diagnostics per block on the probe batch after the last update (null without a probe). */
+      finalDiagnostics: h.diagnostics.at(-1)?.blocks ?? null,
     };
     writeResults(plan.outPath, { status: 'finished', ...header, finishedAt: new Date().toISOString(), summary, curves: curves(h) }, { force: args.force });
     console.log(
@@ -376,6 +429,8 @@ async function runOne(plan: RunPlan, index: number, count: number): Promise<void
   } finally {
     trainer.dispose();
     model.dispose();
+    probe?.x.dispose();
+    probe?.y.dispose();
   }
 }
 

@@ -33,6 +33,10 @@ export interface SoftMoELayerConfig {
   seed?: number;
   /** Forwarded to softMoE on every call (normalize, dispatch/combine ablations, …). */
   options?: SoftMoEOptions;
+  /** Initial value of `scale` (§2.3). Default 1 (vmoe `scale_init = ones`). */
+  scaleInit?: number;
+  /** Std of Φ's normal initialisation. Default 1/√d (vmoe `mu_init = lecun_normal()`). */
+  phiInitStd?: number;
 }
 
 /** Hidden width of the expert (or dense) MLPs: `hidden` if given, else 4·d (ViT's MLP ratio, Dosovitskiy et al. 2021). */
@@ -59,16 +63,23 @@ export interface MoEInitConfig {
 /**
  * Initial Soft MoE parameters, in variable order phi, scale, w1, b1, w2, b2 (the one copy of
  * the initialisation, used by SoftMoELayer and the tf.layers SoftMoE):
- * Φ [d, n, p] LeCun normal, std 1/√d (vmoe `mu_init = lecun_normal()`; its scale is irrelevant
- * with normalisation on, since Φ is l2-normalised), drawn with `initSeed(seed, 0)`; `scale` [] = 1
+ * Φ [d, n, p] LeCun normal, std 1/√d (vmoe `mu_init = lecun_normal()`; its scale does not change
+ * the logits with normalisation on, since Φ is l2-normalised, but it sets how fast Adam turns Φ),
+ * drawn with `initSeed(seed, 0)`, std `phiInitStd` when given; `scale` [] = `scaleInit`, default 1
  * (vmoe `scale_init = ones`); experts from initExpertParams with `initSeed(seed, 1)`.
  */
-export function initSoftMoEParams(config: MoEInitConfig & { slotsPerExpert: number }): SoftMoEParams {
+export function initSoftMoEParams(config: MoEInitConfig & { slotsPerExpert: number; scaleInit?: number; phiInitStd?: number }): SoftMoEParams {
   const { dim: d, numExperts: n, slotsPerExpert: p } = config;
   const seed = config.seed ?? 0;
+  const scaleInit = config.scaleInit ?? 1;
+  if (typeof scaleInit !== 'number' || !Number.isFinite(scaleInit)) throw new Error(`scaleInit must be a finite number, got ${String(scaleInit)}`);
+  const phiInitStd = config.phiInitStd ?? 1 / Math.sqrt(d);
+  if (typeof phiInitStd !== 'number' || !Number.isFinite(phiInitStd) || phiInitStd <= 0) {
+    throw new Error(`phiInitStd must be a finite number > 0, got ${String(phiInitStd)}`);
+  }
   const experts = initExpertParams(n, d, config.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
-  const phi = tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', initSeed(seed, 0)) as tf.Tensor3D;
-  return { phi, scale: tf.scalar(1), ...experts };
+  const phi = tf.randomNormal([d, n, p], 0, phiInitStd, 'float32', initSeed(seed, 0)) as tf.Tensor3D;
+  return { phi, scale: tf.scalar(scaleInit), ...experts };
 }
 
 /**
@@ -108,7 +119,16 @@ export class SoftMoELayer implements Module {
       throw new Error('SoftMoELayer needs slotsPerExpert, or capacityFactor together with numTokens');
     }
     this.options = config.options ?? {};
-    const init = initSoftMoEParams({ dim: this.dim, numExperts: this.numExperts, slotsPerExpert: this.slotsPerExpert, hidden: this.hidden, expertInit: config.expertInit, seed: config.seed });
+    const init = initSoftMoEParams({
+      dim: this.dim,
+      numExperts: this.numExperts,
+      slotsPerExpert: this.slotsPerExpert,
+      hidden: this.hidden,
+      expertInit: config.expertInit,
+      seed: config.seed,
+      scaleInit: config.scaleInit,
+      phiInitStd: config.phiInitStd,
+    });
     this.variables = Object.fromEntries(Object.entries(init).map(([name, t]) => [name, ownVariable(t)]));
   }
 

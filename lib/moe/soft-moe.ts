@@ -54,6 +54,14 @@ export interface SoftMoEOptions {
   metrics?: boolean;
   /** Read the input back and reject NaN/±Inf with a clear error. Default false (it syncs). */
   checkFinite?: boolean;
+  /**
+   * Std of Gaussian noise added to the logits before both softmaxes (vmoe SoftRouter `noise_std`,
+   * `logits + noise_std · N(0, 1)`, default 0.0; vmoe adds it only when not `deterministic`, i.e.
+   * in training — the caller decides). Default 0 (none).
+   */
+  noiseStd?: number;
+  /** Seed of the logit noise (required when noiseStd > 0, so a run is reproducible). */
+  noiseSeed?: number;
 }
 
 /** vmoe's SoftRouter metrics (`get_metrics`), each a scalar. */
@@ -166,10 +174,15 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
   checkOneOf(expertsMode, ['mlp', 'identity'] as const, 'experts');
   if (expertsMode === 'mlp') checkExpertParams(params, d, n);
   if (options.checkFinite) checkAllFinite(x, 'x');
+  const noiseStd = options.noiseStd ?? 0;
+  if (!Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
+  if (noiseStd > 0 && !Number.isInteger(options.noiseSeed)) throw new Error(`noiseStd > 0 needs an integer noiseSeed, got ${String(options.noiseSeed)}`);
   const s = n * p;
 
   return tf.tidy(() => {
-    const logits = softMoELogits(x, params, normalize);
+    const cleanLogits = softMoELogits(x, params, normalize);
+    // vmoe SoftRouter.add_noise: logits + noise_std · N(0, 1), the same noisy logits for both softmaxes.
+    const logits = noiseStd > 0 ? (tf.add(cleanLogits, tf.randomNormal(cleanLogits.shape, 0, noiseStd, 'float32', options.noiseSeed)) as tf.Tensor3D) : cleanLogits;
 
     // Dispatch weights, eq. (1): softmax over the m tokens of each slot, kept as Dᵀ [g, n·p, m].
     const dispatchT: tf.Tensor3D =

@@ -1,2 +1,3 @@
 /** Plots (browser-safe): plotly figure builders. show(), HTML files, progress, quick mode: ./node.ts. */
 export * from './figure.js';
+export * from './diagnostics.js';

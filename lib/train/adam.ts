@@ -28,6 +28,12 @@ export interface AdamOptions {
    * is a kernel.
    */
   decays?: (name: string, variable: tf.Variable) => boolean;
+  /**
+   * Per-parameter learning-rate multiplier (update = multiplier · lr · …). Default 1 for every
+   * parameter, as vmoe (one learning rate). Used for Soft MoE's `scale` and Φ
+   * (lib/vit/config.ts `scaleLrMultiplier`, `phiLrMultiplier`).
+   */
+  lrMultiplier?: (name: string) => number;
 }
 
 export function defaultDecays(name: string, variable: tf.Variable): boolean {
@@ -54,6 +60,7 @@ export class Adam {
   private readonly m: Record<string, tf.Variable> = {};
   private readonly v: Record<string, tf.Variable> = {};
   private readonly decayed: Set<string>;
+  private readonly multipliers: Record<string, number> = {};
 
   constructor(params: Record<string, tf.Variable>, options: AdamOptions = {}) {
     this.beta1 = options.beta1 ?? 0.9;
@@ -72,6 +79,11 @@ export class Adam {
     this.params = params;
     const decays = options.decays ?? defaultDecays;
     this.decayed = new Set(Object.keys(params).filter((n) => decays(n, params[n])));
+    for (const name of Object.keys(params)) {
+      const k = options.lrMultiplier?.(name) ?? 1;
+      if (typeof k !== 'number' || !Number.isFinite(k) || k < 0) throw new Error(`Adam lrMultiplier(${JSON.stringify(name)}) must be a finite number ≥ 0, got ${String(k)}`);
+      this.multipliers[name] = k;
+    }
     for (const [name, p] of Object.entries(params)) {
       // tf.variable shares the initial tensor's data; dispose the tensor itself (no leak).
       this.m[name] = ownVariable(tf.zerosLike(p), undefined, false);
@@ -110,7 +122,7 @@ export class Adam {
         this.v[n].assign(v);
         let update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), this.epsilon));
         if (this.weightDecay > 0 && this.decayed.has(n)) update = tf.add(update, tf.mul(p, this.weightDecay));
-        p.assign(tf.sub(p, tf.mul(update, learningRate)));
+        p.assign(tf.sub(p, tf.mul(update, learningRate * this.multipliers[n])));
       }
       return norm;
     });

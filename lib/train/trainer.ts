@@ -16,6 +16,7 @@ import { batchStream, epochBatches } from '../data/batches.js';
 import type { ImageDataset } from '../data/datasets.js';
 import { checkInt } from '../ops/check.js';
 import type { ResolvedViTConfig } from '../vit/config.js';
+import { softMoEBlockDiagnostics, type BlockDiagnostics } from '../vit/diagnostics.js';
 import type { ViT } from '../vit/vit.js';
 import { Adam, type AdamOptions } from './adam.js';
 import type { CheckpointContents, StoredTensor } from './checkpoint.js';
@@ -128,10 +129,21 @@ export interface History {
   learningRate: number[];
   stepMs: number[];
   evals: EvalResult[];
+  /**
+   * Soft MoE diagnostics (lib/moe/diagnostics.ts) on the fixed probe batch, per block: before the
+   * first update and at every evaluation (only when `fit` is given a probe).
+   */
+  diagnostics: DiagnosticsRecord[];
+}
+
+/** The Soft MoE diagnostics of every Soft MoE block after `step` updates. */
+export interface DiagnosticsRecord {
+  step: number;
+  blocks: BlockDiagnostics;
 }
 
 export function emptyHistory(): History {
-  return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], dropFraction: [], learningRate: [], stepMs: [], evals: [] };
+  return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], dropFraction: [], learningRate: [], stepMs: [], evals: [], diagnostics: [] };
 }
 
 export interface EvaluateOptions {
@@ -148,6 +160,13 @@ export interface FitOptions {
   evalEvery?: number;
   /** Images of `validation` used by the periodic evaluations. Default: all. */
   evalLimit?: number;
+  /**
+   * A fixed probe batch [b, H, W, C] (e.g. the first 64 validation images): the Soft MoE
+   * diagnostics are measured on it before the first update and at each evaluation, into
+   * `history.diagnostics`. The caller owns the tensor.
+   */
+  probe?: tf.Tensor4D;
+  onDiagnostics?: (record: DiagnosticsRecord) => void;
   /** Stop after this many updates in total. Default: options.steps. */
   untilStep?: number;
   onStep?: (result: StepResult) => void;
@@ -182,7 +201,7 @@ export class Trainer {
   ) {
     this.options = resolveTrainerOptions(options);
     this.params = model.variables;
-    this.optimizer = new Adam(this.params, this.options.adam);
+    this.optimizer = new Adam(this.params, { ...this.options.adam, lrMultiplier: softMoELrMultiplier(model.config) });
   }
 
   /** Updates applied so far. */
@@ -250,6 +269,14 @@ export class Trainer {
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
     if (options.checkpointEvery && !options.saveCheckpoint) throw new Error('checkpointEvery needs saveCheckpoint (e.g. saveTrainerCheckpoint from the Node entry)');
+    this.history.diagnostics ??= []; // histories saved before the diagnostics existed
+    const diagnose = async () => {
+      if (!options.probe) return;
+      const record = { step: this.step, blocks: await softMoEBlockDiagnostics(this.model, options.probe) };
+      this.history.diagnostics.push(record);
+      options.onDiagnostics?.(record);
+    };
+    if (this.step === 0 && this.history.diagnostics.length === 0) await diagnose();
     const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step, maxShift: this.options.maxShift });
     try {
       while (this.step < untilStep) {
@@ -266,6 +293,7 @@ export class Trainer {
         if (options.validation && evalEvery > 0 && (this.step % evalEvery === 0 || last)) {
           const ev = await this.evaluate(options.validation, { limit: options.evalLimit });
           this.history.evals.push(ev);
+          await diagnose();
           options.onEval?.(ev);
         }
         if (options.saveCheckpoint && options.checkpointEvery && (this.step % options.checkpointEvery === 0 || last)) {
@@ -340,6 +368,15 @@ export class Trainer {
   dispose(): void {
     this.optimizer.dispose();
   }
+}
+
+/**
+ * Learning-rate multipliers of the Soft MoE blocks' `scale` and Φ (config `moe.scaleLrMultiplier`,
+ * `moe.phiLrMultiplier`; variables `block{l}/moe/scale` and `block{l}/moe/phi`); 1 elsewhere.
+ */
+export function softMoELrMultiplier(config: ResolvedViTConfig): (name: string) => number {
+  const { scaleLrMultiplier, phiLrMultiplier } = config.moe;
+  return (name) => (/(^|\/)moe\/scale$/.test(name) ? scaleLrMultiplier : /(^|\/)moe\/phi$/.test(name) ? phiLrMultiplier : 1);
 }
 
 /** Accuracy and mean cross-entropy of `model` on `ds` (forward passes only). */

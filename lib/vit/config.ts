@@ -83,6 +83,33 @@ export interface MoEConfig {
    * weights are uniform, the experts when they are the identity) are not trained or counted.
    */
   softOptions?: SoftMoEAblation;
+  /**
+   * Soft MoE: initial value of `scale` (§2.3). Default 1 (vmoe SoftRouter `scale_init = ones`).
+   * With the normalisation |logits| ≤ |scale|, so at 1 both softmaxes start near uniform
+   * (a slot's largest dispatch weight ≤ 1/(1 + (m−1)e^{−2})); data/results/specialisation/ measures
+   * what larger values do on the short schedules trained here.
+   */
+  scaleInit?: number;
+  /**
+   * Soft MoE: std of Φ's normal initialisation. Default null = 1/√d (vmoe `mu_init =
+   * lecun_normal()`). With the normalisation only Φ's direction matters, but its size sets how
+   * fast Adam (steps ≈ learning rate per entry) turns it.
+   */
+  phiInitStd?: number | null;
+  /**
+   * Soft MoE: std of Gaussian noise on the router logits in training passes (vmoe SoftRouter
+   * `noise_std`, default 0.0; evaluation is noiseless). Default 0.
+   */
+  softNoiseStd?: number;
+  /**
+   * Soft MoE: learning-rate multiplier of `scale` (and of Φ, `phiLrMultiplier`) in the trainer's
+   * Adam. Default 1 (vmoe trains every parameter with one learning rate). Under Adam a parameter
+   * moves by about the learning rate per update, so after T updates scale ≤ scaleInit + Σ_t lr_t;
+   * a multiplier lets it grow within a short schedule.
+   */
+  scaleLrMultiplier?: number;
+  /** Soft MoE: learning-rate multiplier of Φ (see `scaleLrMultiplier`). Default 1. */
+  phiLrMultiplier?: number;
 }
 
 /** The Soft MoE options a ViT config may set (Table 2 ablations and the §2.3 normalisation). */
@@ -146,8 +173,9 @@ export interface ResolvedViTConfig {
   mlpDim: number;
   kind: BlockKind;
   blocks: BlockKind[];
-  moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions' | 'softOptions'>> & {
+  moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions' | 'softOptions' | 'phiInitStd'>> & {
     slotsPerExpert: number | null;
+    phiInitStd: number | null;
     layers: number[];
     routerOptions: SparseRouterOptions;
     softOptions: Required<SoftMoEAblation>;
@@ -233,6 +261,19 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   checkOneOf(softOptions.dispatch, ['softmax', 'uniform'] as const, 'moe.softOptions.dispatch');
   checkOneOf(softOptions.combine, ['softmax', 'uniform'] as const, 'moe.softOptions.combine');
   checkOneOf(softOptions.experts, ['mlp', 'identity'] as const, 'moe.softOptions.experts');
+  const scaleInit = moeIn.scaleInit ?? 1;
+  if (typeof scaleInit !== 'number' || !Number.isFinite(scaleInit)) throw new Error(`moe.scaleInit must be a finite number, got ${String(scaleInit)}`);
+  const phiInitStd = moeIn.phiInitStd ?? null;
+  if (phiInitStd != null) checkPositive(phiInitStd, 'moe.phiInitStd');
+  const softNoiseStd = moeIn.softNoiseStd ?? 0;
+  if (typeof softNoiseStd !== 'number' || !Number.isFinite(softNoiseStd) || softNoiseStd < 0) {
+    throw new Error(`moe.softNoiseStd must be a finite number ≥ 0, got ${String(softNoiseStd)}`);
+  }
+  const scaleLrMultiplier = moeIn.scaleLrMultiplier ?? 1;
+  const phiLrMultiplier = moeIn.phiLrMultiplier ?? 1;
+  for (const [name, v] of [['scaleLrMultiplier', scaleLrMultiplier], ['phiLrMultiplier', phiLrMultiplier]] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`moe.${name} must be a finite number ≥ 0, got ${String(v)}`);
+  }
   const layers = moeIn.layers ?? defaultMoELayers(depth);
   for (const l of layers) {
     if (!Number.isInteger(l) || l < 0 || l >= depth) throw new Error(`moe.layers entries must be block indices in [0, ${depth - 1}], got ${String(l)}`);
@@ -277,6 +318,11 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
       auxLossWeight,
       routerOptions: moeIn.routerOptions ?? {},
       softOptions,
+      scaleInit,
+      phiInitStd,
+      softNoiseStd,
+      scaleLrMultiplier,
+      phiLrMultiplier,
     },
     qkNorm: config.qkNorm ?? false,
     headInit,

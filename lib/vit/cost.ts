@@ -96,10 +96,10 @@ export function modelCost(config: ViTConfig | ResolvedViTConfig): ModelCost {
       // Table 2 ablations (moe.softOptions): with uniform dispatch and combine, Φ and scale are
       // unused and the logits are not needed (softMoE still computes and frees them: not
       // counted); identity experts have no weights and no products.
-      const { dispatch, combine, experts } = c.moe.softOptions;
+      const { normalize, dispatch, combine, experts } = c.moe.softOptions;
       const usesPhi = dispatch !== 'uniform' || combine !== 'uniform';
       const usesExperts = experts !== 'identity';
-      blockParams += (usesPhi ? d * s + 1 : 0) + (usesExperts ? expertParams : 0); // Φ [d, n, p], scale, experts
+      blockParams += (usesPhi ? d * s + (normalize ? 1 : 0) : 0) + (usesExperts ? expertParams : 0); // Φ [d, n, p], scale (§2.3 only), experts
       router = usesPhi ? slot.router : 0; // logits X·Φ
       dispatchCombine = slot.dispatchCombine; // X̃ = Dᵀ·X and Y = C·Ỹ
       mlp = usesExperts ? slot.experts : 0; // every slot through its expert

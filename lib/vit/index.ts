@@ -7,3 +7,4 @@ export * from './mlp.js';
 export * from './block.js';
 export * from './vit.js';
 export * from './cost.js';
+export * from './diagnostics.js';

@@ -89,10 +89,17 @@ export class SoftMoEBlock implements MlpBlock {
   readonly kind = 'soft' as const;
   readonly layer: SoftMoELayer;
   private readonly softOptions: ResolvedViTConfig['moe']['softOptions'];
+  private readonly noiseStd: number;
+  private readonly noiseSeed: number;
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     this.softOptions = moe.softOptions;
+    this.noiseStd = moe.softNoiseStd;
     const { normalize, dispatch, combine, experts } = moe.softOptions;
+    const seed = seeds.next();
+    // Derived from the layer's seed, not drawn from the stream: adding the noise option changed
+    // no other block's weights.
+    this.noiseSeed = deriveSeed(seed, 0x50f7);
     this.layer = new SoftMoELayer({
       dim: config.dim,
       numExperts: moe.numExperts,
@@ -101,21 +108,27 @@ export class SoftMoEBlock implements MlpBlock {
         ? { slotsPerExpert: moe.slotsPerExpert }
         : { capacityFactor: moe.capacityFactor, numTokens: config.numTokens }),
       expertInit: moe.expertInit,
-      seed: seeds.next(), // the layer derives the seeds of Φ and the experts from it
+      seed, // the layer derives the seeds of Φ and the experts from it
       options: { normalize, dispatch, combine, experts },
+      scaleInit: moe.scaleInit,
+      ...(moe.phiInitStd != null ? { phiInitStd: moe.phiInitStd } : {}),
     });
   }
   get variables(): Record<string, tf.Variable> {
-    const { dispatch, combine, experts } = this.softOptions;
+    const { normalize, dispatch, combine, experts } = this.softOptions;
     const usesPhi = dispatch !== 'uniform' || combine !== 'uniform';
+    // Without the §2.3 normalisation the logits are X·Φ and `scale` is unused (vmoe creates it only with normalisation).
+    const usesScale = usesPhi && normalize;
     const usesExperts = experts !== 'identity';
     return Object.fromEntries(
-      Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' || name === 'scale' ? usesPhi : usesExperts)),
+      Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' ? usesPhi : name === 'scale' ? usesScale : usesExperts)),
     );
   }
   apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
-    if (!options.returnRouting) return { y: this.layer.apply(x).y, auxLoss: null, metrics: {} };
-    const r = this.layer.apply(x, { returnWeights: true });
+    // Logit noise in training passes only (vmoe adds it when not `deterministic`), seeded by the update.
+    const noise = options.training && this.noiseStd > 0 ? { noiseStd: this.noiseStd, noiseSeed: deriveSeed(this.noiseSeed, options.step ?? 0) } : {};
+    if (!options.returnRouting) return { y: this.layer.apply(x, noise).y, auxLoss: null, metrics: {} };
+    const r = this.layer.apply(x, { ...noise, returnWeights: true });
     tf.dispose([r.logits, r.slotInputs, r.slotOutputs]); // returned with the weights; not wanted here
     return { y: r.y, auxLoss: null, metrics: {}, routing: { dispatch: r.dispatch as tf.Tensor4D, combine: r.combine as tf.Tensor4D } };
   }

@@ -83,6 +83,24 @@ forEachBackend(() => {
       w.dispose();
     });
 
+    it('lrMultiplier scales one parameter\'s update (float64 reference with lr × k), 0 freezes it', function () {
+      const a = tf.variable(tf.tensor1d(theta0));
+      const b = tf.variable(tf.tensor1d(theta0));
+      const c = tf.variable(tf.tensor1d(theta0));
+      const adam = new Adam({ a, b, c }, { clipNorm: null, lrMultiplier: (n) => (n === 'b' ? 10 : n === 'c' ? 0 : 1) });
+      grads.forEach((g, i) => {
+        const gt = tf.tensor1d(g);
+        adam.apply({ a: gt, b: gt, c: gt }, lrs[i]).dispose();
+        gt.dispose();
+      });
+      expectClose(a.dataSync(), referenceAdam(theta0, grads, lrs, { clip: null, wd: 0 }), 'a');
+      expectClose(b.dataSync(), referenceAdam(theta0, grads, lrs.map((l) => 10 * l), { clip: null, wd: 0 }), 'b');
+      expect(Array.from(c.dataSync())).to.deep.equal(theta0);
+      expect(() => new Adam({ a }, { lrMultiplier: () => -1 })).to.throw(/lrMultiplier\("a"\) must be a finite number ≥ 0, got -1/);
+      adam.dispose();
+      tf.dispose([a, b, c]);
+    });
+
     it('rejects a missing gradient and bad options', function () {
       const w = tf.variable(tf.ones([2]));
       const adam = new Adam({ w });

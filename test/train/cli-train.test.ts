@@ -33,6 +33,10 @@ describe('cli/train: npm run train', function () {
     expect(doc.config.model.kind).to.equal('soft');
     expect(doc.config.model.moe.slotsPerExpert).to.equal(2);
     expect(doc.config.trainer.steps).to.equal(6);
+    // Soft MoE diagnostics on the probe (the first 64 validation images) before training and at each evaluation.
+    expect(doc.curves.diagnostics.map((r: { step: number }) => r.step)).to.deep.equal([0, 3, 6]);
+    expect(doc.summary.finalDiagnostics.block1.slots).to.equal(8);
+    expect(doc.config.evaluation.probeExamples).to.equal(64);
     expect(doc.config.data).to.include({ trainCount: 512 - 64, validationCount: 64, testCount: 256 });
     expect(doc.backend.name).to.equal('wasm');
     expect(doc.machine.cores).to.be.a('number');
@@ -66,5 +70,8 @@ describe('cli/train: npm run train', function () {
     expect(fail(['--steps', 'many', '--dry-run'])).to.match(/--steps must be an integer ≥ 1, got "many"/);
     expect(fail(['--dry-run'])).to.match(/give exactly one of --steps N or --epochs E/);
     expect(fail(['--steps', '5', '--sweep', 'seed', '--dry-run'])).to.match(/--sweep axis must look like key=a,b,c, got "seed"/);
+    expect(fail(['--steps', '5', '--normalize', 'yes', '--dry-run'])).to.match(/--normalize must be true or false, got "yes"/);
+    expect(fail(['--steps', '5', '--scale-lr-mult=-2', '--dry-run'])).to.match(/--scale-lr-mult must be a number ≥ 0, got "-2"/);
+    expect(fail(['--steps', '5', '--scale-init', 'big', '--dry-run'])).to.match(/--scale-init must be a number, got "big"/);
   });
 });
