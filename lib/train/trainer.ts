@@ -155,6 +155,31 @@ export interface FitOptions {
   /** Save a checkpoint every N updates (and after the last) to `checkpointPath`. */
   checkpointEvery?: number;
   checkpointPath?: string;
+  /** Stop before the next update once aborted (throws TrainingInterrupted). */
+  signal?: AbortSignal;
+  /**
+   * Declare the run diverged (throw) when an update's loss exceeds this factor times
+   * max(first loss of the run, ln(classes)). Default 10: the first loss of a classifier is about
+   * ln(classes) (exactly, with the zero head init), so 10× means the model puts probability
+   * ≈ e^(−10·ln C) on the right class — far worse than guessing. 0 turns the check off
+   * (non-finite losses are always rejected).
+   */
+  divergenceFactor?: number;
+}
+
+/** Thrown by `fit` when its `signal` aborts; the trainer's state is that after the last update. */
+export class TrainingInterrupted extends Error {
+  constructor(readonly step: number, reason: string) {
+    super(`training interrupted after update ${step}${reason ? ` (${reason})` : ''}`);
+    this.name = 'TrainingInterrupted';
+  }
+}
+
+/** The loss above which `fit` declares divergence (see FitOptions.divergenceFactor), or Infinity. */
+export function divergenceLimit(history: History, numClasses: number, factor = 10): number {
+  if (!(factor > 0)) return Infinity;
+  const first = history.loss.length > 0 ? history.loss[0] : Math.log(numClasses);
+  return factor * Math.max(first, Math.log(numClasses));
 }
 
 /** The checkpoint's JSON meta. */
@@ -246,9 +271,13 @@ export class Trainer {
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
     if (options.checkpointEvery && !options.checkpointPath) throw new Error('checkpointEvery needs checkpointPath');
+    if (options.checkpointPath && !options.checkpointEvery) throw new Error('checkpointPath needs checkpointEvery (updates between checkpoints)');
+    const factor = options.divergenceFactor ?? 10;
+    if (typeof factor !== 'number' || !(factor >= 0)) throw new Error(`divergenceFactor must be a number ≥ 0, got ${String(factor)}`);
     const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step, maxShift: this.options.maxShift });
     try {
       while (this.step < untilStep) {
+        if (options.signal?.aborted) throw new TrainingInterrupted(this.step, String(options.signal.reason ?? ''));
         const batch = stream.next().value;
         let result: StepResult;
         try {
@@ -258,6 +287,13 @@ export class Trainer {
           batch.y.dispose();
         }
         options.onStep?.(result);
+        const limit = divergenceLimit(this.history, this.model.config.numClasses, factor);
+        if (result.loss > limit) {
+          throw new Error(
+            `training diverged at update ${result.step}: loss ${result.loss.toPrecision(4)} is above ${factor} × max(first loss ${this.history.loss[0].toPrecision(4)}, ` +
+              `ln ${this.model.config.numClasses}) = ${limit.toPrecision(4)} (learning rate ${result.learningRate}); lower the learning rate`,
+          );
+        }
         const last = this.step === untilStep;
         if (options.validation && evalEvery > 0 && (this.step % evalEvery === 0 || last)) {
           const ev = await this.evaluate(options.validation, { limit: options.evalLimit });
