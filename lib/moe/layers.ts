@@ -4,13 +4,13 @@
  * Each layer exposes `variables` (named, for optimisers and checkpoints) and `dispose()`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkInt } from '../ops/check.js';
+import { checkInt, checkOptions, tfjsSeed } from '../ops/check.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
-import { expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
-import { tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
-import { softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
+import { EXPERTS_CHOICE_OPTION_KINDS, expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
+import { TOKENS_CHOICE_OPTION_KINDS, tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
+import { SOFT_MOE_OPTION_KINDS, softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
 
 /** A module that owns named variables. */
 export interface Module {
@@ -68,6 +68,13 @@ export class SoftMoELayer implements Module {
   private readonly options: SoftMoEOptions;
 
   constructor(config: SoftMoELayerConfig) {
+    if (config == null) throw new Error('SoftMoELayer needs a config {dim, numExperts, slotsPerExpert | capacityFactor + numTokens}');
+    checkOptions(
+      config,
+      { dim: 'integer', numExperts: 'integer', hidden: 'integer', slotsPerExpert: 'integer', capacityFactor: 'number', numTokens: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object' },
+      'SoftMoELayer',
+    );
+    checkOptions(config.options, SOFT_MOE_OPTION_KINDS, 'SoftMoELayer options');
     checkInt(config.dim, 'dim');
     checkInt(config.numExperts, 'numExperts');
     this.dim = config.dim;
@@ -89,7 +96,7 @@ export class SoftMoELayer implements Module {
     const p = this.slotsPerExpert;
     const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
     this.variables = {
-      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', seed)),
+      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', tfjsSeed(seed))),
       scale: ownVariable(tf.scalar(1)),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
@@ -115,7 +122,7 @@ export class SoftMoELayer implements Module {
 
 /** Router weights W_g [d, n]: LeCun normal, std 1/√d (vmoe's router is a flax `nn.Dense`, whose default kernel init is lecun_normal). */
 function initRouterWeight(dim: number, numExperts: number, seed: number): tf.Tensor2D {
-  return tf.randomNormal([dim, numExperts], 0, 1 / Math.sqrt(dim), 'float32', seed) as tf.Tensor2D;
+  return tf.randomNormal([dim, numExperts], 0, 1 / Math.sqrt(dim), 'float32', tfjsSeed(seed)) as tf.Tensor2D;
 }
 
 /** Settings shared by the sparse MoE layers. */
@@ -133,7 +140,9 @@ export interface SparseMoELayerConfig {
 }
 
 /** Variables of a sparse MoE layer: router W_g [d, n] and stacked experts. */
-function sparseMoEVariables(config: SparseMoELayerConfig): { hidden: number; variables: Record<string, tf.Variable> } {
+function sparseMoEVariables(config: SparseMoELayerConfig, where: string): { hidden: number; variables: Record<string, tf.Variable> } {
+  if (config == null) throw new Error(`${where} needs a config {dim, numExperts, options}`);
+  checkOptions(config, { dim: 'integer', numExperts: 'integer', hidden: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object' }, where);
   checkInt(config.dim, 'dim');
   checkInt(config.numExperts, 'numExperts');
   const hidden = config.hidden ?? 4 * config.dim;
@@ -175,12 +184,13 @@ export class TokensChoiceLayer implements Module {
   private noiseSeed: number;
 
   constructor(config: TokensChoiceLayerConfig) {
-    const { hidden, variables } = sparseMoEVariables(config);
+    if (config?.options == null) throw new Error('TokensChoiceLayer needs options {k, capacityFactor}');
+    checkOptions(config.options, TOKENS_CHOICE_OPTION_KINDS, 'TokensChoiceLayer options');
+    const { hidden, variables } = sparseMoEVariables(config, 'TokensChoiceLayer');
     this.dim = config.dim;
     this.numExperts = config.numExperts;
     this.hidden = hidden;
     this.variables = variables;
-    if (config.options == null) throw new Error('TokensChoiceLayer needs options {k, capacityFactor}');
     this.options = config.options;
     this.noiseSeed = (config.seed ?? 0) * 1000003 + 17;
   }
@@ -221,12 +231,13 @@ export class ExpertsChoiceLayer implements Module {
   private readonly options: ExpertsChoiceOptions;
 
   constructor(config: ExpertsChoiceLayerConfig) {
-    const { hidden, variables } = sparseMoEVariables(config);
+    if (config?.options == null) throw new Error('ExpertsChoiceLayer needs options {capacityFactor}');
+    checkOptions(config.options, EXPERTS_CHOICE_OPTION_KINDS, 'ExpertsChoiceLayer options');
+    const { hidden, variables } = sparseMoEVariables(config, 'ExpertsChoiceLayer');
     this.dim = config.dim;
     this.numExperts = config.numExperts;
     this.hidden = hidden;
     this.variables = variables;
-    if (config.options == null) throw new Error('ExpertsChoiceLayer needs options {capacityFactor}');
     this.options = config.options;
   }
 
@@ -264,6 +275,8 @@ export class DenseMLPLayer implements Module {
   readonly variables: Record<string, tf.Variable>;
 
   constructor(config: DenseMLPLayerConfig) {
+    if (config == null) throw new Error('DenseMLPLayer needs a config {dim}');
+    checkOptions(config, { dim: 'integer', hidden: 'integer', seed: 'seed' }, 'DenseMLPLayer');
     checkInt(config.dim, 'dim');
     this.dim = config.dim;
     this.hidden = config.hidden ?? 4 * config.dim;

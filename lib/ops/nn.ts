@@ -50,10 +50,35 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 /** Epsilon of vmoe's `normalize` (`vmoe/projects/soft_moe/router.py`). */
 export const NORMALIZE_EPS = 1e-6;
 
-/** v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3). */
+/**
+ * v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3).
+ *
+ * Departure for range: in float32, Σv² overflows to Inf once |v| ≳ 1.8e19 (√3.4e38) and the row
+ * would become 0 (so Soft MoE's dispatch silently turned uniform). Rows whose largest |v|
+ * exceeds 2^50 ≈ 1.1e15 are first scaled by the power of two 2^(10 − ⌊log2 max|v|⌋), which is
+ * exact and brings their largest entry near 2^10; then Σv² ≥ 2^20, so eps changes the result by
+ * less than 1e-12 relative — exactly what vmoe's formula gives in exact arithmetic. Other rows
+ * are untouched (factor 1), so the result is bit for bit the plain formula wherever it did not
+ * overflow. The factor carries no gradient; the gradient through v·factor is the exact one.
+ */
 export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
-  const ax = axis < 0 ? v.rank + axis : axis;
-  if (ax < 0 || ax >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
+  const ax0 = axis < 0 ? v.rank + axis : axis;
+  if (ax0 < 0 || ax0 >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
+  return tf.tidy(() => l2NormalizeUnscaled(v.dtype === 'float32' && v.size > 0 ? tf.mul(v, stopGradient(largeRowFactor(v, ax0))) : v, ax0, eps));
+}
+
+/** Above this max |v| a row is rescaled before squaring (see l2Normalize). */
+const L2_SAFE_MAX = 2 ** 50;
+
+/** Per row along `axis`: 2^(10 − ⌊log2 max|v|⌋) where max|v| > 2^50, else 1 (keepDims shape). */
+function largeRowFactor(v: tf.Tensor, axis: number): tf.Tensor {
+  const maxAbs = tf.max(tf.abs(v), axis, true);
+  const exponent = tf.floor(tf.div(tf.log(maxAbs), Math.LN2));
+  return tf.where(tf.greater(maxAbs, L2_SAFE_MAX), tf.pow(tf.scalar(2), tf.sub(10, exponent)), tf.onesLike(maxAbs));
+}
+
+function l2NormalizeUnscaled(v: tf.Tensor, ax: number, eps: number): tf.Tensor {
+  const axis = ax;
   if (v.dtype === 'float32' && v.size > 0 && fastWasm() != null) {
     if (ax === v.rank - 1) return l2NormalizeRowsFast(v, eps);
     // Another axis (e.g. Φ [d, n, p] over d): swap it with the last, normalise rows, swap back.
