@@ -59,12 +59,28 @@ export const NORMALIZE_EPS = 1e-6;
  * exact and brings their largest entry near 2^10; then Σv² ≥ 2^20, so eps changes the result by
  * less than 1e-12 relative — exactly what vmoe's formula gives in exact arithmetic. Other rows
  * are untouched (factor 1), so the result is bit for bit the plain formula wherever it did not
- * overflow. The factor carries no gradient; the gradient through v·factor is the exact one.
+ * overflow. The factor carries no gradient; the gradient through v·factor is the exact one
+ * (a constant power of two times the gradient of the scaled row).
  */
 export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
   const ax0 = axis < 0 ? v.rank + axis : axis;
   if (ax0 < 0 || ax0 >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
-  return tf.tidy(() => l2NormalizeUnscaled(v.dtype === 'float32' && v.size > 0 ? tf.mul(v, stopGradient(largeRowFactor(v, ax0))) : v, ax0, eps));
+  return tf.tidy(() => l2NormalizeUnscaled(v.dtype === 'float32' && v.size > 0 ? tf.mul(v, largeRowFactorOp(ax0)(v)) : v, ax0, eps));
+}
+
+// The factor as one node with a zero gradient: its ops (Greater, Floor) are not recorded, as in
+// dispatch.ts `withoutGradient` (tfjs has no gradient for Greater).
+const largeRowFactorOps = new Map<number, (v: tf.Tensor) => tf.Tensor>();
+function largeRowFactorOp(axis: number): (v: tf.Tensor) => tf.Tensor {
+  let op = largeRowFactorOps.get(axis);
+  if (op == null) {
+    op = customOp(1, ([v]) => {
+      const shape = v.shape;
+      return { value: largeRowFactor(v, axis), gradFunc: () => [tf.zeros(shape)] };
+    });
+    largeRowFactorOps.set(axis, op);
+  }
+  return op;
 }
 
 /** Above this max |v| a row is rescaled before squaring (see l2Normalize). */
