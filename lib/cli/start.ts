@@ -3,9 +3,10 @@
  * JupyterLab when `jupyter-lab` is on PATH, else Debian's classic notebook — serving only on
  * 127.0.0.1, rooted at notebooks/. Jupyter opens a browser tab itself and prints the URL (with
  * its token) to use when it cannot. Extra arguments go to Jupyter: `npm start -- --port 8899`.
- * Ctrl-C stops the server (Jupyter asks to confirm; press Ctrl-C twice).
+ * Ctrl-C (or SIGTERM to npm's process group) stops the server and its kernels (child-cleanup.ts).
  */
 import { spawn } from 'node:child_process';
+import { superviseChild } from './child-cleanup.js';
 import { NOTEBOOKS_DIR, findJupyterLab, isRoot, jupyterEnv } from './jupyter.js';
 import { SetupError, isMain, reportAllSteps, setup } from './setup.js';
 
@@ -31,9 +32,8 @@ if (isMain(import.meta.url)) {
   }
   const { command, args, name } = serverCommand(python, process.argv.slice(2));
   console.log(`start: opening the workbook in ${name} (${[command, ...args].join(' ')})`);
-  const child = spawn(command, args, { stdio: 'inherit', env: jupyterEnv() });
-  // The terminal's Ctrl-C reaches Jupyter directly (same process group); forward SIGTERM.
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  // Jupyter runs in its own process group; Ctrl-C, SIGTERM or SIGHUP reach it once through
+  // superviseChild, which then waits for its shutdown and stops any kernel left behind.
+  const child = spawn(command, args, { stdio: 'inherit', env: jupyterEnv(), detached: true });
+  superviseChild(child);
 }
