@@ -12,6 +12,7 @@
  * map works for training from scratch, and per-data-set standardisation is the MNIST habit.
  */
 import { join } from 'node:path';
+import { checkOptions } from '../ops/check.js';
 import { decodeIdx } from './idx.js';
 import { readDataFile, readManifest, type Manifest } from './manifest.js';
 import { defaultDataDir } from './paths.js';
@@ -143,6 +144,7 @@ export async function loadDataset(
   split: DatasetSplit,
   options: LoadDatasetOptions = {},
 ): Promise<ImageDataset> {
+  checkOptions(options, { dataDir: 'string', verify: 'boolean', normalization: ['standard', 'unit'] }, 'loadDataset');
   const info = datasetInfo(name);
   if (split !== 'train' && split !== 'test') {
     throw new Error(`split must be "train" or "test", got ${JSON.stringify(split)}`);
@@ -242,6 +244,8 @@ export function splitValidation(
   ds: ImageDataset,
   options: ValidationSplitOptions,
 ): { train: ImageDataset; validation: ImageDataset } {
+  if (options == null) throw new Error('splitValidation needs options {count | fraction, seed}');
+  checkOptions(options, { count: 'number', fraction: 'number', seed: 'number' }, 'splitValidation');
   checkSeed(options.seed, 'splitValidation seed');
   if ((options.count == null) === (options.fraction == null)) {
     throw new Error(`splitValidation needs exactly one of count or fraction, got count=${String(options.count)}, fraction=${String(options.fraction)}`);

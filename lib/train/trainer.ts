@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchStream, epochBatches } from '../data/batches.js';
 import type { ImageDataset } from '../data/datasets.js';
-import { checkInt } from '../ops/check.js';
+import { checkInt, checkOptions } from '../ops/check.js';
 import type { ResolvedViTConfig } from '../vit/config.js';
 import type { ViT } from '../vit/vit.js';
 import { Adam, type AdamOptions } from './adam.js';
@@ -59,6 +59,13 @@ export interface ResolvedTrainerOptions {
 }
 
 export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerOptions {
+  if (options == null) throw new Error('Trainer needs options {steps, …}');
+  checkOptions(
+    options,
+    { steps: 'number', batchSize: 'number', learningRate: 'number', warmupSteps: 'number', decay: ['cosine', 'linear', 'constant'], endLearningRate: 'number', adam: 'object', seed: 'number', maxShift: 'number' },
+    'Trainer options',
+  );
+  checkOptions(options.adam, { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null' }, 'Trainer options', 'adam.');
   checkInt(options.steps, 'steps');
   const batchSize = options.batchSize ?? 128;
   checkInt(batchSize, 'batchSize');
@@ -267,6 +274,14 @@ export class Trainer {
 
   /** Train until `untilStep` (default: options.steps), evaluating and checkpointing on the way. */
   async fit(train: ImageDataset, options: FitOptions = {}): Promise<History> {
+    checkOptions(
+      options,
+      {
+        validation: 'object', evalEvery: 'number', evalLimit: 'number', untilStep: 'number', onStep: 'function', onEval: 'function',
+        checkpointEvery: 'number', checkpointPath: 'string', signal: 'object', divergenceFactor: 'number',
+      },
+      'fit',
+    );
     const untilStep = options.untilStep ?? this.options.steps;
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
@@ -372,7 +387,9 @@ export class Trainer {
 
 /** Accuracy and mean cross-entropy of `model` on `ds` (forward passes only). */
 export async function evaluateModel(model: ViT, ds: ImageDataset, options: EvaluateOptions = {}, step = 0): Promise<EvalResult> {
+  checkOptions(options, { batchSize: 'number', limit: 'number' }, 'evaluate');
   const batchSize = options.batchSize ?? 500;
+  checkInt(batchSize, 'evaluate batchSize');
   const limit = Math.min(options.limit ?? ds.count, ds.count);
   checkInt(limit, 'evaluation limit');
   const start = performance.now();
