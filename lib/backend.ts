@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { envVar } from './ops/env.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -61,7 +62,7 @@ function parseBackendName(value: string, source: string): BackendName {
  * the first of tensorflow → wasm → cpu that initialises. A forced backend that fails is an error.
  */
 export async function initBackend(name?: BackendName | string): Promise<BackendInfo> {
-  const env = process.env[BACKEND_ENV];
+  const env = envVar(BACKEND_ENV);
   const forced = name != null ? parseBackendName(name, 'backend') : env ? parseBackendName(env, BACKEND_ENV) : null;
   const order: BackendName[] = forced ? [forced] : [...BACKENDS];
   const failures: string[] = [];

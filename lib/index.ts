@@ -1,9 +1,13 @@
 /**
  * soft-moe-workbook: Soft MoE ("From Sparse to Soft Mixtures of Experts", arXiv:2308.00951)
  * and the sparse routers it is compared with, in TensorFlow.js. The public API: re-exports only.
+ * Browser-safe (no Node built-ins, no process globals; test/package-root.test.ts checks it); the
+ * parts that need Node (files, results, git, notebook display) are in ./node.ts
+ * ('soft-moe-workbook/node'), which re-exports this root too.
  */
 export * from './backend.js';
 export * from './ops/index.js';
+export * from './core/index.js';
 export * from './moe/dense-mlp.js';
 export * from './moe/experts.js';
 export * from './moe/soft-moe.js';

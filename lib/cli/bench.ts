@@ -53,7 +53,7 @@ import { Trainer } from '../train/trainer.js';
 import { modelCost } from '../vit/cost.js';
 import type { ViTConfig } from '../vit/config.js';
 import { ViT } from '../vit/vit.js';
-import { terminalProgress, type Progress } from './progress.js';
+import { terminalProgress, type Progress } from '../plot/terminal-progress.js';
 import { isMain } from './setup.js';
 
 /** The layer configuration of issue 6 and of the PyTorch peer (`bench_torch.py`). */

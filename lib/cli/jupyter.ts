@@ -1,7 +1,7 @@
 /**
  * Finding Jupyter and the project's tslab kernel (shared by setup, start and the notebook runner).
  *
- * Facts this relies on (../shared/ENVIRONMENT.md): the `python3` on PATH may be an interpreter
+ * Facts this relies on: the `python3` on PATH may be an interpreter
  * without Jupyter, so Debian's `/usr/bin/python3` is tried first; tslab's kernel spec can live
  * inside the project (`.jupyter/share/jupyter/kernels/tslab`) and is found through JUPYTER_PATH,
  * so nothing global changes; with tslab installed, `node_modules/.bin/tsc` is tslab's TypeScript

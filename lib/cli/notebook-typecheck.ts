@@ -10,9 +10,9 @@
  * the line inside the cell.
  *
  * Departures from tslab, on purpose: redeclaring a top-level name in a later cell (which tslab
- * allows) is an error here — wrap scratch cells in `{ … }` (../shared/STYLE.md) — and importing
+ * allows) is an error here — wrap scratch cells in `{ … }` — and importing
  * the library's sources (`../lib/…`) is an error, since tslab cannot load them (its rootDir is
- * the notebook's folder): notebooks import the build, `../dist/lib/index.js`.
+ * the notebook's folder): notebooks import the build, `../dist/lib/node.js`.
  *
  * The generated files go to build/notebook-typecheck/run-<pid>/ (kept only when there are
  * errors). Relative import specifiers are rewritten so that they resolve from there exactly as
@@ -74,7 +74,7 @@ export function notebookToModule(notebookFile: string, outFile: string): { text:
               line: i + 1,
               column: raw.indexOf(spec) + 1,
               code: 'notebook',
-              message: `'${spec}' imports the library's TypeScript sources, which tslab cannot load (outside its rootDir); import the build, e.g. '../dist/lib/index.js'`,
+              message: `'${spec}' imports the library's TypeScript sources, which tslab cannot load (outside its rootDir); import the build, e.g. '../dist/lib/node.js'`,
             });
           }
           let rel = toPosix(path.relative(toDir, target));

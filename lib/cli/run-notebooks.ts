@@ -20,7 +20,7 @@ import { BUILD_DIR, NOTEBOOKS_DIR, ROOT } from './jupyter.js';
 import { checkClean, listNotebooks, stripOutputs, type CleanProblem } from './notebook-files.js';
 import { executeNotebook, type NotebookResult } from './notebook-exec.js';
 import { formatDiagnostic, typecheckNotebooks, type CellDiagnostic } from './notebook-typecheck.js';
-import { formatDuration, terminalProgress } from './progress.js';
+import { formatDuration, terminalProgress } from '../plot/terminal-progress.js';
 import { SetupError, ensureBuild, ensureJupyter, ensureKernel, isMain } from './setup.js';
 
 export interface RunOptions {

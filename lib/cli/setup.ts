@@ -2,7 +2,7 @@
  * One-time (and idempotent) set-up of the workbook, run by `npm start` and before `npm test`:
  *
  * 1. builds the library into dist/lib when a source is newer than the build (notebooks import
- *    the build: `import * as sm from '../dist/lib/index.js'`);
+ *    the build: `import * as sm from '../dist/lib/node.js'`);
  * 2. checks that Jupyter (notebook, nbclient, nbconvert) is importable by a Python 3; when it is
  *    missing it installs Debian's packages (as root on Debian/Ubuntu) or prints the exact
  *    apt-get (not root) or pip (other systems) command to run, and stops;

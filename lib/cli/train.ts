@@ -17,9 +17,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend } from '../backend.js';
-import { DATASET_NAMES, DATASETS, loadDataset, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
+import { DATASET_NAMES, DATASETS, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
+import { loadDataset } from '../data/load.js';
 import { batchesPerEpoch } from '../data/batches.js';
-import { checkReplaceable } from '../train/checkpoint.js';
+import { checkReplaceable, loadTrainerCheckpoint, saveTrainerCheckpoint } from '../train/checkpoint.js';
 import { acquireLock, removePendingTemps, type FileLock } from '../train/file-safety.js';
 import {
   defaultResultsDir,
@@ -37,7 +38,7 @@ import { resolveTrainerOptions, Trainer, TrainingInterrupted, type EvalResult, t
 import { BLOCK_KINDS, resolveViTConfig, SIZE_PRESETS, type BlockKind, type ResolvedViTConfig, type SizePreset, type ViTConfig } from '../vit/config.js';
 import { modelCost } from '../vit/cost.js';
 import { ViT } from '../vit/vit.js';
-import { terminalProgress } from './progress.js';
+import { terminalProgress } from '../plot/terminal-progress.js';
 
 const OPTIONS = {
   dataset: { type: 'string', default: 'fashion-mnist' },
@@ -476,7 +477,7 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
   try {
     if (args.resume && args.checkpoint != null) {
       if (existsSync(args.checkpoint)) {
-        const meta = await trainer.loadCheckpoint(args.checkpoint);
+        const meta = await loadTrainerCheckpoint(trainer, args.checkpoint);
         console.error(`resumed from ${args.checkpoint} at update ${meta.step}`);
       } else {
         console.error(`no checkpoint at ${args.checkpoint} yet: starting from update 0`);
@@ -499,7 +500,7 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
       validation,
       evalEvery: plan.evaluation.every,
       evalLimit: plan.evaluation.examples,
-      checkpointPath: args.checkpoint,
+      ...(args.checkpoint != null ? { saveCheckpoint: (t: Trainer) => saveTrainerCheckpoint(t, args.checkpoint as string) } : {}),
       checkpointEvery: plan.checkpointEvery,
       signal: stopController.signal,
       onStep: (r) => {

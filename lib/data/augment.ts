@@ -13,7 +13,7 @@
  * Deterministic: the shifts of a batch are drawn from `SeededRandom(seed)`, and the trainer
  * derives that seed from (run seed, step), so a resumed run sees the same shifted images.
  */
-import { SeededRandom } from './random.js';
+import { SeededRandom } from '../core/random.js';
 
 export interface ShiftOptions {
   /** Largest shift in pixels along each axis, an integer ≥ 0 (0 leaves the images unchanged). */

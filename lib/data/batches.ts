@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkOptions } from '../ops/check.js';
 import { randomShift } from './augment.js';
 import type { ImageDataset } from './datasets.js';
-import { checkSeed, deriveSeed, permutation } from './random.js';
+import { checkSeed, deriveSeed, permutation } from '../core/random.js';
 
 export interface Batch {
   /** Images [b, height, width, 1], float32, normalised. */

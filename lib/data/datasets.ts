@@ -1,7 +1,8 @@
 /**
  * The image classification data sets in data/: MNIST, Fashion-MNIST, and tiny slices of both
- * for fast tests. `loadDataset` reads the gzipped IDX files, verifies them against
- * data/manifest.json, checks the counts and label range, and normalises the pixels.
+ * for fast tests: their sizes, classes and normalisation constants, subsets and validation
+ * splits. `loadDataset` (./load.ts, Node only) reads the gzipped IDX files, verifies them
+ * against data/manifest.json, checks the counts and label range, and normalises the pixels.
  *
  * Normalisation ('standard', the default): x = (byte / 255 − mean) / std, where mean and std are
  * the mean and standard deviation of all pixels (scaled to [0, 1]) of the data set's full
@@ -11,12 +12,8 @@
  * The paper's ViTs (§3, vmoe input pipeline) map pixels to [−1, 1] instead; any fixed affine
  * map works for training from scratch, and per-data-set standardisation is the MNIST habit.
  */
-import { join } from 'node:path';
 import { checkOptions } from '../ops/check.js';
-import { decodeIdx } from './idx.js';
-import { readDataFile, readManifest, type Manifest } from './manifest.js';
-import { defaultDataDir } from './paths.js';
-import { checkSeed, permutation } from './random.js';
+import { checkSeed, permutation } from '../core/random.js';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'tiny-mnist' | 'tiny-fashion-mnist';
 export type DatasetSplit = 'train' | 'test';
@@ -122,84 +119,6 @@ export interface ImageDataset {
   normalization: Normalization;
   /** For a subset: each image's index in the split it was taken from. */
   sourceIndices?: Int32Array;
-}
-
-export interface LoadDatasetOptions {
-  /** Folder holding manifest.json and the data set folders. Default: <project root>/data. */
-  dataDir?: string;
-  /** Verify sizes and SHA-256 sums against the manifest. Default true (≈0.2 s for 60k images). */
-  verify?: boolean;
-  /** 'standard' (default): per-data-set mean/std; 'unit': byte / 255. */
-  normalization?: NormalizationKind;
-}
-
-/**
- * Load one split of a data set into memory: verify, decode, check counts, normalise.
- *
- *   const train = await loadDataset('fashion-mnist', 'train');
- *   train.images // Float32Array [60000·28·28], train.labels // Int32Array [60000]
- */
-export async function loadDataset(
-  name: DatasetName | 'tiny',
-  split: DatasetSplit,
-  options: LoadDatasetOptions = {},
-): Promise<ImageDataset> {
-  checkOptions(options, { dataDir: 'string', verify: 'boolean', normalization: ['standard', 'unit'] }, 'loadDataset');
-  const info = datasetInfo(name);
-  if (split !== 'train' && split !== 'test') {
-    throw new Error(`split must be "train" or "test", got ${JSON.stringify(split)}`);
-  }
-  const kind = options.normalization ?? 'standard';
-  if (kind !== 'standard' && kind !== 'unit') {
-    throw new Error(`normalization must be "standard" or "unit", got ${JSON.stringify(kind)}`);
-  }
-  const dataDir = options.dataDir ?? defaultDataDir();
-  const verify = options.verify ?? true;
-  const manifest: Manifest = verify ? await readManifest(dataDir) : { description: '', files: {} };
-  const files = splitFiles(info, split);
-
-  const [imageBytes, labelBytes] = await Promise.all([
-    readDataFile(dataDir, files.images, manifest, { verify }),
-    readDataFile(dataDir, files.labels, manifest, { verify }),
-  ]);
-  const imagesPath = join(dataDir, files.images);
-  const labelsPath = join(dataDir, files.labels);
-  const images = decodeIdx(imageBytes, 3, imagesPath);
-  const labels = decodeIdx(labelBytes, 1, labelsPath);
-
-  const [count, height, width] = images.shape;
-  if (labels.shape[0] !== count) {
-    throw new Error(`${info.name} ${split}: ${imagesPath} holds ${count} images but ${labelsPath} holds ${labels.shape[0]} labels`);
-  }
-  if (count !== info.counts[split]) {
-    throw new Error(`${info.name} ${split}: expected ${info.counts[split]} images, ${imagesPath} holds ${count}`);
-  }
-  if (height !== info.height || width !== info.width) {
-    throw new Error(`${info.name} ${split}: expected ${info.height}×${info.width} images, ${imagesPath} holds ${height}×${width}`);
-  }
-  const numClasses = info.classNames.length;
-  const labelArray = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const label = labels.data[i];
-    if (label >= numClasses) {
-      throw new Error(`${labelsPath}: label ${label} at index ${i} is outside [0, ${numClasses})`);
-    }
-    labelArray[i] = label;
-  }
-
-  const normalization: Normalization =
-    kind === 'standard' ? { kind, mean: info.mean, std: info.std } : { kind, mean: 0, std: 1 };
-  // One float32 value per byte value: the same rounding for every pixel, and fast.
-  const table = new Float32Array(256);
-  for (let b = 0; b < 256; b++) table[b] = (b / 255 - normalization.mean) / normalization.std;
-  const pixels = images.data;
-  const values = new Float32Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) values[i] = table[pixels[i]];
-
-  return {
-    name: info.name, split, count, height, width, channels: 1, numClasses, classNames: info.classNames,
-    images: values, labels: labelArray, normalization,
-  };
 }
 
 /** Map normalised values back to [0, 1] pixel intensities (for plots). */

@@ -1,8 +1,5 @@
-export * from './random.js';
-export * from './paths.js';
+// Browser-safe data parts; reading and building the data files on disk: ./node.ts.
 export * from './idx.js';
-export * from './manifest.js';
 export * from './datasets.js';
 export * from './augment.js';
 export * from './batches.js';
-export * from './build.js';

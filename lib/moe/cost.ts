@@ -22,13 +22,15 @@
  *   soft            logits X·Φ 2·m·d·(n·p); X̃ = Dᵀ·X and Y = C·Ỹ, 2·(2·m·n·p·d); experts on
  *                   their n·p slots n·p·4dh (paper §2.1, eqs. 1–3)
  *
- * The capacities use the routers' own defaults (Tokens Choice rounds up, Experts Choice rounds
- * half to even), so `capacity` here equals what `tokensChoice` / `expertsChoice` compute for the
- * same options. lib/vit/cost.ts counts a whole ViT with the paper's 'round' for Tokens Choice.
+ * The capacities use the routers' own defaults (TOKENS_CHOICE_ROUNDING 'ceil',
+ * EXPERTS_CHOICE_ROUNDING 'round'), so `capacity` here equals what `tokensChoice` /
+ * `expertsChoice` compute for the same options. lib/vit/cost.ts counts a whole ViT with these
+ * per-layer counts.
  */
 import { checkInt, checkOneOf, checkPositive } from '../ops/check.js';
 import { computeCapacity, type CeilOrRound } from './dispatch.js';
-import { expertsChoiceCapacity } from './routers/experts-choice.js';
+import { expertsChoiceCapacity, EXPERTS_CHOICE_ROUNDING } from './routers/experts-choice.js';
+import { TOKENS_CHOICE_ROUNDING } from './routers/tokens-choice.js';
 import { slotsFromCapacityFactor } from './soft-moe.js';
 
 /** The layers whose cost is counted. */
@@ -49,8 +51,12 @@ export interface MoELayerSizes {
   k?: number;
   /** Capacity factor of the sparse routers, or of Soft MoE when slotsPerExpert is not given. Default 1. */
   capacityFactor?: number;
-  /** Tokens Choice rounding, default 'ceil' as `tokensChoice`; Experts Choice, default 'round'. */
+  /** Capacity rounding; default the router's own (TOKENS_CHOICE_ROUNDING, EXPERTS_CHOICE_ROUNDING). */
   ceilOrRound?: CeilOrRound;
+  /** Round the sparse routers' capacity up to a multiple of this (as the routers' `multipleOf`). */
+  multipleOf?: number | null;
+  /** The sparse routers' capacity C, given directly (as the routers' `capacity`): overrides capacityFactor. */
+  capacity?: number;
   /** Soft MoE slots per expert p. Default round(m·capacityFactor/n) (`slotsFromCapacityFactor`). */
   slotsPerExpert?: number;
 }
@@ -109,9 +115,11 @@ export function moeLayerFlops(kind: MoELayerKind, sizes: MoELayerSizes): MoELaye
       checkInt(k, 'k');
       if (k > n) throw new Error(`k must be ≤ the number of experts n = ${n}, got k = ${k}`);
       const capacity =
-        kind === 'tokens-choice'
-          ? computeCapacity(m * k, n, cf, { ceilOrRound: sizes.ceilOrRound ?? 'ceil' })
-          : expertsChoiceCapacity(m, n, cf, sizes.ceilOrRound ?? 'round');
+        sizes.capacity ??
+        (kind === 'tokens-choice'
+          ? computeCapacity(m * k, n, cf, { ceilOrRound: sizes.ceilOrRound ?? TOKENS_CHOICE_ROUNDING, multipleOf: sizes.multipleOf })
+          : expertsChoiceCapacity(m, n, cf, sizes.ceilOrRound ?? EXPERTS_CHOICE_ROUNDING, sizes.multipleOf));
+      checkInt(capacity, 'capacity C');
       bufferSize = capacity;
       router = 2 * m * d * n;
       dispatchCombine = 2 * (2 * m * n * capacity * d);

@@ -19,7 +19,7 @@
  * Sparse routers (Tokens Choice, Experts Choice) pass one-hot dispatch rows and combine = gate on
  * the same positions; Soft MoE passes its two softmaxes (paper eqs. 1 and 3). One-hot products
  * stand in for vmoe's scatter/gather (`ExpertIndicesDispatcher`): on the wasm backend `gather`'s
- * gradient needs a kernel that is missing (../shared/ENVIRONMENT.md), while a product with a
+ * gradient needs a kernel that tfjs-backend-wasm 4.22 lacks, while a product with a
  * one-hot matrix differentiates like any product.
  *
  * Capacity (`computeCapacity`) also lives here, as in vmoe's moe.py, since every router uses it.
@@ -70,28 +70,6 @@ export function computeCapacity(numTokens: number, numExperts: number, capacityF
     capacity += (multipleOf - (capacity % multipleOf)) % multipleOf;
   }
   return capacity;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routing decisions without gradient.
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Compute `fn(...inputs)` as one node whose gradient with respect to every input is zero
- * (`jax.lax.stop_gradient` around a routing decision, as in vmoe). The ops inside `fn` are not
- * recorded for backpropagation, so they may include ops that tfjs cannot differentiate at all
- * (TopK, OneHot of indices, comparisons, Cumsum of masks): these decide *where* tokens go, and
- * the paper's routers learn only through *how much* (the gate values), never through the choice.
- * A plain `stopGradient(x)` followed by `tf.topk` would fail under `tf.grads` ("gradient function
- * not found for TopK"), because the TopK node would still be on the tape.
- * `fn` must return a float32 tensor.
- */
-export function withoutGradient(fn: (...inputs: tf.Tensor[]) => tf.Tensor, ...inputs: tf.Tensor[]): tf.Tensor {
-  const shapes = inputs.map((t) => t.shape);
-  return customOp(inputs.length, (xs) => ({
-    value: fn(...xs),
-    gradFunc: () => shapes.map((shape) => tf.zeros(shape)),
-  }))(...inputs);
 }
 
 // ---------------------------------------------------------------------------------------------

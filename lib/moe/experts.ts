@@ -4,13 +4,14 @@
  *
  *   expert_i(x) = gelu(x·w1[i] + b1[i])·w2[i] + b2[i]
  *
- * GELU with the tanh approximation, as vmoe's `MlpBlock` (flax `nn.gelu`). Shapes as in
- * ../shared/golden/README.md: w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
+ * GELU with the tanh approximation, as vmoe's `MlpBlock` (flax `nn.gelu`). Shapes as in the
+ * reference vectors (test/fixtures/golden): w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkFloat, checkOptions, checkRank, checkShape } from '../ops/check.js';
 import { batchLinear } from '../ops/matmul.js';
 import { gelu } from '../ops/nn.js';
+import { initSeed } from '../core/random.js';
 
 export interface ExpertParams {
   w1: tf.Tensor3D; // [n, d, h]
@@ -60,7 +61,7 @@ export interface ExpertInitOptions {
    * since gates differ).
    */
   mode?: 'shared' | 'independent';
-  /** Seed of the draw. Default 0. */
+  /** Seed of the draw; w1 and w2 draw with `initSeed(seed, 0)` and `initSeed(seed, 1)`. Default 0. */
   seed?: number;
 }
 
@@ -79,11 +80,11 @@ export function initExpertParams(numExperts: number, dim: number, hidden: number
     let w1: tf.Tensor3D;
     let w2: tf.Tensor3D;
     if (mode === 'shared') {
-      w1 = tf.tile(draw([1, dim, hidden], lim1, seed), [numExperts, 1, 1]) as tf.Tensor3D;
-      w2 = tf.tile(draw([1, hidden, dim], lim1, seed + 1), [numExperts, 1, 1]) as tf.Tensor3D;
+      w1 = tf.tile(draw([1, dim, hidden], lim1, initSeed(seed, 0)), [numExperts, 1, 1]) as tf.Tensor3D;
+      w2 = tf.tile(draw([1, hidden, dim], lim1, initSeed(seed, 1)), [numExperts, 1, 1]) as tf.Tensor3D;
     } else {
-      w1 = draw([numExperts, dim, hidden], lim1, seed) as tf.Tensor3D;
-      w2 = draw([numExperts, hidden, dim], lim1, seed + 1) as tf.Tensor3D;
+      w1 = draw([numExperts, dim, hidden], lim1, initSeed(seed, 0)) as tf.Tensor3D;
+      w2 = draw([numExperts, hidden, dim], lim1, initSeed(seed, 1)) as tf.Tensor3D;
     }
     return { w1, b1: tf.zeros([numExperts, hidden]) as tf.Tensor2D, w2, b2: tf.zeros([numExperts, dim]) as tf.Tensor2D };
   });

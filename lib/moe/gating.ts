@@ -16,7 +16,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFinite, checkFloat, checkInt, checkOptions, checkRank, checkShape, tfjsSeed } from '../ops/check.js';
 import { linear } from '../ops/matmul.js';
-import { withoutGradient } from './dispatch.js';
+import { normalCdf } from '../ops/nn.js';
+import { withoutGradient } from '../core/gradient.js';
 import { applyExperts, checkExpertParams, type ExpertParams } from './experts.js';
 import { oneHot } from '../ops/one-hot.js';
 
@@ -171,11 +172,6 @@ export function noisyTopKLoad(result: NoisyTopKResult, k: number): tf.Tensor1D {
     const z = tf.div(tf.sub(result.cleanLogits.reshape([-1, n]), threshold), result.noiseStddev.reshape([-1, n]));
     return tf.sum(normalCdf(z), 0) as tf.Tensor1D;
   });
-}
-
-/** Standard normal CDF Φ(z) = ½(1 + erf(z/√2)). */
-export function normalCdf(z: tf.Tensor): tf.Tensor {
-  return tf.mul(0.5, tf.add(1, tf.erf(tf.mul(z, Math.SQRT1_2))));
 }
 
 /**

@@ -1,36 +1,18 @@
 /**
  * Layer objects: thin owners of tf.Variables around the pure functions (soft-moe.ts,
- * routers/). Functions hold the math, objects hold the variables (../shared/ARCHITECTURE.md).
+ * routers/). Functions hold the math, objects hold the variables.
  * Each layer exposes `variables` (named, for optimisers and checkpoints) and `dispose()`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkInt, checkOptions, tfjsSeed } from '../ops/check.js';
+import { checkInt, checkOptions } from '../ops/check.js';
+import { ownVariable, type Module } from '../core/module.js';
+import { initSeed } from '../core/random.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
 import { EXPERTS_CHOICE_OPTION_KINDS, expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
 import { TOKENS_CHOICE_OPTION_KINDS, tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
 import { SOFT_MOE_OPTION_KINDS, softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
-
-/** A module that owns named variables. */
-export interface Module {
-  /** Variables by name, in a stable order (checkpoints rely on it). */
-  readonly variables: Record<string, tf.Variable>;
-  dispose(): void;
-}
-
-/** Make a trainable variable from a freshly made tensor and release the tensor (no leak). */
-export function ownVariable(initial: tf.Tensor, name?: string, trainable = true): tf.Variable {
-  const v = tf.variable(initial, trainable, name ? `${name}_${variableCounter++}` : undefined);
-  initial.dispose();
-  return v;
-}
-let variableCounter = 0;
-
-/** Prefix every key of a module's variables, to nest modules. */
-export function prefixed(prefix: string, vars: Record<string, tf.Variable>): Record<string, tf.Variable> {
-  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}/${k}`, v]));
-}
 
 export interface SoftMoELayerConfig {
   /** Token width d. */
@@ -94,9 +76,9 @@ export class SoftMoELayer implements Module {
     const d = this.dim;
     const n = this.numExperts;
     const p = this.slotsPerExpert;
-    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
     this.variables = {
-      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', tfjsSeed(seed))),
+      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', initSeed(seed, 0))),
       scale: ownVariable(tf.scalar(1)),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
@@ -122,7 +104,7 @@ export class SoftMoELayer implements Module {
 
 /** Router weights W_g [d, n]: LeCun normal, std 1/√d (vmoe's router is a flax `nn.Dense`, whose default kernel init is lecun_normal). */
 function initRouterWeight(dim: number, numExperts: number, seed: number): tf.Tensor2D {
-  return tf.randomNormal([dim, numExperts], 0, 1 / Math.sqrt(dim), 'float32', tfjsSeed(seed)) as tf.Tensor2D;
+  return tf.randomNormal([dim, numExperts], 0, 1 / Math.sqrt(dim), 'float32', seed) as tf.Tensor2D;
 }
 
 /** Settings shared by the sparse MoE layers. */
@@ -148,11 +130,11 @@ function sparseMoEVariables(config: SparseMoELayerConfig, where: string): { hidd
   const hidden = config.hidden ?? 4 * config.dim;
   checkInt(hidden, 'hidden');
   const seed = config.seed ?? 0;
-  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: seed + 1 });
+  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
   return {
     hidden,
     variables: {
-      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, seed)),
+      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, initSeed(seed, 0))),
       w1: ownVariable(experts.w1),
       b1: ownVariable(experts.b1),
       w2: ownVariable(experts.w2),
@@ -281,7 +263,7 @@ export class DenseMLPLayer implements Module {
     this.dim = config.dim;
     this.hidden = config.hidden ?? 4 * config.dim;
     checkInt(this.hidden, 'hidden');
-    const init = initExpertParams(1, this.dim, this.hidden, { seed: (config.seed ?? 0) + 1 });
+    const init = initExpertParams(1, this.dim, this.hidden, { seed: initSeed(config.seed ?? 0, 1) });
     const squeeze = (t: tf.Tensor, shape: number[]) => {
       const out = t.reshape(shape);
       t.dispose();

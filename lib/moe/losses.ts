@@ -12,8 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkInt, checkOptions, checkPositive, checkShape } from '../ops/check.js';
-import { withoutGradient } from './dispatch.js';
-import { normalCdf } from './gating.js';
+import { withoutGradient } from '../core/gradient.js';
+import { normalCdf } from '../ops/nn.js';
 import { oneHot } from '../ops/one-hot.js';
 
 /** Accept [m, n] or [g, m, n] and return [g, m, n] (a reshape, no copy). */
@@ -27,7 +27,8 @@ function asGroups(t: tf.Tensor, name: string): tf.Tensor3D {
 /** Squared coefficient of variation over the last axis, var/mean² (population variance). */
 function cvSquared(v: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(v, -1);
-  // vmoe: "Compute CV squared directly, avoiding the undefined std gradient at zero."
+  // As vmoe/nn/routing.py `_importance_auxiliary_loss` (commit 11e37d5e): "Compute CV squared
+  // directly, avoiding the undefined std gradient at zero."
   return tf.div(variance, tf.square(mean));
 }
 
@@ -44,8 +45,8 @@ export function importanceLoss(gates: tf.Tensor): tf.Scalar {
 /**
  * GShard loss (Lepikhin et al. Algorithm 1, lines 3, 11, 13; vmoe `_gshard_auxiliary_loss`):
  *   L = n² · mean_e( mean_tokens(gates[:, e]) · fraction of tokens whose top-1 expert is e ).
- * The n² factor is "not mentioned in the paper, but done in their source code" (vmoe, citing
- * lingvo). Only mean_tokens(gates) carries gradient; the top-1 fractions are counts.
+ * The n² factor: "Not mentioned in the paper, but it's done in their source code." (vmoe/nn/
+ * routing.py `_gshard_auxiliary_loss`, commit 11e37d5e, linking lingvo's gshard_layers.py). Only mean_tokens(gates) carries gradient; the top-1 fractions are counts.
  * vmoe applies it to the gates used for routing (noisy when the router is noisy).
  */
 export function gshardLoss(gates: tf.Tensor): tf.Scalar {

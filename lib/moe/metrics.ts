@@ -8,6 +8,7 @@
  * in the token-major layout [g, m, n, C] (vmoe's "GSEC"), so one set of functions serves all.
  */
 import * as tf from '@tensorflow/tfjs';
+import { sumRows } from '../ops/matmul.js';
 
 /**
  * Tokens (Tokens Choice: kept choices) processed by each expert and group: counts [g, n], int32.
@@ -15,9 +16,9 @@ import * as tf from '@tensorflow/tfjs';
  */
 export function expertLoad(dispatch: tf.Tensor4D): tf.Tensor2D {
   const [g, m, n, c] = dispatch.shape;
-  // Sum over tokens and slots with a product by a row of ones (a sum over a non-last axis
-  // transposes internally on wasm, ../shared/ENVIRONMENT.md): [g, 1, m]·[g, m, n·C].
-  const perSlot = tf.matMul(tf.ones([g, 1, m]), dispatch.reshape([g, m, n * c]) as tf.Tensor3D); // [g, 1, n·C]
+  // Sum over tokens, then slots: sumRows (lib/ops/matmul.ts) avoids tf.sum over a non-last axis,
+  // which transposes internally on wasm. [g, m, n·C] → [g, n·C].
+  const perSlot = sumRows(dispatch.reshape([g, m, n * c]) as tf.Tensor3D);
   return tf.sum(perSlot.reshape([g, n, c]), -1).round().cast('int32') as tf.Tensor2D;
 }
 

@@ -53,7 +53,7 @@ export function checkFloat(t: tf.Tensor, name: string): void {
 
 /**
  * Throw if `t` holds NaN or ±Inf. This reads the tensor back synchronously, so it is opt-in
- * (`checkFinite: true` in layer options, on by default in the functional API for small inputs)
+ * (`checkFinite: true` in the options of softMoE, the routers and the layers; off by default)
  * and never used inside a training step.
  */
 export function checkAllFinite(t: tf.Tensor, name: string): void {

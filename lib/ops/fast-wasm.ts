@@ -18,6 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { isWasmMemory, type WasmMemory } from './wasm-asm.js';
 import { GEMM_ACCUMULATE, GEMM_BIAS, instantiateKernels, type WasmKernelExports } from './wasm-kernels.js';
+import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
+import { envVar } from './env.js';
 
 /** The only tfjs version whose wasm backend internals this module has been checked against. */
 export const PINNED_TFJS_VERSION = '4.22.0';
@@ -38,7 +40,7 @@ interface Binding {
   kernels: WasmKernelExports;
 }
 
-let enabled = !['0', 'false'].includes((process.env[FAST_WASM_ENV] ?? '').toLowerCase());
+let enabled = !['0', 'false'].includes((envVar(FAST_WASM_ENV) ?? '').toLowerCase());
 let binding: Binding | null = null;
 /** Backends for which binding failed, with the reason (reported once). */
 const failures = new WeakMap<object, string>();
@@ -165,9 +167,6 @@ const SOFTMAX_GRAD_KERNEL = 'SoftMoEWasmSoftmaxGrad';
 const LAYER_NORM_KERNEL = 'SoftMoEWasmLayerNorm';
 const LAYER_NORM_GRAD_KERNEL = 'SoftMoEWasmLayerNormGrad';
 
-/** √(2/π), GELU's tanh-approximation constant (as in lib/ops/nn.ts). */
-const GELU_C = Math.sqrt(2 / Math.PI);
-
 interface KernelArgs {
   inputs: Record<string, tf.TensorInfo>;
   backend: unknown;
@@ -182,9 +181,9 @@ function bindingFor(backend: unknown): Binding {
 /**
  * C [B, m, n] = op(A)·op(B) (+ bias): A [B, m, k] (or [B, k, m] with transposeA), B [Bb, k, n]
  * (or [Bb, n, k] with transposeB), Bb ∈ {1, B}; bias [Bbias, n], Bbias ∈ {1, B}.
- * A transposed is read with strides; A·Bᵀ runs as dot products of rows (gemmNT, measured 45–56
- * GFLOP/s against 28–51 for transposing B first); only Aᵀ·Bᵀ, which no op here uses, transposes
- * B into a scratch buffer.
+ * A transposed is read with strides; A·Bᵀ runs as dot products of rows (gemmNT, measured faster
+ * than transposing B first); only Aᵀ·Bᵀ, which no op here uses, transposes B into a scratch
+ * buffer.
  */
 function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const bnd = bindingFor(backend);
@@ -241,8 +240,8 @@ function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 
 /**
  * Rows of B per pass of the product: without blocking, a product with many rows of B (e.g. a
- * weight gradient Aᵀ·dC over 2048 tokens) streams all of B from L3 once per 4 rows of C and ran
- * at ~18 GFLOP/s here; with ~128 KB blocks it ran at 42–53 (min of 20 runs, loaded machine).
+ * weight gradient Aᵀ·dC over 2048 tokens) streams all of B from L3 once per 4 rows of C; with
+ * ~128 KB blocks of B it measured over twice as fast (min of 20 runs, loaded machine).
  */
 function reductionBlock(n: number): number {
   const rows = Math.floor(32768 / Math.max(1, n));
@@ -290,13 +289,13 @@ function geluTail(bnd: Binding, count: number, x: number, y: number | null, s: n
   for (let i = count - (count % 4); i < count; i++) {
     const v = heap[x / 4 + i];
     if (y != null) {
-      const u = 2 * GELU_C * (v + 0.044715 * v * v * v);
+      const u = 2 * GELU_C * (v + GELU_CUBIC * v * v * v);
       const sig = 1 / (1 + Math.exp(-u));
       heap[s / 4 + i] = sig;
       heap[y / 4 + i] = v * sig;
     } else {
       const sig = heap[s / 4 + i];
-      heap[dx / 4 + i] = heap[dy / 4 + i] * (sig + v * sig * (1 - sig) * 2 * GELU_C * (1 + 3 * 0.044715 * v * v));
+      heap[dx / 4 + i] = heap[dy / 4 + i] * (sig + v * sig * (1 - sig) * 2 * GELU_C * (1 + 3 * GELU_CUBIC * v * v));
     }
   }
 }

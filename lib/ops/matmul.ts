@@ -9,9 +9,9 @@
  *    reads A transposed through strides, transposes B (when asked) with a blocked kernel, and adds
  *    the bias inside the product; no XNNPACK repacking, no per-batch dispatch through tfjs;
  *  - elsewhere (cpu, native, or the wasm fast path off): public tfjs ops, with the transposes made
- *    explicit — tfjs' own matMul gradient uses transposeA/transposeB, which on wasm is 10–30×
- *    slower than a plain product (../shared/ENVIRONMENT.md), and a rank-3 tf.matMul runs a scalar
- *    loop there (~3 GFLOP/s).
+ *    explicit — tfjs' own matMul gradient uses transposeA/transposeB, which on wasm is many times
+ *    slower than a plain product, and a rank-3 tf.matMul runs a scalar loop there (`npm run
+ *    bench` measures both; data/results/bench/).
  * Both paths are checked against each other and against the golden vectors (test/ops, test/moe).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -63,6 +63,15 @@ function checkProductShapes(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, tra
   if (bias && (bias.rank !== 2 || bias.shape[1] !== n || (bias.shape[0] !== 1 && bias.shape[0] !== batch))) {
     throw new Error(`product: bias must be [1 or ${batch}, ${n}], got [${bias.shape.join(', ')}]`);
   }
+}
+
+/**
+ * Column sums of a matrix [r, c] → [c], as a product with a row of ones: a 2-D product, fast
+ * on wasm, where tf.sum over axis 0 transposes first (and a rank-3 tf.matMul is the slow path).
+ */
+export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  const [r, c] = x.shape;
+  return matMul(tf.ones([1, r]) as tf.Tensor2D, x).reshape([c]);
 }
 
 /** Column sums of each batch entry: [B, R, C] → [B, C] (the gradient of a bias row). */

@@ -5,19 +5,19 @@
  * a strided block copy and a column sum. They are generated as bytes by lib/ops/wasm-asm.ts and
  * run on the backend's heap (lib/ops/fast-wasm.ts binds them to tensors).
  *
- * Why: on tfjs-backend-wasm 4.22 only a 2-D, non-transposed matMul reaches XNNPACK (~40 GFLOP/s
- * here), and even that one repacks its right operand on every call (measured 3.5–4.4 ns per
- * element of B, more than the product itself when A has ~32 rows); batched products run a scalar
- * loop (~3 GFLOP/s) and transposes cost 4.5–9 ns per element (../shared/ENVIRONMENT.md and
- * data/results/bench/). The product below needs no packing: its micro-kernel keeps a 4×8 block
+ * Why: on tfjs-backend-wasm 4.22 only a 2-D, non-transposed matMul reaches XNNPACK, and even
+ * that one repacks its right operand on every call (more time than the product itself when A has
+ * ~32 rows); batched products run a scalar loop and transposes cost several ns per element
+ * (`npm run bench` measures these; data/results/bench/). The product below needs no packing: its micro-kernel keeps a 4×8 block
  * of C in eight v128 accumulators and, for each k, broadcasts one element of each of 4 rows of A
  * (`v128.load32_splat`, so A may be read with any strides, e.g. transposed) and multiplies two
  * 4-wide vectors of row k of B — the "splat" GEMM micro-kernel of XNNPACK's wasmsimd kernels,
- * applied to unpacked B. Measured 50–57 GFLOP/s on 2-D products here, 41–51 with A transposed.
+ * applied to unpacked B (its speed against XNNPACK: `npm run bench`, data/results/bench/).
  *
  * All pointers, strides and sizes passed to the kernels are in bytes unless named as counts.
  */
 import { assemble, f32, i32, v128, WasmFunction, wasmApi, type WasmMemory } from './wasm-asm.js';
+import { GELU_C, GELU_CUBIC } from './gelu-constants.js';
 
 /** Flags of `gemm`. */
 export const GEMM_BIAS = 1;
@@ -470,9 +470,6 @@ function colsumFunction(): WasmFunction {
   return f;
 }
 
-/** √(2/π), the constant of GELU's tanh approximation. */
-const GELU_C = Math.sqrt(2 / Math.PI);
-
 /** 1.5·2^23 + 127: adding it to a float32 of magnitude < 2^22 leaves round(v) + 127 in its low bits. */
 const MAGIC_BIAS = 12583039;
 
@@ -495,9 +492,9 @@ const GELU_CONSTANTS = {
   c5: 1 / 120,
   // u = x·(geluA + geluB·x²) = 2c(x + 0.044715x³); u' = geluDA + geluDB·x² = 2c(1 + 3·0.044715x²)
   geluA: 2 * GELU_C,
-  geluB: 2 * GELU_C * 0.044715,
+  geluB: 2 * GELU_C * GELU_CUBIC,
   geluDA: 2 * GELU_C,
-  geluDB: 2 * GELU_C * 3 * 0.044715,
+  geluDB: 2 * GELU_C * 3 * GELU_CUBIC,
 } as const;
 type GeluConstants = Record<keyof typeof GELU_CONSTANTS, number>;
 

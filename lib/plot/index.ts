@@ -1,6 +1,2 @@
-/** Plots and notebook helpers: figure builders, show(), standalone HTML, progress, quick mode. */
+/** Plots (browser-safe): plotly figure builders. show(), HTML files, progress, quick mode: ./node.ts. */
 export * from './figure.js';
-export * from './html.js';
-export * from './notebook.js';
-export * from './progress.js';
-export * from './show.js';

@@ -10,6 +10,7 @@
  * depend on tslab, and outside a kernel nothing is found and callers fall back to text.
  */
 import { createRequire } from 'node:module';
+import { envVar } from '../ops/env.js';
 
 const require = createRequire(import.meta.url);
 
@@ -61,7 +62,7 @@ export const QUICK_ENV = 'SOFTMOE_QUICK';
  * every notebook in minutes. On when SOFTMOE_QUICK is set to anything but '', '0' or 'false'.
  */
 export function quickMode(): boolean {
-  const value = process.env[QUICK_ENV];
+  const value = envVar(QUICK_ENV);
   return value != null && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
 

@@ -1,16 +1,16 @@
 /**
  * Progress for long work, wherever it runs: in a notebook cell, one output line that updates in
- * place (a Jupyter display with a display_id); elsewhere, the terminal bar of lib/cli/progress.ts.
+ * place (a Jupyter display with a display_id); elsewhere, the terminal bar of ./terminal-progress.ts.
  *
  *   const bar = progress(steps, 'train');
  *   for (let step = 0; step < steps; step++) { …; bar.update(step + 1, `loss ${loss.toFixed(3)}`); }
  *   bar.finish();
  */
 import { randomBytes } from 'node:crypto';
-import { formatProgress, progressHandle, terminalProgress, type Progress } from '../cli/progress.js';
+import { formatProgress, progressHandle, terminalProgress, type Progress } from './terminal-progress.js';
 import { displayBundle, inNotebook } from './notebook.js';
 
-export type { Progress } from '../cli/progress.js';
+export type { Progress } from './terminal-progress.js';
 
 /** Minimum time between two updates of the notebook line (each is a message to the front end). */
 const NOTEBOOK_INTERVAL_MS = 250;

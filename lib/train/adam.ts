@@ -12,7 +12,7 @@
  * change every step without touching tfjs internals.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ownVariable } from '../moe/layers.js';
+import { ownVariable } from '../core/module.js';
 import { checkOptions } from '../ops/check.js';
 
 export interface AdamOptions {

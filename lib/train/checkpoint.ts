@@ -16,6 +16,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { fileError, writeFileAtomic } from './file-safety.js';
+import type { Trainer, TrainerCheckpointMeta } from './trainer.js';
 
 export const CHECKPOINT_MAGIC = 'SMOECKPT';
 export const CHECKPOINT_VERSION = 1;
@@ -171,4 +172,15 @@ export async function readCheckpoint<Meta = unknown>(path: string): Promise<Chec
     throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`);
   }
   return decodeCheckpoint<Meta>(bytes, path);
+}
+
+/** Write a trainer's checkpoint (`trainer.checkpointContents()`) to `path`. */
+export async function saveTrainerCheckpoint(trainer: Trainer, path: string): Promise<void> {
+  const { tensors, meta } = trainer.checkpointContents();
+  await saveCheckpoint(path, tensors, meta);
+}
+
+/** Read a checkpoint written by `saveTrainerCheckpoint` into `trainer`; returns its meta. */
+export async function loadTrainerCheckpoint(trainer: Trainer, path: string): Promise<TrainerCheckpointMeta> {
+  return trainer.restoreCheckpoint(await readCheckpoint<TrainerCheckpointMeta>(path), path);
 }

@@ -1,7 +1,5 @@
+// Browser-safe training parts; checkpoint files and results files: ./node.ts.
 export * from './schedule.js';
 export * from './adam.js';
 export * from './loss.js';
-export * from './checkpoint.js';
 export * from './trainer.js';
-export * from './results.js';
-export * from './results-summary.js';

@@ -18,7 +18,7 @@ import { checkInt, checkOptions } from '../ops/check.js';
 import type { ResolvedViTConfig } from '../vit/config.js';
 import type { ViT } from '../vit/vit.js';
 import { Adam, type AdamOptions } from './adam.js';
-import { readCheckpoint, saveCheckpoint, type StoredTensor } from './checkpoint.js';
+import type { CheckpointContents, StoredTensor } from './checkpoint.js';
 import { countCorrect, crossEntropy } from './loss.js';
 import { checkSchedule, learningRateAt, type DecayKind, type ScheduleOptions } from './schedule.js';
 
@@ -159,9 +159,13 @@ export interface FitOptions {
   untilStep?: number;
   onStep?: (result: StepResult) => void;
   onEval?: (result: EvalResult) => void;
-  /** Save a checkpoint every N updates (and after the last) to `checkpointPath`. */
+  /** Call `saveCheckpoint` every N updates (and after the last). */
   checkpointEvery?: number;
-  checkpointPath?: string;
+  /**
+   * Store a checkpoint of the trainer, e.g. `(t) => saveTrainerCheckpoint(t, path)` from the
+   * Node entry ('soft-moe-workbook/node'), which writes `checkpointContents()` to a file.
+   */
+  saveCheckpoint?: (trainer: Trainer) => Promise<void>;
   /** Stop before the next update once aborted (throws TrainingInterrupted). */
   signal?: AbortSignal;
   /**
@@ -238,7 +242,7 @@ export class Trainer {
       const { grads } = tf.variableGrads(() => {
         const out = this.model.apply(images, { training: true, step: stepIndex });
         const ce = crossEntropy(out.logits, labels);
-        const drops = Object.entries(out.metrics).filter(([k]) => k.endsWith('/dropFraction')).map(([, v]) => v);
+        const drops = out.dropFractions;
         const drop = drops.length > 0 ? tf.div(tf.addN(drops), drops.length) : tf.scalar(0);
         held.parts = tf.keep(tf.stack([ce, out.auxLoss, countCorrect(out.logits, labels), drop]) as tf.Tensor1D);
         return auxWeight > 0 ? tf.add(ce, tf.mul(out.auxLoss, auxWeight)) : ce;
@@ -278,15 +282,15 @@ export class Trainer {
       options,
       {
         validation: 'object', evalEvery: 'number', evalLimit: 'number', untilStep: 'number', onStep: 'function', onEval: 'function',
-        checkpointEvery: 'number', checkpointPath: 'string', signal: 'object', divergenceFactor: 'number',
+        checkpointEvery: 'number', saveCheckpoint: 'function', signal: 'object', divergenceFactor: 'number',
       },
       'fit',
     );
     const untilStep = options.untilStep ?? this.options.steps;
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
-    if (options.checkpointEvery && !options.checkpointPath) throw new Error('checkpointEvery needs checkpointPath');
-    if (options.checkpointPath && !options.checkpointEvery) throw new Error('checkpointPath needs checkpointEvery (updates between checkpoints)');
+    if (options.checkpointEvery && !options.saveCheckpoint) throw new Error('checkpointEvery needs saveCheckpoint (e.g. saveTrainerCheckpoint from the Node entry)');
+    if (options.saveCheckpoint && !options.checkpointEvery) throw new Error('saveCheckpoint needs checkpointEvery (updates between checkpoints)');
     const factor = options.divergenceFactor ?? 10;
     if (typeof factor !== 'number' || !(factor >= 0)) throw new Error(`divergenceFactor must be a number ≥ 0, got ${String(factor)}`);
     const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step, maxShift: this.options.maxShift });
@@ -315,8 +319,8 @@ export class Trainer {
           this.history.evals.push(ev);
           options.onEval?.(ev);
         }
-        if (options.checkpointPath && options.checkpointEvery && (this.step % options.checkpointEvery === 0 || last)) {
-          await this.saveCheckpoint(options.checkpointPath);
+        if (options.saveCheckpoint && options.checkpointEvery && (this.step % options.checkpointEvery === 0 || last)) {
+          await options.saveCheckpoint(this);
         }
       }
     } finally {
@@ -325,8 +329,11 @@ export class Trainer {
     return this.history;
   }
 
-  /** Save parameters, Adam's moments and step, the options and the history. */
-  async saveCheckpoint(path: string): Promise<void> {
+  /**
+   * What a checkpoint holds: parameters, Adam's moments and step (tensors, not copies), the
+   * options and the history. Written to a file by `saveTrainerCheckpoint` (Node entry).
+   */
+  checkpointContents(): { tensors: Record<string, tf.Tensor>; meta: TrainerCheckpointMeta } {
     const state = this.optimizer.getState();
     const tensors: Record<string, tf.Tensor> = {};
     for (const [n, v] of Object.entries(this.params)) tensors[`param/${n}`] = v;
@@ -339,16 +346,17 @@ export class Trainer {
       trainerOptions: this.options,
       history: this.history,
     };
-    await saveCheckpoint(path, tensors, meta);
+    return { tensors, meta };
   }
 
   /**
-   * Restore a checkpoint saved by `saveCheckpoint` into this trainer's model and optimiser.
-   * The model config and the trainer options must match (a different schedule or batch order
-   * would not continue the same run).
+   * Restore checkpoint contents (as `checkpointContents()` made them; read from a file by
+   * `loadTrainerCheckpoint`, Node entry) into this trainer's model and optimiser. `path` names
+   * the source in error messages. The model config and the trainer options must match (a
+   * different schedule or batch order would not continue the same run).
    */
-  async loadCheckpoint(path: string): Promise<TrainerCheckpointMeta> {
-    const { meta, tensors } = await readCheckpoint<TrainerCheckpointMeta>(path);
+  restoreCheckpoint(contents: CheckpointContents<TrainerCheckpointMeta>, path = 'checkpoint'): TrainerCheckpointMeta {
+    const { meta, tensors } = contents;
     if (meta == null || meta.kind !== 'soft-moe-workbook/trainer') throw new Error(`${path} is not a trainer checkpoint (meta.kind = ${JSON.stringify(meta?.kind)})`);
     const diff = firstDifference(meta.modelConfig, this.model.config, 'modelConfig') ?? firstDifference(meta.trainerOptions, this.options, 'trainerOptions');
     if (diff) throw new Error(`${path} was saved with a different configuration: ${diff}`);

@@ -18,7 +18,7 @@ import { checkRank } from '../ops/check.js';
 import { batchMatMul, linear } from '../ops/matmul.js';
 import { softmax } from '../ops/nn.js';
 import { transpose } from '../ops/transpose.js';
-import { ownVariable, type Module } from '../moe/layers.js';
+import { ownVariable, type Module } from '../core/module.js';
 import { xavierUniform } from './init.js';
 import { layerNorm } from './norm.js';
 

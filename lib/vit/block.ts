@@ -6,10 +6,10 @@
  * No dropout: vmoe's Soft MoE configs set `dropout_rate = attention_dropout_rate = 0`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { prefixed, type Module } from '../moe/layers.js';
+import { prefixed, type Module } from '../core/module.js';
 import { MultiHeadAttention } from './attention.js';
 import type { BlockKind, ResolvedViTConfig } from './config.js';
-import { SeedStream } from './init.js';
+import { SeedStream } from '../core/random.js';
 import { createMlpBlock, type ForwardOptions, type MlpBlock, type MlpOutput } from './mlp.js';
 import { LayerNorm } from './norm.js';
 

@@ -14,10 +14,18 @@
  */
 import { checkInt, checkOneOf, checkOptions, checkPositive } from '../ops/check.js';
 import type { SoftMoEOptions } from '../moe/soft-moe.js';
+import type { TokensChoiceOptions } from '../moe/routers/tokens-choice.js';
 
 /** What sits in the MLP slot of an encoder block. */
 export type BlockKind = 'dense' | 'soft' | 'tokens-choice' | 'experts-choice';
 export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'soft', 'tokens-choice', 'experts-choice'];
+
+/**
+ * Options of the sparse routers a ViT config may set beyond the ones it names itself (k,
+ * capacityFactor, batchPriority, noiseStd): forwarded to `tokensChoice` and `expertsChoice`
+ * (Experts Choice ignores `auxLoss`).
+ */
+export type SparseRouterOptions = Pick<TokensChoiceOptions, 'ceilOrRound' | 'multipleOf' | 'capacity' | 'auxLoss' | 'checkFinite'>;
 
 /** Options of the MoE blocks (ignored by dense blocks). */
 export interface MoEConfig {
@@ -63,8 +71,8 @@ export interface MoEConfig {
    * Experts Choice have none (perfectly balanced by construction).
    */
   auxLossWeight?: number;
-  /** Extra options forwarded verbatim to the sparse router functions (noise, loss kinds, …). */
-  routerOptions?: Record<string, unknown>;
+  /** Extra options forwarded to the sparse router functions (rounding, fixed capacity, loss kind, …). */
+  routerOptions?: SparseRouterOptions;
   /**
    * Soft MoE only: the paper's Table 2 ablations, forwarded to `softMoE` (lib/moe/soft-moe.ts).
    * Defaults are the Soft MoE of the paper: normalize true (§2.3), dispatch and combine
@@ -140,7 +148,7 @@ export interface ResolvedViTConfig {
   moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions' | 'softOptions'>> & {
     slotsPerExpert: number | null;
     layers: number[];
-    routerOptions: Record<string, unknown>;
+    routerOptions: SparseRouterOptions;
     softOptions: Required<SoftMoEAblation>;
   };
   qkNorm: boolean;

@@ -15,9 +15,7 @@
  * is unavailable on wasm; a gather-based implementation would spend no FLOPs there. The per-kind
  * breakdown (`dispatchCombine`) lets a reader drop them.
  */
-import { slotsFromCapacityFactor } from '../moe/soft-moe.js';
-import { computeCapacity, type CeilOrRound } from '../moe/dispatch.js';
-import { expertsChoiceCapacity } from '../moe/routers/experts-choice.js';
+import { moeLayerFlops, type MoELayerFlops } from '../moe/cost.js';
 import { resolveViTConfig, type BlockKind, type ResolvedViTConfig, type ViTConfig } from './config.js';
 
 /** Forward FLOPs of one image, by component (each a sum over blocks). */
@@ -43,24 +41,25 @@ export interface ModelCost {
   blocks: Array<{ kind: BlockKind; parameters: number; flops: number }>;
 }
 
-/** Soft MoE slots per expert p, or the sparse routers' capacity C per expert and image. */
+/** The FLOPs of one block's MLP slot per image (lib/moe/cost.ts, one copy of the formulas). */
+function mlpSlotFlops(kind: BlockKind, config: ResolvedViTConfig): MoELayerFlops {
+  const { moe, numTokens: tokens, dim } = config;
+  if (kind === 'dense') return moeLayerFlops('dense-mlp', { tokens, dim, hidden: config.mlpDim });
+  const { ceilOrRound, multipleOf, capacity } = moe.routerOptions;
+  return moeLayerFlops(kind, {
+    tokens,
+    dim,
+    hidden: moe.expertHidden,
+    experts: moe.numExperts,
+    k: moe.k,
+    capacityFactor: moe.capacityFactor,
+    ...(kind === 'soft' ? { slotsPerExpert: moe.slotsPerExpert ?? undefined } : { ceilOrRound, multipleOf, capacity }),
+  });
+}
+
+/** Soft MoE slots per expert p, or the sparse routers' capacity C per expert and image (0 for dense). */
 export function moeBufferSize(kind: BlockKind, config: ResolvedViTConfig): number {
-  const { moe, numTokens: m } = config;
-  const n = moe.numExperts;
-  const routerOption = <K extends 'ceilOrRound' | 'multipleOf'>(key: K) =>
-    (moe.routerOptions[key] ?? undefined) as (K extends 'ceilOrRound' ? CeilOrRound : number | null) | undefined;
-  switch (kind) {
-    case 'soft':
-      return moe.slotsPerExpert ?? slotsFromCapacityFactor(m, n, moe.capacityFactor);
-    case 'tokens-choice':
-      // C = ceil(m·K·cf / n) ≥ 1, the Tokens Choice router's default (vmoe's `ceil_or_round`).
-      return computeCapacity(m * moe.k, n, moe.capacityFactor, { ceilOrRound: routerOption('ceilOrRound') ?? 'ceil', multipleOf: routerOption('multipleOf') });
-    case 'experts-choice':
-      // C = round(m·cf / n), 1 ≤ C ≤ m (vmoe `get_vmoe_experts_choose_config`).
-      return expertsChoiceCapacity(m, n, moe.capacityFactor, routerOption('ceilOrRound') ?? 'round', routerOption('multipleOf'));
-    case 'dense':
-      return 0;
-  }
+  return mlpSlotFlops(kind, config).bufferSize;
 }
 
 /** Parameters and forward FLOPs per image of a ViT config (no tensors are created). */
@@ -88,12 +87,12 @@ export function modelCost(config: ViTConfig | ResolvedViTConfig): ModelCost {
     const n = c.moe.numExperts;
     const h = c.moe.expertHidden;
     const expertParams = n * (d * h + h + h * d + d);
+    const slot = mlpSlotFlops(kind, c);
     if (kind === 'dense') {
       blockParams += d * f + f + f * d + d;
-      mlp = 2 * (2 * m * d * f); // [m, d]·[d, f] and [m, f]·[f, d]
+      mlp = slot.experts; // [m, d]·[d, f] and [m, f]·[f, d]
     } else if (kind === 'soft') {
-      const p = moeBufferSize(kind, c);
-      const s = n * p; // slots
+      const s = n * slot.bufferSize; // slots n·p
       // Table 2 ablations (moe.softOptions): with uniform dispatch and combine, Φ and scale are
       // unused and the logits are not needed (softMoE still computes and frees them: not
       // counted); identity experts have no weights and no products.
@@ -101,15 +100,12 @@ export function modelCost(config: ViTConfig | ResolvedViTConfig): ModelCost {
       const usesPhi = dispatch !== 'uniform' || combine !== 'uniform';
       const usesExperts = experts !== 'identity';
       blockParams += (usesPhi ? d * s + 1 : 0) + (usesExperts ? expertParams : 0); // Φ [d, n, p], scale, experts
-      router = usesPhi ? 2 * m * d * s : 0; // logits X·Φ [m, d]·[d, n·p]
-      dispatchCombine = 2 * s * m * d + 2 * m * s * d; // X̃ = Dᵀ·X and Y = C·Ỹ
-      mlp = usesExperts ? s * 2 * (2 * d * h) : 0; // every slot through its expert
+      router = usesPhi ? slot.router : 0; // logits X·Φ
+      dispatchCombine = slot.dispatchCombine; // X̃ = Dᵀ·X and Y = C·Ỹ
+      mlp = usesExperts ? slot.experts : 0; // every slot through its expert
     } else {
-      const cap = moeBufferSize(kind, c);
       blockParams += d * n + expertParams; // router W_g [d, n] (no bias) and experts
-      router = 2 * m * d * n;
-      dispatchCombine = 2 * (2 * m * n * cap * d); // one-hot [n·C, m]·[m, d] and [m, n·C]·[n·C, d]
-      mlp = n * cap * 2 * (2 * d * h); // n buffers of C slots
+      ({ router, dispatchCombine, experts: mlp } = slot); // x·W_g, one-hot products, n buffers of C slots
     }
     flops.attention += attention;
     flops.mlp += mlp;

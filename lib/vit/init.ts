@@ -30,18 +30,3 @@ export function lecunNormal(shape: [number, number], seed: number): tf.Tensor2D 
   const std = Math.sqrt(1 / shape[0]) / 0.8796256610342398;
   return tf.truncatedNormal(shape, 0, std, 'float32', tfjsSeed(seed)) as tf.Tensor2D;
 }
-
-/**
- * A deterministic stream of seeds for the variables of one model: `next()` gives
- * seed·10007 + i + 1 for the i-th call, so every variable draws from its own stream and adding a
- * variable at the end does not change the others. Never 0: tfjs 4.22's `randomNormal` and
- * `truncatedNormal` treat a seed of 0 as "no seed" (`seed ? seed : Math.random()` in
- * `rand_util.js`) and would draw different weights on every run.
- */
-export class SeedStream {
-  private counter = 0;
-  constructor(private readonly base: number) {}
-  next(): number {
-    return this.base * 10007 + ++this.counter;
-  }
-}

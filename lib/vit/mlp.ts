@@ -6,18 +6,25 @@
  * Every image is one routing group, as vmoe's `group_size = tokens per image`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { deriveSeed } from '../data/random.js';
-import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer, type Module } from '../moe/layers.js';
+import { deriveSeed } from '../core/random.js';
+import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer } from '../moe/layers.js';
+import { type Module } from '../core/module.js';
 import type { BlockKind, ResolvedViTConfig } from './config.js';
-import type { SeedStream } from './init.js';
+import type { SeedStream } from '../core/random.js';
+
+/** The scalar diagnostics an MLP slot reports. */
+export interface MlpMetrics {
+  /** Sparse routers: the fraction of token choices dropped (Tokens Choice) or of tokens no expert took (Experts Choice). */
+  dropFraction?: tf.Scalar;
+}
 
 export interface MlpOutput {
   /** [b, m, d] */
   y: tf.Tensor3D;
   /** The block's auxiliary loss (a scalar), or null if the kind has none. */
   auxLoss: tf.Scalar | null;
-  /** Scalar diagnostics (drop fraction, …), possibly empty. */
-  metrics: Record<string, tf.Scalar>;
+  /** Scalar diagnostics, possibly empty. */
+  metrics: MlpMetrics;
   /** Soft MoE blocks with `returnRouting`: their dispatch and combine weights. */
   routing?: SoftRouting;
 }
@@ -59,8 +66,7 @@ export class DenseMlpBlock implements MlpBlock {
   readonly kind = 'dense' as const;
   readonly layer: DenseMLPLayer;
   constructor(dim: number, hidden: number, seeds: SeedStream) {
-    // DenseMLPLayer draws with seed + 1 and seed + 2: take two seeds from the stream.
-    this.layer = new DenseMLPLayer({ dim, hidden, seed: (seeds.next(), seeds.next()) });
+    this.layer = new DenseMLPLayer({ dim, hidden, seed: seeds.next() });
   }
   get variables(): Record<string, tf.Variable> {
     return this.layer.variables;
@@ -95,8 +101,7 @@ export class SoftMoEBlock implements MlpBlock {
         ? { slotsPerExpert: moe.slotsPerExpert }
         : { capacityFactor: moe.capacityFactor, numTokens: config.numTokens }),
       expertInit: moe.expertInit,
-      // SoftMoELayer draws Φ with `seed` and the experts with `seed + 1`.
-      seed: (seeds.next(), seeds.next()),
+      seed: seeds.next(), // the layer derives the seeds of Φ and the experts from it
       options: { normalize, dispatch, combine, experts },
     });
   }
@@ -130,8 +135,7 @@ export class TokensChoiceBlock implements MlpBlock {
   private readonly noiseSeed: number;
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
-    const seed = seeds.next();
-    seeds.next(); // the layer draws its experts with seed + 1
+    const seed = seeds.next(); // the layer derives the seeds of its router and experts from it
     this.noiseSeed = seeds.next();
     this.layer = new TokensChoiceLayer({
       dim: config.dim,
@@ -162,15 +166,14 @@ export class ExpertsChoiceBlock implements MlpBlock {
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     const seed = seeds.next();
-    seeds.next();
     this.layer = new ExpertsChoiceLayer({
       dim: config.dim,
       numExperts: moe.numExperts,
       hidden: moe.expertHidden,
       expertInit: moe.expertInit,
       seed,
-      // vmoe `get_vmoe_experts_choose_config`: capacity rounded ('round'), as the Soft router.
-      options: { capacityFactor: moe.capacityFactor, ceilOrRound: 'round', ...moe.routerOptions },
+      // The router's default rounding (EXPERTS_CHOICE_ROUNDING, 'round', as vmoe's ViT configs).
+      options: { capacityFactor: moe.capacityFactor, ...moe.routerOptions },
     });
   }
   get variables(): Record<string, tf.Variable> {

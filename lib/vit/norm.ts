@@ -9,14 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
 import { customOp } from '../ops/custom-grad.js';
 import { fastWasm, wasmLayerNorm, wasmLayerNormGrad } from '../ops/fast-wasm.js';
-import { matMul } from '../ops/matmul.js';
-import { ownVariable, type Module } from '../moe/layers.js';
-
-/** Column sums of a matrix [r, c] → [c], as a product with a row of ones (fast on wasm). */
-export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
-  const [r, c] = x.shape;
-  return matMul(tf.ones([1, r]) as tf.Tensor2D, x).reshape([c]);
-}
+import { columnSums } from '../ops/matmul.js';
+import { ownVariable, type Module } from '../core/module.js';
 
 /**
  * LayerNorm of rows x [N, d] with a closed-form gradient (x̂ = (x − μ)·r, r = 1/√(σ² + eps)):

@@ -11,8 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkInt, checkRank } from '../ops/check.js';
 import { customOp } from '../ops/custom-grad.js';
-import { linear, matMul } from '../ops/matmul.js';
-import { ownVariable, type Module } from '../moe/layers.js';
+import { columnSums, linear } from '../ops/matmul.js';
+import { ownVariable, type Module } from '../core/module.js';
 import { lecunNormal } from './init.js';
 
 /**
@@ -45,7 +45,7 @@ const addPositionsOp = customOp(2, ([tokens, pos]) => {
   const [b, m, d] = tokens.shape as [number, number, number];
   return {
     value: tf.add(tokens, pos),
-    gradFunc: (dy) => [dy, matMul(tf.ones([1, b]) as tf.Tensor2D, dy.reshape([b, m * d]) as tf.Tensor2D).reshape([m, d])],
+    gradFunc: (dy) => [dy, columnSums(dy.reshape([b, m * d]) as tf.Tensor2D).reshape([m, d])],
   };
 });
 

@@ -18,10 +18,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkOptions } from '../ops/check.js';
 import { batchMatMul, linear } from '../ops/matmul.js';
-import { ownVariable, prefixed, type Module } from '../moe/layers.js';
+import { ownVariable, prefixed, type Module } from '../core/module.js';
 import { EncoderBlock } from './block.js';
 import { resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
-import { fanInUniform, SeedStream } from './init.js';
+import { fanInUniform } from './init.js';
+import { SeedStream } from '../core/random.js';
 import type { ForwardOptions, SoftRouting } from './mlp.js';
 import { LayerNorm } from './norm.js';
 import { PatchEmbed } from './patch-embed.js';
@@ -33,6 +34,8 @@ export interface ViTOutput {
   auxLoss: tf.Scalar;
   /** Per-block scalar metrics, keyed `block{l}/{name}`. */
   metrics: Record<string, tf.Scalar>;
+  /** The sparse blocks' drop fractions, in block order (the same tensors as in `metrics`). */
+  dropFractions: tf.Scalar[];
   /** With `returnRouting`: each Soft MoE block's dispatch and combine weights, by block index. */
   routing?: Record<number, SoftRouting>;
 }
@@ -106,6 +109,7 @@ export class ViT implements Module {
       let x = this.patchEmbed.apply(images);
       const auxLosses: tf.Scalar[] = [];
       const metrics: Record<string, tf.Scalar> = {};
+      const dropFractions: tf.Scalar[] = [];
       const routing: Record<number, SoftRouting> = {};
       this.blocks.forEach((block, i) => {
         const out = block.apply(x, options);
@@ -113,15 +117,16 @@ export class ViT implements Module {
         if (out.auxLoss) auxLosses.push(out.auxLoss);
         if (out.routing) routing[i] = out.routing;
         for (const [k, v] of Object.entries(out.metrics)) metrics[`block${i}/${k}`] = v;
+        if (out.metrics.dropFraction) dropFractions.push(out.metrics.dropFraction);
       });
       const [b, m, d] = x.shape;
       const normed = this.encoderNorm.apply(x) as tf.Tensor3D;
       // Global average pooling over the m tokens as a product with a row of 1/m: on wasm a mean
-      // over a non-last axis transposes first (../shared/ENVIRONMENT.md).
+      // over a non-last axis transposes first.
       const pooled = batchMatMul(tf.fill([b, 1, m], 1 / m) as tf.Tensor3D, normed).reshape([b, d]);
       const logits = linear(pooled, this.head.kernel as tf.Variable<tf.Rank.R2>, this.head.bias as tf.Variable<tf.Rank.R1>) as tf.Tensor2D;
       const auxLoss = auxLosses.length > 0 ? (tf.addN(auxLosses) as tf.Scalar) : tf.scalar(0);
-      return { logits, auxLoss, metrics, ...(options.returnRouting ? { routing } : {}) } as unknown as tf.TensorContainer;
+      return { logits, auxLoss, metrics, dropFractions, ...(options.returnRouting ? { routing } : {}) } as unknown as tf.TensorContainer;
     }) as unknown as ViTOutput;
   }
 

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { randomShift } from '../../lib/data/augment.js';
 import { backgroundValue, batchStream, type Batch } from '../../lib/data/batches.js';
-import { loadDataset, type ImageDataset } from '../../lib/data/datasets.js';
+import { type ImageDataset } from '../../lib/data/datasets.js';
+import { loadDataset } from '../../lib/data/load.js';
 
 /** out[y, x] = in[y − dy, x − dx] if inside the image, else fill — one pixel at a time. */
 function shiftLoop(img: ArrayLike<number>, h: number, w: number, dy: number, dx: number, fill: number): number[] {

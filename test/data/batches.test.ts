@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { batchesPerEpoch, batchFromIndices, batchStream, epochBatches, type Batch } from '../../lib/data/batches.js';
-import { loadDataset, type ImageDataset } from '../../lib/data/datasets.js';
-import { deriveSeed, permutation } from '../../lib/data/random.js';
+import { type ImageDataset } from '../../lib/data/datasets.js';
+import { loadDataset } from '../../lib/data/load.js';
+import { deriveSeed, permutation } from '../../lib/core/random.js';
 
 function disposeBatch(b: Batch): void {
   b.x.dispose();

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { deriveSeed, hash32, permutation, SeededRandom } from '../../lib/data/random.js';
+import { deriveSeed, hash32, permutation, SeededRandom } from '../../lib/core/random.js';
 
 describe('data/random: seeded PRNG', function () {
   it('mulberry32 matches an independent implementation', function () {

@@ -1,5 +1,5 @@
 /**
- * Reference vectors from ../shared/golden (copied into test/fixtures/golden): float64 values
+ * Reference vectors in test/fixtures/golden: float64 values
  * from an independent PyTorch implementation, stored rounded to float32. See their README.
  */
 import * as fs from 'node:fs';

@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { computeCapacity, dispatchAndCombine, expertsToGroups, groupsToExperts, withoutGradient } from '../../lib/moe/dispatch.js';
+import { computeCapacity, dispatchAndCombine, expertsToGroups, groupsToExperts } from '../../lib/moe/dispatch.js';
+import { withoutGradient } from '../../lib/core/gradient.js';
 import { applyExperts } from '../../lib/moe/experts.js';
 import { tokensChoice } from '../../lib/moe/routers/tokens-choice.js';
 import { softMoE, type SoftMoEParams } from '../../lib/moe/soft-moe.js';

@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer, type Module } from '../../lib/moe/layers.js';
+import { DenseMLPLayer, ExpertsChoiceLayer, SoftMoELayer, TokensChoiceLayer } from '../../lib/moe/layers.js';
+import { type Module } from '../../lib/core/module.js';
 import { forEachBackend } from '../helpers/golden.js';
 
 const [G, M, D, N, H] = [2, 8, 6, 4, 12];

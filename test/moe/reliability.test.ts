@@ -88,7 +88,7 @@ forEachBackend(() => {
         expect(() => new ExpertsChoiceLayer({ dim: D, numExperts: N, option: {} } as never)).to.throw(/ExpertsChoiceLayer needs options/);
         expect(() => new ViT({ kind: 'soft', moe: { numExpert: 4 } } as ViTConfig)).to.throw(/ViT config: unknown option "moe\.numExpert" — did you mean "moe\.numExperts"\?/);
         expect(() => new ViT({ kind: 'soft', moe: { softOptions: { normalize: 'no' } } } as unknown as ViTConfig)).to.throw('ViT config: moe.softOptions.normalize must be true or false, got "no"');
-        expect(() => new ViT({ kind: 'tokens-choice', moe: { routerOptions: { batchPriorty: true } } })).to.throw(/did you mean "batchPriority"/);
+        expect(() => new ViT({ kind: 'tokens-choice', moe: { routerOptions: { batchPriorty: true } as never } })).to.throw(/did you mean "batchPriority"/);
         expect(() => new ViT({ dims: 32 } as ViTConfig)).to.throw(/unknown option "dims" — did you mean "dim"\?/);
         expect(tf.memory().numTensors).to.equal(before);
       });

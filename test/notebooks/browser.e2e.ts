@@ -21,7 +21,7 @@ const NOTEBOOK = '00-tour.ipynb';
 // A folder per process (removed afterwards): parallel runs in one checkout must not collide.
 const WORK = path.join(BUILD_DIR, 'browser', `run-${process.pid}`);
 const SCREENSHOT = path.join(BUILD_DIR, 'screenshots', '00-tour-notebook.png');
-// Flags from ../shared/ENVIRONMENT.md (playwright adds --headless and a fresh profile itself).
+// Chromium flags for a sandbox without network or GPU (playwright adds --headless and a fresh profile itself).
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function freePort(): Promise<number> {
@@ -93,7 +93,7 @@ describe('the notebooks in a real browser', function () {
     const source = path.join(NOTEBOOKS_DIR, NOTEBOOK);
     const executed = path.join(BUILD_DIR, 'notebooks', NOTEBOOK);
     const mtime = (f: string) => fs.statSync(f).mtimeMs;
-    const fresh = fs.existsSync(executed) && mtime(executed) > mtime(source) && mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'index.js'));
+    const fresh = fs.existsSync(executed) && mtime(executed) > mtime(source) && mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'node.js'));
     if (!fresh) {
       const r = await executeNotebook(source, { python, executed, html: false, env: { SOFTMOE_QUICK: '1' } });
       expect(r.ok, `executing ${NOTEBOOK} failed: ${r.failure?.message}`).to.equal(true);

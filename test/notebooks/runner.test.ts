@@ -98,16 +98,16 @@ describe('notebook runner', function () {
     const file = path.join(dir, 'imports.ipynb');
     const nb = JSON.parse(fs.readFileSync(fixture('strict-type-error.ipynb'), 'utf8')) as { cells: { source: string[] }[] };
     // This notebook sits in build/test-notebooks/nb/, so the library's build is ../../../dist.
-    nb.cells[1]!.source = ["import * as sm from '../../../dist/lib/index.js';\n", "import { softMoE } from '../../../lib/moe/soft-moe.js';\n", 'console.log(sm, softMoE);'];
+    nb.cells[1]!.source = ["import * as sm from '../../../dist/lib/node.js';\n", "import { softMoE } from '../../../lib/moe/soft-moe.js';\n", 'console.log(sm, softMoE);'];
     fs.writeFileSync(file, JSON.stringify(nb));
     // Generated one folder deeper than the notebook: every relative specifier gains one '../'.
     const out = path.join(OUT, 'typecheck-imports', 'deeper', 'imports.ts');
     const { text, problems } = notebookToModule(file, out);
-    expect(text).to.contain("import * as sm from '../../../../dist/lib/index.js';");
+    expect(text).to.contain("import * as sm from '../../../../dist/lib/node.js';");
     expect(text).to.contain("from '../../../../lib/moe/soft-moe.js'");
     expect(problems).to.have.length(1);
     expect(problems[0]!).to.include({ cell: 1, line: 2 });
-    expect(problems[0]!.message).to.match(/imports the library's TypeScript sources.*'\.\.\/dist\/lib\/index\.js'/);
+    expect(problems[0]!.message).to.match(/imports the library's TypeScript sources.*'\.\.\/dist\/lib\/node\.js'/);
   });
 
   it('the clean check flags outputs and execution counts; --strip removes them', () => {
@@ -123,10 +123,10 @@ describe('notebook runner', function () {
   });
 
   it('the built library loads through require(), as tslab cells load it', () => {
-    // tslab compiles cells to CommonJS, so `import * as sm from '../dist/lib/index.js'` becomes a
+    // tslab compiles cells to CommonJS, so `import * as sm from '../dist/lib/node.js'` becomes a
     // require() of an ES module: Node ≥ 20.19 allows it unless the module graph has top-level await.
     ensureBuild();
-    const entry = path.join(ROOT, 'dist', 'lib', 'index.js');
+    const entry = path.join(ROOT, 'dist', 'lib', 'node.js');
     const code = `const sm = require(${JSON.stringify(entry)}); console.log(typeof sm.SoftMoELayer, typeof sm.plot.show, typeof sm.initBackend);`;
     const r = spawnSync(process.execPath, ['-e', code], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr).to.equal(0);

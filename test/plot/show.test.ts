@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { expect } from 'chai';
-import { terminalProgress, formatProgress } from '../../lib/cli/progress.js';
+import { terminalProgress, formatProgress } from '../../lib/plot/terminal-progress.js';
 import { barChart, heatmap, imageGrid, lineChart, scatterChart } from '../../lib/plot/figure.js';
 import { escapeFigureText, figureHtml, plotlyJs, standaloneHtml, writeHtml } from '../../lib/plot/html.js';
 import { inNotebook, quickMode, quickOr } from '../../lib/plot/notebook.js';
@@ -132,7 +132,7 @@ describe('plot/show and HTML', () => {
   });
 });
 
-describe('cli/progress', () => {
+describe('plot/terminal-progress', () => {
   it('formats the bar, counts, percent and time left', () => {
     // 45 of 100 after 9 s: 20 ms per unit, 55 left → 11 s left; 45% of 24 cells = 10.8 → 11 filled.
     const line = formatProgress({ label: 'train', done: 45, total: 100, elapsedMs: 9000, note: 'loss 0.5' });

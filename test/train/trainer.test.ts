@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { batchStream } from '../../lib/data/batches.js';
-import { loadDataset, type ImageDataset } from '../../lib/data/datasets.js';
+import { type ImageDataset } from '../../lib/data/datasets.js';
+import { loadDataset } from '../../lib/data/load.js';
+import { loadTrainerCheckpoint, saveTrainerCheckpoint } from '../../lib/train/checkpoint.js';
 import { Trainer, type TrainerOptions } from '../../lib/train/trainer.js';
 import { SIZE_PRESETS, type BlockKind, type ViTConfig } from '../../lib/vit/config.js';
 import { ViT } from '../../lib/vit/vit.js';
@@ -95,13 +97,13 @@ describe('train/trainer on tiny MNIST', function () {
     const trainer = new Trainer(model, OPTIONS);
     await losses(trainer, train, 3);
     const path = join(dir, 'roundtrip.ckpt');
-    await trainer.saveCheckpoint(path);
+    await saveTrainerCheckpoint(trainer, path);
     // A fresh model with another init seed would differ everywhere; the seed is part of the
     // config, so restore into a model of the same config whose weights were perturbed instead.
     const other = new ViT(tinyModel('soft'));
     for (const v of Object.values(other.variables)) v.assign(tf.tidy(() => tf.add(v, 1)));
     const restored = new Trainer(other, OPTIONS);
-    await restored.loadCheckpoint(path);
+    await loadTrainerCheckpoint(restored, path);
     expect(restored.step).to.equal(3);
     const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
     for (const [name, v] of Object.entries(model.variables)) expect(bits(other.variables[name]), name).to.deep.equal(bits(v));
@@ -130,13 +132,13 @@ describe('train/trainer on tiny MNIST', function () {
       const first = new Trainer(firstModel, options);
       await losses(first, train, 4);
       const path = join(dir, `${kind}.ckpt`);
-      await first.saveCheckpoint(path);
+      await saveTrainerCheckpoint(first, path);
       first.dispose();
       firstModel.dispose();
 
       const resumedModel = new ViT(tinyModel(kind));
       const resumed = new Trainer(resumedModel, options);
-      await resumed.loadCheckpoint(path);
+      await loadTrainerCheckpoint(resumed, path);
       await losses(resumed, train, 4);
       expect(resumed.history.loss).to.deep.equal(full);
       resumed.dispose();
@@ -148,17 +150,17 @@ describe('train/trainer on tiny MNIST', function () {
     const model = new ViT(tinyModel('dense'));
     const trainer = new Trainer(model, OPTIONS);
     const path = join(dir, 'dense.ckpt');
-    await trainer.saveCheckpoint(path);
+    await saveTrainerCheckpoint(trainer, path);
     const otherModel = new ViT(tinyModel('soft'));
     const other = new Trainer(otherModel, OPTIONS);
     let error: Error | null = null;
-    await other.loadCheckpoint(path).catch((e: Error) => (error = e));
+    await loadTrainerCheckpoint(other, path).catch((e: Error) => (error = e));
     expect(error!.message).to.match(/saved with a different configuration: modelConfig\.kind is "dense" in the checkpoint, "soft" now/);
     const bytes = readFileSync(path);
     bytes[bytes.length - 100] ^= 1;
     writeFileSync(path, bytes);
     error = null;
-    await trainer.loadCheckpoint(path).catch((e: Error) => (error = e));
+    await loadTrainerCheckpoint(trainer, path).catch((e: Error) => (error = e));
     expect(error!.message).to.match(/dense\.ckpt is corrupted: SHA-256/);
     [trainer, other].forEach((t) => t.dispose());
     [model, otherModel].forEach((m) => m.dispose());

@@ -12,7 +12,7 @@ import { softMoE } from '../../lib/moe/soft-moe.js';
 import { Trainer } from '../../lib/train/trainer.js';
 import { resolveViTConfig, type SoftMoEAblation } from '../../lib/vit/config.js';
 import { modelCost } from '../../lib/vit/cost.js';
-import { SeedStream } from '../../lib/vit/init.js';
+import { SeedStream } from '../../lib/core/random.js';
 import { SoftMoEBlock } from '../../lib/vit/mlp.js';
 import { ViT } from '../../lib/vit/vit.js';
 import { handConfig } from './helpers.js';

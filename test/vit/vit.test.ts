@@ -38,6 +38,10 @@ forEachBackend(() => {
           expect(out.auxLoss.shape).to.deep.equal([]);
           expect(model.parameterCount).to.equal(HAND_PARAMETERS[kind]);
           expect(modelCost(model.config).parameters).to.equal(HAND_PARAMETERS[kind]);
+          // Typed drop fractions: block 1's, for the sparse routers only (the trainer averages these).
+          const sparse = kind === 'tokens-choice' || kind === 'experts-choice';
+          expect(out.dropFractions).to.have.length(sparse ? 1 : 0);
+          if (sparse) expect(out.dropFractions[0]).to.equal(out.metrics['block1/dropFraction']);
           // The zero-initialised head (vmoe head_kernel_zero_init) gives logits = bias = 0.
           expect(Array.from(out.logits.dataSync())).to.deep.equal(new Array(9).fill(0));
           tf.dispose([x, out.logits, out.auxLoss, ...Object.values(out.metrics)]);

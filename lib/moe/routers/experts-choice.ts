@@ -18,7 +18,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFiniteParams, checkInt, checkOneOf, checkOptions } from '../../ops/check.js';
-import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, withoutGradient, type CeilOrRound } from '../dispatch.js';
+import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, type CeilOrRound } from '../dispatch.js';
+import { withoutGradient } from '../../core/gradient.js';
 import { applyExperts } from '../experts.js';
 import { checkRouterInputs, routerGates, type RouterParams } from '../gating.js';
 import { dropFraction, expertLoad, expertsChoiceMetrics, expertsPerToken } from '../metrics.js';
@@ -83,8 +84,15 @@ export interface ExpertsChoiceResult {
   metrics?: Record<string, tf.Scalar>;
 }
 
+/**
+ * Experts Choice's default capacity rounding: 'round' (half to even), as vmoe's
+ * `get_vmoe_experts_choose_config` sets it ("'capacity_ceil_or_round': 'round'": "this is what
+ * it's used in the soft router, so we change the defaults for a fair comparison").
+ */
+export const EXPERTS_CHOICE_ROUNDING: CeilOrRound = 'round';
+
 /** Experts Choice capacity: round(m·cf/n) (or ceil), ≥ 1, up to a multiple, then at most m. */
-export function expertsChoiceCapacity(numTokens: number, numExperts: number, capacityFactor: number, ceilOrRound: CeilOrRound = 'round', multipleOf?: number | null): number {
+export function expertsChoiceCapacity(numTokens: number, numExperts: number, capacityFactor: number, ceilOrRound: CeilOrRound = EXPERTS_CHOICE_ROUNDING, multipleOf?: number | null): number {
   return Math.min(numTokens, computeCapacity(numTokens, numExperts, capacityFactor, { ceilOrRound, multipleOf }));
 }
 
@@ -96,7 +104,7 @@ export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: Exp
   if (options == null) throw new Error('expertsChoice needs options {capacityFactor | capacity}');
   checkOptions(options, EXPERTS_CHOICE_OPTION_KINDS, 'expertsChoice');
   const { g, m, n } = checkRouterInputs(x, params, 'expertsChoice');
-  const ceilOrRound = options.ceilOrRound ?? 'round';
+  const ceilOrRound = options.ceilOrRound ?? EXPERTS_CHOICE_ROUNDING;
   checkOneOf(ceilOrRound, ['ceil', 'round'] as const, 'ceilOrRound');
   let capacity: number;
   if (options.capacity != null) {

@@ -22,12 +22,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkAllFiniteParams, checkInt, checkOneOf, checkOptions } from '../../ops/check.js';
-import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, withoutGradient, type CeilOrRound } from '../dispatch.js';
+import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, type CeilOrRound } from '../dispatch.js';
+import { withoutGradient } from '../../core/gradient.js';
 import { applyExperts } from '../experts.js';
 import { checkRouterInputs, routerGates, type RouterParams } from '../gating.js';
 import { gshardLoss, importanceLoss, loadLoss, type AuxLossKind } from '../losses.js';
 import { choiceDropFraction, dropFraction, expertLoad } from '../metrics.js';
 import { oneHot } from '../../ops/one-hot.js';
+
+/**
+ * Tokens Choice's default capacity rounding: 'ceil', the default of vmoe's `compute_capacity`
+ * (vmoe/moe.py, `ceil_or_round: CeilOrRound = "ceil"`).
+ */
+export const TOKENS_CHOICE_ROUNDING: CeilOrRound = 'ceil';
 
 export interface TokensChoiceOptions {
   /** K, experts per token, 1 ≤ K ≤ n. */
@@ -193,7 +200,7 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
   const k = options.k;
   checkInt(k, 'k');
   if (k > n) throw new Error(`k must be ≤ the number of experts n = ${n}, got k = ${k}`);
-  const ceilOrRound = options.ceilOrRound ?? 'ceil';
+  const ceilOrRound = options.ceilOrRound ?? TOKENS_CHOICE_ROUNDING;
   checkOneOf(ceilOrRound, ['ceil', 'round'] as const, 'ceilOrRound');
   let capacity: number;
   if (options.capacity != null) {

@@ -113,3 +113,29 @@ export function permutation(n: number, seed: number): Int32Array {
   for (let i = 0; i < n; i++) order[i] = i;
   return new SeededRandom(seed).shuffle(order);
 }
+
+/**
+ * The seed of one variable's initialiser: `deriveSeed(seed, key)` (a hash, so the keys of one
+ * layer never collide with those of a neighbouring layer, as `seed + 1` did), never 0: tfjs
+ * 4.22's `randomNormal`, `randomUniform` and `truncatedNormal` treat a seed of 0 as "no seed"
+ * (`seed ? seed : Math.random()` in `rand_util.js`) and would draw different weights on every run.
+ */
+export function initSeed(seed: number, key: number): number {
+  return deriveSeed(seed, key) || 1;
+}
+
+/**
+ * A deterministic stream of seeds for the layers of one model: the i-th `next()` is
+ * `initSeed(base, i)`. Each layer takes ONE seed and derives the seeds of its own variables from it
+ * with `initSeed(seed, key)`, so nothing outside a layer needs to know how many draws it makes,
+ * and adding a layer at the end does not change the others.
+ */
+export class SeedStream {
+  private counter = 0;
+  constructor(private readonly base: number) {
+    checkSeed(base, 'SeedStream base');
+  }
+  next(): number {
+    return initSeed(this.base, ++this.counter);
+  }
+}

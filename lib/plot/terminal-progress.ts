@@ -8,7 +8,7 @@
  * On a TTY the bar redraws one line in place (at most every `intervalMs`, default 100 ms). In a
  * log (CI, a pipe) it prints a full line at most every `intervalMs` (default 5 s) and at the end,
  * so logs stay short but still show that work is going on. It writes to stderr by default, so
- * results printed on stdout stay clean. Notebooks use lib/plot/progress.ts, which picks this bar
+ * results printed on stdout stay clean. Notebooks use ./progress.ts, which picks this bar
  * outside a notebook.
  */
 

@@ -1,0 +1,3 @@
+export * from './gradient.js';
+export * from './module.js';
+export * from './random.js';
