@@ -6,6 +6,7 @@
  * ('soft-moe-workbook/node'), which re-exports this root too.
  */
 export * from './backend.js';
+export { WebGPUKernelError, adapterName, webgpuAdapter, type WebGPUAdapterReport } from './webgpu/device.js';
 export * from './ops/index.js';
 export * from './core/index.js';
 export * from './moe/dense-mlp.js';
@@ -19,6 +20,7 @@ export * from './moe/metrics.js';
 export * from './moe/routers/index.js';
 export * from './moe/cost.js';
 export * from './moe/layers.js';
+export * from './layers/index.js';
 export * from './data/index.js';
 export * from './vit/index.js';
 export * from './train/index.js';

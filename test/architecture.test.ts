@@ -14,15 +14,19 @@ export const ALLOWED: Record<string, readonly string[]> = {
   core: ['ops'],
   moe: ['ops', 'core'],
   vit: ['ops', 'core', 'moe'],
+  // The tf.layers adapters over the moe functions, beside vit.
+  layers: ['ops', 'core', 'moe'],
   data: ['ops', 'core'],
   plot: ['ops', 'core'],
   bench: ['ops', 'core'],
-  backend: ['ops', 'core'],
+  // The webgpu backend (lib/webgpu): device, work-arounds, Dawn for Node; picked by backend.ts.
+  webgpu: ['ops', 'core'],
+  backend: ['ops', 'core', 'webgpu'],
   train: ['ops', 'core', 'moe', 'vit', 'data'],
-  cli: ['ops', 'core', 'moe', 'vit', 'data', 'plot', 'bench', 'backend', 'train', 'node'],
+  cli: ['ops', 'core', 'moe', 'vit', 'layers', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train', 'node'],
   // Entry points: re-exports only.
-  index: ['ops', 'core', 'moe', 'vit', 'data', 'plot', 'bench', 'backend', 'train'],
-  node: ['ops', 'core', 'moe', 'vit', 'data', 'plot', 'bench', 'backend', 'train', 'index'],
+  index: ['ops', 'core', 'moe', 'vit', 'layers', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train'],
+  node: ['ops', 'core', 'moe', 'vit', 'layers', 'data', 'plot', 'bench', 'backend', 'webgpu', 'train', 'index'],
 };
 
 /** The layer of a lib/ file: its first folder under lib/, or its name for a top-level file. */

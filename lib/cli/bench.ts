@@ -26,7 +26,11 @@
  * 3× the forward products (each product has two gradient products of the same size).
  *
  * The wasm and cpu backends run each op eagerly and synchronously, so a step's wall time is its
- * compute time; no data is read back inside a timed layer step. Other processes share the cores:
+ * compute time; no data is read back inside a timed layer step. The webgpu backend queues work on
+ * the GPU: there every timed step ends by reading one element computed after all of it
+ * (`settle`), which waits for the GPU. With `--backend webgpu` the ViT step runs at several batch
+ * sizes (images/s), and `--baseline wasm` then times the same ViT steps on wasm in the same
+ * process, for the GPU speed-up target of issue 11 (≥ 10× in images/s at the best batch size). Other processes share the cores:
  * the load average is recorded before and after, and the spread shows the noise.
  */
 import { execFileSync } from 'node:child_process';
@@ -35,7 +39,8 @@ import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, initBackend } from '../backend.js';
+import { backendInfo, describeBackend, initBackend } from '../backend.js';
+import { adapterName } from '../webgpu/device.js';
 import { moeLayerFlops } from '../moe/cost.js';
 import { computeCapacity } from '../moe/dispatch.js';
 import { denseMLP, type DenseMLPParams } from '../moe/dense-mlp.js';
@@ -78,7 +83,7 @@ export interface Timing {
 }
 
 export interface Entry extends Timing {
-  section: 'layers' | 'sweep' | 'vit' | 'matmul' | 'ablation';
+  section: 'layers' | 'sweep' | 'vit' | 'vit-baseline' | 'matmul' | 'ablation';
   name: string;
   /** n experts, p slots per expert (Soft MoE) or C capacity (sparse), slots per sequence, batch. */
   config: Record<string, number | string | boolean>;
@@ -86,6 +91,18 @@ export interface Entry extends Timing {
   flops: number;
   /** flops / median time. */
   gflops: number;
+}
+
+/**
+ * Wait until the backend has computed `tensors` (and everything queued before them): on webgpu
+ * and webgl, read one element of the last one; wasm and cpu have already computed them.
+ */
+export async function settle(tensors: tf.Tensor[]): Promise<void> {
+  if (!['webgpu', 'webgl'].includes(tf.getBackend()) || tensors.length === 0) return;
+  const last = tensors[tensors.length - 1];
+  const one = tf.tidy(() => last.reshape([-1]).slice(0, 1));
+  await one.data();
+  one.dispose();
 }
 
 /** Time `step` after `warmup` untimed calls: `iters` wall-clock samples. */
@@ -142,7 +159,7 @@ interface LayerCase {
   /** Soft MoE: slots per expert p; sparse: capacity C; dense: 0. */
   buffer: number;
   slotsPerSequence: number;
-  step: () => void;
+  step: () => Promise<void>;
   dispose: () => void;
 }
 
@@ -188,7 +205,11 @@ function layerCase(kind: LayerKind, n: number, slotsPerSequence: number, seed: n
     n,
     buffer,
     slotsPerSequence,
-    step: () => tf.dispose(tf.grads(loss)(args)),
+    step: async () => {
+      const grads = tf.grads(loss)(args);
+      await settle(grads);
+      tf.dispose(grads);
+    },
     dispose: () => tf.dispose([x, r, ...tensors]),
   };
 }
@@ -244,6 +265,8 @@ function torchLayerMs(torch: TorchFile, kind: LayerKind, n: number): number | nu
 
 const OPTIONS = {
   backend: { type: 'string', default: 'wasm' },
+  'vit-batches': { type: 'string' },
+  baseline: { type: 'string' },
   iters: { type: 'string' },
   warmup: { type: 'string', default: '3' },
   quick: { type: 'boolean', default: false },
@@ -257,7 +280,10 @@ const OPTIONS = {
 } as const;
 
 const HELP = `npm run bench -- [options]
-  --backend wasm|cpu|tensorflow   backend (default wasm)
+  --backend wasm|cpu|tensorflow|webgpu  backend (default wasm)
+  --vit-batches 32,64,…           ViT step batch sizes (default 128; on webgpu 32,64,128,256)
+  --baseline wasm                 afterwards, time the same ViT steps on this backend (same
+                                  process, same machine) and compare images/s (issue 11 target)
   --iters N                       timed repetitions per entry (default 15, --quick 5)
   --warmup N                      untimed repetitions first (default 3)
   --quick                         fewer configurations and repetitions
@@ -405,14 +431,24 @@ function formatTables(entries: Entry[], layerRows: ReturnType<typeof deriveTarge
       ),
     );
   }
-  const vits = entries.filter((e) => e.section === 'vit');
+  const vits = entries.filter((e) => e.section === 'vit' || e.section === 'vit-baseline');
   if (vits.length) {
     const torchVit = (model: string) => torch?.vit.find((v) => v.config === '1thr' && v.model === model)?.ms_per_step ?? null;
-    out.push('\n### (c) ViT training step (Adam, clip 1.0), batch 128, 28×28, patch 4, d 64, 4 blocks, MLP 128');
+    out.push('\n### (c) ViT training step (Adam, clip 1.0), 28×28, patch 4, d 64, 4 blocks, MLP 128 (the PyTorch peer times batch 128)');
     out.push(
       table(
-        ['model', 'params', 'wall ms', 'min–max', 'cpu ms', 'GFLOP', 'GFLOP/s cpu', 'torch ms'],
-        vits.map((e) => [e.name, e.config.parameters as number, ...timeCells(e), fmt(e.flops / 1e9, 3), fmt(e.flops / e.cpuMedianMs / 1e6), fmt(torchVit(e.config.kind === 'soft' ? 'softmoe' : 'dense'))]),
+        ['model', 'backend', 'batch', 'params', 'wall ms', 'min–max', 'cpu ms', 'images/s', 'GFLOP', 'GFLOP/s wall', 'torch ms'],
+        vits.map((e) => [
+          e.name,
+          String(e.config.backend ?? ''),
+          e.config.batch as number,
+          e.config.parameters as number,
+          ...timeCells(e),
+          fmt(e.config.imagesPerSecond as number),
+          fmt(e.flops / 1e9, 3),
+          fmt(e.gflops),
+          e.config.batch === 128 ? fmt(torchVit(e.config.kind === 'soft' ? 'softmoe' : 'dense')) : '–',
+        ]),
       ),
     );
   }
@@ -427,6 +463,37 @@ function formatTables(entries: Entry[], layerRows: ReturnType<typeof deriveTarge
     );
   }
   return out;
+}
+
+/**
+ * Issue 11 targets, when the ViT ran on a GPU backend with a baseline: Soft MoE ViT training
+ * throughput at the best batch size ≥ 10× the baseline's best (images/s), and (from the sweep)
+ * Soft MoE step time flat in experts at fixed slots.
+ */
+export function gpuTargets(entries: Entry[], software = false) {
+  const best = (section: Entry['section'], kind: string) => {
+    const rows = entries.filter((e) => e.section === section && e.config.kind === kind);
+    if (!rows.length) return null;
+    const top = rows.reduce((a, b) => ((a.config.imagesPerSecond as number) >= (b.config.imagesPerSecond as number) ? a : b));
+    return { imagesPerSecond: top.config.imagesPerSecond as number, batch: top.config.batch as number, backend: top.config.backend as string };
+  };
+  const gpuSoft = best('vit', 'soft');
+  const cpuSoft = best('vit-baseline', 'soft');
+  if (!gpuSoft || !cpuSoft) return null;
+  const speedup = gpuSoft.imagesPerSecond / cpuSoft.imagesPerSecond;
+  return {
+    // A software adapter is the CPU emulating a GPU: not judged (met null).
+    vitSoftThroughput: { gpu: gpuSoft, baseline: cpuSoft, dense: { gpu: best('vit', 'dense'), baseline: best('vit-baseline', 'dense') }, speedup, limit: 10, met: software ? null : speedup >= 10 },
+  };
+}
+
+function formatGpuTargets(gpu: NonNullable<ReturnType<typeof gpuTargets>>): string[] {
+  const t = gpu.vitSoftThroughput;
+  const verdict = t.met == null ? 'not judged (software adapter)' : t.met ? 'met' : 'NOT met';
+  return [
+    '\n### GPU target (issue 11)',
+    `- Soft MoE ViT training throughput, best batch: ${t.gpu.backend} ${fmt(t.gpu.imagesPerSecond)} images/s (batch ${t.gpu.batch}) vs ${t.baseline.backend} ${fmt(t.baseline.imagesPerSecond)} (batch ${t.baseline.batch}): ${fmt(t.speedup, 2)}× vs ≥ 10×: ${verdict}`,
+  ];
 }
 
 function formatTargets(targets: ReturnType<typeof deriveTargets>['targets']): string[] {
@@ -463,13 +530,16 @@ export async function main(argv: string[]): Promise<void> {
 
   const info = await initBackend(opts.backend);
   const backend = info.name;
+  const vitBatches = (opts['vit-batches'] ?? (backend === 'webgpu' ? '32,64,128,256' : '128')).split(',').map((b) => positiveInt(b, 'vit-batches'));
+  const baseline = opts.baseline ?? null;
+  if (baseline != null && baseline === backend) throw new Error(`--baseline ${baseline} is the benchmarked backend itself; name another (wasm)`);
   const loadBefore = os.loadavg();
   const layerExperts = quick ? [4, 16] : [4, 16, 64];
   const sweepExperts = quick ? [4, 16, 128] : [4, 8, 16, 32, 64, 128];
   const total =
     (sections.has('layers') ? 1 + 3 * layerExperts.length : 0) +
     (sections.has('sweep') ? 3 * sweepExperts.length : 0) +
-    (sections.has('vit') ? 2 : 0) +
+    (sections.has('vit') ? 2 * vitBatches.length * (baseline ? 2 : 1) : 0) +
     (sections.has('matmul') ? 5 : 0) +
     (sections.has('ablation') && backend === 'wasm' ? 2 : 0);
   const bar: Progress = terminalProgress({ total, label: `bench ${backend}` });
@@ -483,7 +553,7 @@ export async function main(argv: string[]): Promise<void> {
     return full;
   };
   const section = async (name: string, body: () => Promise<void>) => {
-    if (!sections.has(name)) return;
+    if (!sections.has(name === 'vit-baseline' ? 'vit' : name)) return;
     const before = tf.memory().numTensors;
     await body();
     tensorCounts[name] = { before, after: tf.memory().numTensors };
@@ -530,35 +600,38 @@ export async function main(argv: string[]): Promise<void> {
     ['ViT dense', { ...vitBase, kind: 'dense' }],
     ['ViT Soft MoE (16 experts × 4 slots, blocks 2–3)', { ...vitBase, kind: 'soft', moe: { numExperts: 16, slotsPerExpert: 4, layers: [2, 3] } }],
   ];
-  await section('vit', async () => {
-    const vitBatch = 128;
-    const images = tf.randomUniform([vitBatch, 28, 28, 1], 0, 1, 'float32', 7) as tf.Tensor4D;
-    const labels = tf.randomUniform([vitBatch], 0, 10, 'int32', 8) as tf.Tensor1D;
-    try {
-      for (const [name, config] of vitConfigs) {
-        const model = new ViT(config);
-        const trainer = new Trainer(model, { steps: 100000, batchSize: vitBatch });
-        try {
-          const t = await timeSteps(async () => {
-            await trainer.trainStep(images, labels);
-          }, warmup, iters);
-          const cost = modelCost(config);
-          record({
-            section: 'vit',
-            name,
-            config: { kind: config.kind ?? 'dense', batch: vitBatch, parameters: cost.parameters, ...(config.moe ? { n: 16, p: 4, slotsPerSequence: 64 } : {}) },
-            flops: 3 * vitBatch * cost.flopsPerImage.total,
-            ...t,
-          });
-        } finally {
-          trainer.dispose();
-          model.dispose();
+  const vitSection = async (sectionName: 'vit' | 'vit-baseline') => {
+    for (const vitBatch of vitBatches) {
+      const images = tf.randomUniform([vitBatch, 28, 28, 1], 0, 1, 'float32', 7) as tf.Tensor4D;
+      const labels = tf.randomUniform([vitBatch], 0, 10, 'int32', 8) as tf.Tensor1D;
+      try {
+        for (const [name, config] of vitConfigs) {
+          const model = new ViT(config);
+          const trainer = new Trainer(model, { steps: 100000, batchSize: vitBatch });
+          try {
+            // trainStep reads its loss back, so it has finished on every backend when it returns.
+            const t = await timeSteps(async () => {
+              await trainer.trainStep(images, labels);
+            }, warmup, iters);
+            const cost = modelCost(config);
+            record({
+              section: sectionName,
+              name: vitBatches.length > 1 ? `${name}, batch ${vitBatch}` : name,
+              config: { kind: config.kind ?? 'dense', batch: vitBatch, parameters: cost.parameters, imagesPerSecond: (vitBatch / t.medianMs) * 1000, backend: tf.getBackend(), ...(config.moe ? { n: 16, p: 4, slotsPerSequence: 64 } : {}) },
+              flops: 3 * vitBatch * cost.flopsPerImage.total,
+              ...t,
+            });
+          } finally {
+            trainer.dispose();
+            model.dispose();
+          }
         }
+      } finally {
+        tf.dispose([images, labels]);
       }
-    } finally {
-      tf.dispose([images, labels]);
     }
-  });
+  };
+  await section('vit', () => vitSection('vit'));
 
   // (d) plain products.
   await section('matmul', async () => {
@@ -566,7 +639,15 @@ export async function main(argv: string[]): Promise<void> {
       const a = randn(batch > 1 ? [batch, mm, kk] : [mm, kk], 1, 1);
       const b = randn(batch > 1 ? [batch, kk, nn] : [kk, nn], 1, 2);
       try {
-        const t = await timeSteps(() => tf.tidy(() => void run(a, b)), warmup, Math.max(iters, 10));
+        const t = await timeSteps(
+          async () => {
+            const out = tf.tidy(() => run(a, b));
+            await settle([out]);
+            out.dispose();
+          },
+          warmup,
+          Math.max(iters, 10),
+        );
         record({ section: 'matmul', name, config: { m: mm, k: kk, n: nn, batch }, flops: 2 * batch * mm * kk * nn, ...t });
       } finally {
         tf.dispose([a, b]);
@@ -592,6 +673,14 @@ export async function main(argv: string[]): Promise<void> {
       }
     });
   }
+  // The same ViT steps on the baseline backend (issue 11: GPU images/s against this machine's CPU).
+  let baselineInfo: ReturnType<typeof backendInfo> | null = null;
+  if (baseline != null && sections.has('vit')) {
+    const gpuInfo = backendInfo();
+    baselineInfo = await initBackend(baseline);
+    await section('vit-baseline', () => vitSection('vit-baseline'));
+    await initBackend(gpuInfo.name);
+  }
   bar.finish();
   const loadAfter = os.loadavg();
 
@@ -615,9 +704,11 @@ export async function main(argv: string[]): Promise<void> {
   const b = backendInfo();
   const torchQuiet = torchLoad != null && torchLoad.every((l) => l < os.cpus().length / 2);
   const { layerRows, targets } = deriveTargets(entries, torch, { torchQuiet });
+  const gpu = gpuTargets(entries, b.webgpu?.software === true);
   const out: string[] = [];
   const fast = fastWasmStatus();
-  out.push(`\n## Benchmark: backend ${b.name} (tfjs ${b.tfjsVersion}${b.wasmSimd != null ? `, SIMD ${b.wasmSimd}, threads ${b.wasmThreads}` : ''}), fast wasm kernels: ${fast.active ? 'on' : `off (${fast.reason})`}`);
+  out.push(`\n## Benchmark: backend ${describeBackend(b)} (tfjs ${b.tfjsVersion}), fast wasm kernels: ${fast.active ? 'on' : `off (${fast.reason})`}`);
+  if (b.webgpu?.software) out.push(`**${adapterName(b.webgpu)} is a software adapter (the CPU emulating a GPU): these times check that the webgpu path runs, they say nothing about GPU speed.**`);
   out.push(
     `${iters} timed repetitions after ${warmup} warm-ups; wall = median (min–max) wall-clock ms, cpu = median CPU ms of this process; ` +
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores` +
@@ -632,6 +723,7 @@ export async function main(argv: string[]): Promise<void> {
   out.push(...formatTables(entries, layerRows, torch));
   out.push(`\n### (e) Memory: peak RSS ${peakRssMB()} MB; tensors before → after each section: ${Object.entries(tensorCounts).map(([k, v]) => `${k} ${v.before}→${v.after}`).join(', ')}`);
   out.push(...formatTargets(targets));
+  if (gpu) out.push(...formatGpuTargets(gpu));
   console.log(out.join('\n'));
 
   // ---- Files.
@@ -640,7 +732,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     throw new Error(`cannot create the output folder ${outDir}: ${(e as Error).message}`);
   }
-  const suffix = `${backend}${quick ? '-quick' : ''}`;
+  const suffix = `${backend}${b.webgpu?.software ? '-software' : ''}${quick ? '-quick' : ''}`;
   const file = join(outDir, `bench-${suffix}.json`);
   const doc = {
     status: 'finished',
@@ -656,6 +748,8 @@ export async function main(argv: string[]): Promise<void> {
     entries,
     layers: layerRows,
     targets,
+    gpuTargets: gpu,
+    baseline: baselineInfo,
     memory: { peakRssMB: peakRssMB(), tensorCounts },
     torch: torch ? { source: torchSource, loadAverage: torchLoad, quiet: torchQuiet, info: torch.info, layers: torch.layers.filter((l) => l.config === '1thr'), vit: torch.vit.filter((v) => v.config === '1thr') } : null,
   };

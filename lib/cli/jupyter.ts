@@ -53,6 +53,11 @@ export const DEBIAN_JUPYTER_PACKAGES = [
 ];
 /** The browser test's Chromium. */
 export const DEBIAN_BROWSER_PACKAGES = ['chromium'];
+/**
+ * A software WebGPU adapter for the webgpu tests: Dawn's OpenGL ES backend on Mesa's llvmpipe
+ * (libEGL, libGLESv2 and swrast_dri.so, which libgl1-mesa-dri provides).
+ */
+export const DEBIAN_SOFTWARE_GPU_PACKAGES = ['libegl1', 'libegl-mesa0', 'libgles2', 'libgl1-mesa-dri'];
 /** pip packages for systems without Debian's packages. */
 export const PIP_JUPYTER_PACKAGES = ['notebook', 'nbclient', 'nbconvert', 'nbformat', 'jupyter_client', 'ipykernel'];
 

@@ -8,7 +8,9 @@
  *    apt-get (not root) or pip (other systems) command to run, and stops;
  * 3. registers the tslab kernel spec inside the project (.jupyter/, found through JUPYTER_PATH;
  *    nothing global changes);
- * 4. with `--for test`, also checks for Chromium (the browser test), the same way.
+ * 4. with `--for test`, also checks for Chromium (the browser test), the same way, and for a
+ *    software WebGPU adapter on Linux (Mesa llvmpipe through EGL): installed as root on Debian,
+ *    otherwise only advised, since the webgpu tests then skip saying why.
  *
  * Usage: tsx lib/cli/setup.ts [--for start|test]
  */
@@ -18,6 +20,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   DEBIAN_BROWSER_PACKAGES,
+  DEBIAN_SOFTWARE_GPU_PACKAGES,
   DEBIAN_JUPYTER_PACKAGES,
   JUPYTER_DIR,
   KERNEL_NAME,
@@ -161,6 +164,24 @@ export function ensureChromium(): string {
   throw new SetupError('Debian\'s chromium package was installed but /usr/bin/chromium is missing');
 }
 
+/** Whether Mesa's EGL/GLES libraries and llvmpipe driver (the software WebGPU adapter) are present. */
+function softwareGpuPresent(): boolean {
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
+  const has = (file: string) => dirs.some((d) => fs.existsSync(path.join(d, file)));
+  return has('libEGL.so.1') && has('libGLESv2.so.2') && (has('dri/swrast_dri.so') || has('dri/kms_swrast_dri.so'));
+}
+
+/** The software WebGPU adapter for the webgpu tests (Linux): install it as root on Debian, else advise. */
+export function ensureSoftwareGpu(): void {
+  if (process.platform !== 'linux' || softwareGpuPresent()) return;
+  const plan = installPlan('A software WebGPU adapter (Mesa llvmpipe through EGL, for the webgpu tests)', system(), DEBIAN_SOFTWARE_GPU_PACKAGES, null);
+  if (plan.kind === 'advice') {
+    log(`${plan.message.split('\n')[0]} ${plan.message.split('\n')[2]?.trim() ?? ''} — without it the webgpu tests are skipped`);
+    return;
+  }
+  carryOut(plan);
+}
+
 export interface SetupResult {
   python: string;
   chromium: string | null;
@@ -172,6 +193,7 @@ export function setup(purpose: 'start' | 'test' = 'start'): SetupResult {
   const python = ensureJupyter();
   ensureKernel(python);
   const chromium = purpose === 'test' ? ensureChromium() : null;
+  if (purpose === 'test') ensureSoftwareGpu();
   return { python, chromium };
 }
 

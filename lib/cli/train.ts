@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, initBackend } from '../backend.js';
+import { backendInfo, describeBackend, initBackend } from '../backend.js';
 import { DATASET_NAMES, DATASETS, splitValidation, type DatasetName, type ImageDataset } from '../data/datasets.js';
 import { loadDataset } from '../data/load.js';
 import { batchesPerEpoch } from '../data/batches.js';
@@ -107,7 +107,7 @@ Model      --model dense|soft|tokens-choice|experts-choice (soft)
 Training   --steps N | --epochs E  --batch-size B (128)  --lr (1e-3)  --warmup N
            --decay cosine|linear|constant  --end-lr  --weight-decay  --clip (1; 0 = none)
            --shift S   move each training image by up to S pixels per axis (0: no augmentation)
-           --seed S (0: weights and batch order)  --backend wasm|cpu|tensorflow
+           --seed S (0: weights and batch order)  --backend wasm|cpu|tensorflow|webgpu
 Evaluation --eval-every N (250)  --eval-examples N (all validation images)
 Output     --out FILE | --results-dir DIR  --tag T  --force (overwrite finished results)
                             A finished result with the same settings is skipped; one with other
@@ -621,7 +621,7 @@ async function main(argv: string[]): Promise<number> {
   const decisions = plans.map((p) => existingFileDecision(p));
   installSignalHandlers();
   const info = await initBackend(base.backend);
-  console.error(`backend ${info.name}${info.wasmSimd != null ? ` (SIMD ${info.wasmSimd ? 'on' : 'off'}, threads ${info.wasmThreads ? 'on' : 'off'})` : ''}`);
+  console.error(`backend ${describeBackend(info)}${info.skipped.length ? ` (skipped: ${info.skipped.join('; ')})` : ''}`);
   let failures = 0;
   for (const [i, plan] of plans.entries()) {
     if (stopController.signal.aborted) break;

@@ -35,12 +35,56 @@ export interface SoftMoELayerConfig {
   options?: SoftMoEOptions;
 }
 
+/** Hidden width of the expert (or dense) MLPs: `hidden` if given, else 4·d (ViT's MLP ratio, Dosovitskiy et al. 2021). */
+export function resolveHidden(dim: number, hidden?: number): number {
+  const h = hidden ?? 4 * dim;
+  checkInt(h, 'hidden');
+  return h;
+}
+
+/** Sizes and seed of a freshly initialised MoE layer (shared by the layer objects here and lib/layers/). */
+export interface MoEInitConfig {
+  /** Token width d. */
+  dim: number;
+  /** Number of experts n. */
+  numExperts: number;
+  /** Hidden width h of each expert MLP. */
+  hidden: number;
+  /** Expert initialisation (see initExpertParams). Default 'shared', as vmoe. */
+  expertInit?: ExpertInitOptions['mode'];
+  /** Seed of all initialisers. Default 0. */
+  seed?: number;
+}
+
 /**
- * A Soft MoE layer owning phi [d, n, p], scale [] and the expert weights.
- * Φ is initialised with LeCun normal, std 1/√d (vmoe `mu_init = lecun_normal()`); its scale
- * is irrelevant with normalisation on, since Φ is l2-normalised. `scale` starts at 1 (vmoe
- * `scale_init = ones`).
+ * Initial Soft MoE parameters, in variable order phi, scale, w1, b1, w2, b2 (the one copy of
+ * the initialisation, used by SoftMoELayer and the tf.layers SoftMoE):
+ * Φ [d, n, p] LeCun normal, std 1/√d (vmoe `mu_init = lecun_normal()`; its scale is irrelevant
+ * with normalisation on, since Φ is l2-normalised), drawn with `initSeed(seed, 0)`; `scale` [] = 1
+ * (vmoe `scale_init = ones`); experts from initExpertParams with `initSeed(seed, 1)`.
  */
+export function initSoftMoEParams(config: MoEInitConfig & { slotsPerExpert: number }): SoftMoEParams {
+  const { dim: d, numExperts: n, slotsPerExpert: p } = config;
+  const seed = config.seed ?? 0;
+  const experts = initExpertParams(n, d, config.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
+  const phi = tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', initSeed(seed, 0)) as tf.Tensor3D;
+  return { phi, scale: tf.scalar(1), ...experts };
+}
+
+/**
+ * Initial sparse-router MoE parameters, in variable order wg, w1, b1, w2, b2 (the one copy, used
+ * by the layer objects here and the tf.layers TokensChoiceMoE / ExpertsChoiceMoE): router W_g
+ * [d, n] LeCun normal, std 1/√d (vmoe's router is a flax `nn.Dense`, whose default kernel init is
+ * lecun_normal), drawn with `initSeed(seed, 0)`; experts from initExpertParams with `initSeed(seed, 1)`.
+ */
+export function initRouterParams(config: MoEInitConfig): RouterParams {
+  const seed = config.seed ?? 0;
+  const experts = initExpertParams(config.numExperts, config.dim, config.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
+  const wg = tf.randomNormal([config.dim, config.numExperts], 0, 1 / Math.sqrt(config.dim), 'float32', initSeed(seed, 0)) as tf.Tensor2D;
+  return { wg, ...experts };
+}
+
+/** A Soft MoE layer owning phi [d, n, p], scale [] and the expert weights (initSoftMoEParams). */
 export class SoftMoELayer implements Module {
   readonly numExperts: number;
   readonly slotsPerExpert: number;
@@ -61,8 +105,7 @@ export class SoftMoELayer implements Module {
     checkInt(config.numExperts, 'numExperts');
     this.dim = config.dim;
     this.numExperts = config.numExperts;
-    this.hidden = config.hidden ?? 4 * config.dim;
-    checkInt(this.hidden, 'hidden');
+    this.hidden = resolveHidden(config.dim, config.hidden);
     if (config.slotsPerExpert != null) {
       checkInt(config.slotsPerExpert, 'slotsPerExpert');
       this.slotsPerExpert = config.slotsPerExpert;
@@ -72,19 +115,8 @@ export class SoftMoELayer implements Module {
       throw new Error('SoftMoELayer needs slotsPerExpert, or capacityFactor together with numTokens');
     }
     this.options = config.options ?? {};
-    const seed = config.seed ?? 0;
-    const d = this.dim;
-    const n = this.numExperts;
-    const p = this.slotsPerExpert;
-    const experts = initExpertParams(n, d, this.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
-    this.variables = {
-      phi: ownVariable(tf.randomNormal([d, n, p], 0, 1 / Math.sqrt(d), 'float32', initSeed(seed, 0))),
-      scale: ownVariable(tf.scalar(1)),
-      w1: ownVariable(experts.w1),
-      b1: ownVariable(experts.b1),
-      w2: ownVariable(experts.w2),
-      b2: ownVariable(experts.b2),
-    };
+    const init = initSoftMoEParams({ dim: this.dim, numExperts: this.numExperts, slotsPerExpert: this.slotsPerExpert, hidden: this.hidden, expertInit: config.expertInit, seed: config.seed });
+    this.variables = Object.fromEntries(Object.entries(init).map(([name, t]) => [name, ownVariable(t)]));
   }
 
   get params(): SoftMoEParams {
@@ -100,11 +132,6 @@ export class SoftMoELayer implements Module {
   dispose(): void {
     for (const v of Object.values(this.variables)) v.dispose();
   }
-}
-
-/** Router weights W_g [d, n]: LeCun normal, std 1/√d (vmoe's router is a flax `nn.Dense`, whose default kernel init is lecun_normal). */
-function initRouterWeight(dim: number, numExperts: number, seed: number): tf.Tensor2D {
-  return tf.randomNormal([dim, numExperts], 0, 1 / Math.sqrt(dim), 'float32', seed) as tf.Tensor2D;
 }
 
 /** Settings shared by the sparse MoE layers. */
@@ -127,20 +154,9 @@ function sparseMoEVariables(config: SparseMoELayerConfig, where: string): { hidd
   checkOptions(config, { dim: 'integer', numExperts: 'integer', hidden: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object' }, where);
   checkInt(config.dim, 'dim');
   checkInt(config.numExperts, 'numExperts');
-  const hidden = config.hidden ?? 4 * config.dim;
-  checkInt(hidden, 'hidden');
-  const seed = config.seed ?? 0;
-  const experts = initExpertParams(config.numExperts, config.dim, hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
-  return {
-    hidden,
-    variables: {
-      wg: ownVariable(initRouterWeight(config.dim, config.numExperts, initSeed(seed, 0))),
-      w1: ownVariable(experts.w1),
-      b1: ownVariable(experts.b1),
-      w2: ownVariable(experts.w2),
-      b2: ownVariable(experts.b2),
-    },
-  };
+  const hidden = resolveHidden(config.dim, config.hidden);
+  const init = initRouterParams({ dim: config.dim, numExperts: config.numExperts, hidden, expertInit: config.expertInit, seed: config.seed });
+  return { hidden, variables: Object.fromEntries(Object.entries(init).map(([name, t]) => [name, ownVariable(t)])) };
 }
 
 function routerParamsOf(v: Record<string, tf.Variable>): RouterParams {
@@ -150,6 +166,31 @@ function routerParamsOf(v: Record<string, tf.Variable>): RouterParams {
 export interface TokensChoiceLayerConfig extends SparseMoELayerConfig {
   /** Options of every call (k, capacityFactor, batchPriority, noiseStd, auxLoss, …). */
   options: TokensChoiceOptions;
+}
+
+/**
+ * The first seed of a sparse layer's router noise, from the layer's seed; it then advances by one
+ * per training call.
+ */
+export function firstNoiseSeed(seed: number): number {
+  return seed * 1000003 + 17;
+}
+
+/**
+ * The options of one Tokens Choice call of a layer (the one copy, used by TokensChoiceLayer and
+ * the tf.layers TokensChoiceMoE): router noise only in training, with the seed `nextSeed()` unless
+ * the options fix one; without noise, the load loss (which needs noisy gates) falls back to the
+ * importance loss, as vmoe's router at evaluation.
+ */
+export function tokensChoiceCallOptions(options: TokensChoiceOptions, training: boolean, nextSeed: () => number | undefined): TokensChoiceOptions {
+  const out: TokensChoiceOptions = { ...options };
+  if (training && (out.noiseStd ?? 0) > 0) {
+    out.seed ??= nextSeed();
+  } else {
+    out.noiseStd = 0;
+    if (out.auxLoss === 'load' || out.auxLoss === 'importance+load') out.auxLoss = 'importance';
+  }
+  return out;
 }
 
 /**
@@ -174,7 +215,7 @@ export class TokensChoiceLayer implements Module {
     this.hidden = hidden;
     this.variables = variables;
     this.options = config.options;
-    this.noiseSeed = (config.seed ?? 0) * 1000003 + 17;
+    this.noiseSeed = firstNoiseSeed(config.seed ?? 0);
   }
 
   get params(): RouterParams {
@@ -184,13 +225,7 @@ export class TokensChoiceLayer implements Module {
   /** Forward pass. Noise only with `training: true`; other options override the layer's. */
   apply(x: tf.Tensor3D, call: Partial<TokensChoiceOptions> & { training?: boolean } = {}): TokensChoiceResult {
     const { training, ...overrides } = call;
-    const options: TokensChoiceOptions = { ...this.options, ...overrides };
-    if (training && (options.noiseStd ?? 0) > 0) {
-      options.seed ??= this.noiseSeed++;
-    } else {
-      options.noiseStd = 0;
-      if (options.auxLoss === 'load' || options.auxLoss === 'importance+load') options.auxLoss = 'importance';
-    }
+    const options = tokensChoiceCallOptions({ ...this.options, ...overrides }, training ?? false, () => this.noiseSeed++);
     return tokensChoice(x, this.params, options);
   }
 
@@ -261,8 +296,7 @@ export class DenseMLPLayer implements Module {
     checkOptions(config, { dim: 'integer', hidden: 'integer', seed: 'seed' }, 'DenseMLPLayer');
     checkInt(config.dim, 'dim');
     this.dim = config.dim;
-    this.hidden = config.hidden ?? 4 * config.dim;
-    checkInt(this.hidden, 'hidden');
+    this.hidden = resolveHidden(config.dim, config.hidden);
     const init = initExpertParams(1, this.dim, this.hidden, { seed: initSeed(config.seed ?? 0, 1) });
     const squeeze = (t: tf.Tensor, shape: number[]) => {
       const out = t.reshape(shape);

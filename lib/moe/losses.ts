@@ -102,6 +102,13 @@ export function loadLoss(logits: tf.Tensor, noisyLogits: tf.Tensor, options: Loa
   });
 }
 
+/**
+ * Weight of an auxiliary loss in the training loss, as V-MoE trains (vmoe `vmoe_paper` configs:
+ * `importance_loss_weight = load_loss_weight = 0.005`). The default of the ViT config
+ * (`moe.auxLossWeight`) and of the tf.layers TokensChoiceMoE.
+ */
+export const VMOE_AUX_LOSS_WEIGHT = 0.005;
+
 /** Which auxiliary loss a Tokens Choice router adds (see tokens-choice.ts for the default). */
 export type AuxLossKind = 'importance' | 'load' | 'importance+load' | 'gshard' | 'none';
 

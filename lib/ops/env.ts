@@ -7,3 +7,9 @@ export function envVar(name: string): string | undefined {
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   return proc?.env?.[name];
 }
+
+/** Whether this runs in Node (as opposed to a browser): lib/backend.ts then takes WebGPU from Dawn. */
+export function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return proc?.versions?.node != null;
+}

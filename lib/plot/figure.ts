@@ -56,8 +56,9 @@ function baseLayout(options: AxesOptions): Layout {
   const layout: Layout = {
     margin: { l: 60, r: 20, t: options.title ? 50 : 20, b: 50 },
     // Axis type only when asked for: plotly then infers linear, category (string labels) or date.
-    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, ...(options.logX ? { type: 'log' } : {}) },
-    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, ...(options.logY ? { type: 'log' } : {}) },
+    // automargin: the margins grow to fit long tick labels and titles instead of cutting them.
+    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, automargin: true, ...(options.logX ? { type: 'log' } : {}) },
+    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, automargin: true, ...(options.logY ? { type: 'log' } : {}) },
     height: options.height ?? 420,
   };
   if (options.title) layout.title = { text: options.title };
@@ -77,9 +78,14 @@ export interface Series {
   mode?: 'lines' | 'markers' | 'lines+markers';
   /** Hover/label text for each point. */
   text?: string[];
+  /** Write `text` beside each point on the figure (not only on hover). Default false. */
+  showText?: boolean;
   dash?: 'solid' | 'dash' | 'dot' | 'dashdot';
   color?: string;
 }
+
+const DASHES = ['solid', 'dash', 'dot', 'dashdot'] as const;
+const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'x', 'cross'] as const;
 
 function seriesTrace(s: Series, defaultMode: Series['mode'], index: number): Trace {
   const y = toArray(s.y, `series ${JSON.stringify(s.name)} y`);
@@ -87,25 +93,81 @@ function seriesTrace(s: Series, defaultMode: Series['mode'], index: number): Tra
   if (x.length !== y.length) {
     throw new Error(`series ${JSON.stringify(s.name)} (#${index}) has ${x.length} x values but ${y.length} y values; they must match`);
   }
-  const trace: Trace = { type: 'scatter', name: s.name, x, y, mode: s.mode ?? defaultMode };
+  if (s.showText && (!s.text || s.text.length !== y.length)) {
+    throw new Error(`series ${JSON.stringify(s.name)} (#${index}) has showText but ${s.text?.length ?? 0} texts for ${y.length} points`);
+  }
+  const mode = s.mode ?? defaultMode ?? 'lines';
+  const trace: Trace = { type: 'scatter', name: s.name, x, y, mode: s.showText ? `${mode}+text` : mode };
   if (s.text) trace.text = s.text.slice();
+  if (s.showText) trace.textposition = 'top center';
   if (s.dash || s.color) trace.line = { ...(s.dash ? { dash: s.dash } : {}), ...(s.color ? { color: s.color } : {}) };
   if (s.color) trace.marker = { color: s.color };
   return trace;
+}
+
+/**
+ * Series that would be drawn alike — the same explicit colour, dash and mode — are told apart:
+ * the later ones get the next dash pattern (lines) and marker symbol (markers), so that no two
+ * series of a figure look the same and the legend tells them apart. Series without an explicit
+ * colour take plotly's colour cycle and are left alone (up to its 10 colours).
+ */
+function distinguish(traces: Trace[]): Trace[] {
+  const seen = new Map<string, number>();
+  return traces.map((t) => {
+    const line = (t.line ?? {}) as { color?: string; dash?: string };
+    if (line.color == null) return t;
+    const key = `${line.color}|${line.dash ?? 'solid'}|${String(t.mode)}`;
+    const count = seen.get(key) ?? 0;
+    seen.set(key, count + 1);
+    if (count === 0) return t;
+    const dash = DASHES[(DASHES.indexOf((line.dash ?? 'solid') as (typeof DASHES)[number]) + count) % DASHES.length]!;
+    const symbol = SYMBOLS[count % SYMBOLS.length]!;
+    return { ...t, line: { ...line, dash }, marker: { ...((t.marker ?? {}) as object), symbol } };
+  });
+}
+
+/**
+ * Ticks of a log axis. The x axis over a few measured sizes (2, 4, …, 64: at most 12 values) gets
+ * its ticks at exactly those values. Otherwise, over at most 3 decades, plotly would label every
+ * digit (2, 3, … 9) of each decade: keep 1, 2 and 5 ('D2'); wider ranges keep plotly's choice.
+ */
+function logTicks(traces: Trace[], layout: Layout, axis: 'x' | 'y'): void {
+  const ax = layout[`${axis}axis`] as Record<string, unknown>;
+  if (ax.type !== 'log') return;
+  const values = new Set<number>();
+  for (const t of traces) for (const v of (t[axis] ?? []) as unknown[]) if (typeof v === 'number' && v > 0) values.add(v);
+  if (values.size < 2) return;
+  if (axis === 'x' && values.size <= 12) {
+    ax.tickmode = 'array';
+    ax.tickvals = [...values].sort((a, b) => a - b);
+    // Written out in full (plotly would write 16384 as '16.384k').
+    ax.ticktext = (ax.tickvals as number[]).map((v) => String(Number(v.toPrecision(6))));
+    return;
+  }
+  if (Math.log10(Math.max(...values) / Math.min(...values)) <= 3) ax.dtick = 'D2';
+}
+
+/** Legend shown whenever a trace has a name (plotly hides it for a single trace). */
+function xyFigure(traces: Trace[], options: AxesOptions): Figure {
+  const layout = baseLayout(options);
+  if (traces.some((t) => t.name)) layout.showlegend = true;
+  logTicks(traces, layout, 'x');
+  logTicks(traces, layout, 'y');
+  return { data: distinguish(traces), layout };
 }
 
 /** Curves (training loss, accuracy over steps, …): one line per series. */
 export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'lineChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('lineChart needs at least one series');
-  return { data: series.map((s, i) => seriesTrace(s, 'lines', i)), layout: baseLayout(options) };
+  return xyFigure(series.map((s, i) => seriesTrace(s, 'lines', i)), options);
 }
 
 /** Points (one marker per run, model, …): one trace per series. */
 export function scatterChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'scatterChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('scatterChart needs at least one series');
-  return { data: series.map((s, i) => seriesTrace(s, 'markers', i)), layout: baseLayout(options) };
+  return xyFigure(series.map((s, i) => seriesTrace(s, 'markers', i)), options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,9 +214,12 @@ export interface ParetoSeries {
   color?: string;
 }
 
-/** Every point as a marker and, per series, its Pareto front as a dashed line. */
-export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction } = {}): Figure {
-  checkOptions(options, { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'] }, 'paretoChart');
+/**
+ * Every point as a marker and, per series, its Pareto front as a dashed line. `labelPoints`
+ * writes each point's label beside it (readable without hovering).
+ */
+export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction; labelPoints?: boolean } = {}): Figure {
+  checkOptions(options, { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'], labelPoints: 'boolean' }, 'paretoChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('paretoChart needs at least one series');
   const data: Trace[] = [];
   series.forEach((s, i) => {
@@ -163,7 +228,8 @@ export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?:
     const marker: Record<string, unknown> = { size: 9, color };
     data.push({
       type: 'scatter',
-      mode: 'markers',
+      mode: options.labelPoints ? 'markers+text' : 'markers',
+      ...(options.labelPoints ? { textposition: 'top center' } : {}),
       name: s.name,
       legendgroup: s.name,
       x: s.points.map((p) => p.x),
@@ -184,7 +250,9 @@ export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?:
       hoverinfo: 'skip',
     });
   });
-  return { data, layout: baseLayout(options) };
+  const layout = baseLayout(options);
+  layout.showlegend = true;
+  return { data, layout };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,11 +301,35 @@ export interface HeatmapOptions extends AxesOptions {
   zmax?: number;
   /** Title of the colour bar. */
   zTitle?: string;
+  /**
+   * The values are category indices 0 … k−1 (e.g. a slot index), not magnitudes: one distinct
+   * colour per category (plotly's qualitative colours, then a spread of hues) and a colour bar
+   * with one labelled step per category. Overrides colorscale, zmin and zmax.
+   */
+  categories?: string[];
+  /** Write each cell's value in the cell (small matrices). Default false. */
+  showValues?: boolean;
+}
+
+/** k distinct colours: plotly's 10 qualitative colours, then evenly spaced hues. */
+export function categoricalColors(k: number): string[] {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`categoricalColors needs a whole number of categories ≥ 1, got ${k}`);
+  if (k <= PLOTLY_COLORS.length) return PLOTLY_COLORS.slice(0, k);
+  return Array.from({ length: k }, (_, i) => `hsl(${Math.round((360 * i) / k)}, ${i % 2 ? 55 : 75}%, ${i % 3 === 2 ? 35 : 50}%)`);
+}
+
+/**
+ * A stepped colour scale for values 0 … k−1: category c owns the band [c/k, (c+1)/k] of the
+ * scale, so with zmin = −0.5 and zmax = k − 0.5 every integer falls in the middle of its band.
+ */
+function categoricalScale(colors: string[]): Array<[number, string]> {
+  const k = colors.length;
+  return colors.flatMap((c, i): Array<[number, string]> => [[i / k, c], [(i + 1) / k, c]]);
 }
 
 /** A matrix as a heat map, row 0 at the top (as the matrix is written). */
 export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figure {
-  checkOptions(options, { ...AXES_OPTION_KINDS, xLabels: 'array', yLabels: 'array', colorscale: 'string', zmin: 'number', zmax: 'number', zTitle: 'string' }, 'heatmap');
+  checkOptions(options, { ...AXES_OPTION_KINDS, xLabels: 'array', yLabels: 'array', colorscale: 'string', zmin: 'number', zmax: 'number', zTitle: 'string', categories: 'array', showValues: 'boolean' }, 'heatmap');
   const z = toMatrix(matrix, 'heatmap matrix');
   const rows = z.length;
   const cols = z[0]!.length;
@@ -256,6 +348,22 @@ export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figu
     const [lo, hi] = finiteRange(z);
     trace.zmin = options.zmin ?? lo;
     trace.zmax = options.zmax ?? hi;
+  }
+  if (options.categories) {
+    const k = options.categories.length;
+    z.forEach((row, r) => row.forEach((v, c) => {
+      if (!(Number.isInteger(v) && v >= 0 && v < k)) throw new Error(`heatmap with ${k} categories needs integer values 0 … ${k - 1}, got ${v} at row ${r}, column ${c}`);
+    }));
+    trace.colorscale = categoricalScale(categoricalColors(k));
+    trace.zmin = -0.5;
+    trace.zmax = k - 0.5;
+    trace.colorbar = { title: { text: options.zTitle ?? '' }, tickvals: options.categories.map((_, i) => i), ticktext: options.categories.slice() };
+    trace.text = z.map((row) => row.map((v) => options.categories![v]!));
+    trace.hovertemplate = '%{x}, %{y}: %{text}<extra></extra>';
+  }
+  if (options.showValues) {
+    trace.texttemplate = options.categories ? '%{text}' : '%{z:.3g}';
+    trace.textfont = { size: 10 };
   }
   const layout = baseLayout(options);
   layout.yaxis = { ...(layout.yaxis as object), autorange: 'reversed' };
@@ -303,11 +411,16 @@ export interface ImageGridOptions {
   /** Pixel size of one cell of the grid. Default 110. */
   cellSize?: number;
   showScale?: boolean;
+  /**
+   * Axes with row and column numbers on every image (e.g. the 7×7 patch grid of a ViT: which
+   * patch is where), with these titles. Default: no axes (pictures of digits).
+   */
+  axes?: { x: string; y: string };
 }
 
 /** Images side by side, each in its own square panel, all on one colour range. */
 export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}): Figure {
-  checkOptions(options, { title: 'string', columns: 'integer', titles: 'array', colorscale: 'string', reverseScale: 'boolean', zmin: 'number', zmax: 'number', cellSize: 'number', showScale: 'boolean' }, 'imageGrid');
+  checkOptions(options, { title: 'string', columns: 'integer', titles: 'array', colorscale: 'string', reverseScale: 'boolean', zmin: 'number', zmax: 'number', cellSize: 'number', showScale: 'boolean', axes: 'object' }, 'imageGrid');
   if (!Array.isArray(images) || images.length === 0) throw new Error('imageGrid needs at least one image');
   const pixels = images.map((img, i) => toImage(img, i));
   const count = pixels.length;
@@ -324,7 +437,7 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
   const layout: Layout = {
     height: Math.max(150, rows * cell + (options.title ? 50 : 10) + (options.titles ? rows * 18 : 0)),
     width: Math.max(300, columns * cell + 80),
-    margin: { l: 10, r: options.showScale ? 60 : 10, t: options.title ? 50 : 10, b: 10 },
+    margin: { l: options.axes ? 50 : 10, r: options.showScale ? 60 : 10, t: options.title ? 50 : 10, b: options.axes ? 40 : 10 },
     annotations: [] as unknown[],
   };
   if (options.title) layout.title = { text: options.title };
@@ -336,8 +449,14 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
     const x1 = (c + 1) / columns - gap / 2;
     const y1 = 1 - r / rows - gap / 2 - titleSpace / rows;
     const y0 = 1 - (r + 1) / rows + gap / 2;
-    layout[`xaxis${axis}`] = { domain: [x0, x1], visible: false, anchor: `y${axis}`, constrain: 'domain' };
-    layout[`yaxis${axis}`] = { domain: [y0, y1], visible: false, anchor: `x${axis}`, autorange: 'reversed', scaleanchor: `x${axis}`, constrain: 'domain' };
+    const shown = options.axes
+      ? { visible: true, showgrid: false, zeroline: false, ticks: 'outside', ticklen: 2, tickfont: { size: 9 }, dtick: Math.max(1, Math.ceil(Math.max(z.length, z[0]!.length) / 8)) }
+      : { visible: false };
+    // Axis titles on the left column (y) and bottom row (x) only.
+    const xTitle = options.axes && r === rows - 1 ? { title: { text: options.axes.x, font: { size: 10 } } } : {};
+    const yTitle = options.axes && c === 0 ? { title: { text: options.axes.y, font: { size: 10 } } } : {};
+    layout[`xaxis${axis}`] = { domain: [x0, x1], ...shown, ...xTitle, anchor: `y${axis}`, constrain: 'domain' };
+    layout[`yaxis${axis}`] = { domain: [y0, y1], ...shown, ...yTitle, anchor: `x${axis}`, autorange: 'reversed', scaleanchor: `x${axis}`, constrain: 'domain' };
     if (options.titles) {
       (layout.annotations as unknown[]).push({ text: options.titles[i], showarrow: false, x: (x0 + x1) / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', font: { size: 11 } });
     }
@@ -368,20 +487,27 @@ export interface BarSeries {
   color?: string;
 }
 
-/** Bars, grouped (default) or stacked when there are several series. */
-export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack' } = {}): Figure {
-  checkOptions(options, { ...AXES_OPTION_KINDS, barmode: ['group', 'stack'] }, 'barChart');
+/**
+ * Bars, grouped (default) or stacked when there are several series. `showValues` writes each
+ * bar's value above it, so that a bar of height 0 is seen to be 0 rather than missing.
+ */
+export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {}): Figure {
+  checkOptions(options, { ...AXES_OPTION_KINDS, barmode: ['group', 'stack'], showValues: 'boolean' }, 'barChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('barChart needs at least one series');
   const data: Trace[] = series.map((s) => {
     const y = toArray(s.y, `bar series ${JSON.stringify(s.name)} y`);
     if (s.x.length !== y.length) throw new Error(`bar series ${JSON.stringify(s.name)} has ${s.x.length} labels but ${y.length} values`);
     const trace: Trace = { type: 'bar', name: s.name, x: s.x.map(String), y };
     if (s.color) trace.marker = { color: s.color };
+    if (options.showValues) Object.assign(trace, { text: y.map((v) => fmt(v)), textposition: 'outside', cliponaxis: false });
     return trace;
   });
   const layout = baseLayout(options);
   layout.barmode = options.barmode ?? 'group';
   layout.xaxis = { ...(layout.xaxis as object), type: 'category' };
+  // A bar's length is its value: the axis starts at 0 (a log axis has no 0 and is left alone).
+  if (!options.logY) layout.yaxis = { ...(layout.yaxis as object), rangemode: 'tozero' };
+  if (series.length > 1) layout.showlegend = true;
   return { data, layout };
 }
 

@@ -41,6 +41,9 @@ export interface Versions {
   node: string;
   tfjs: string;
   tfjsBackendWasm: string | null;
+  /** Optional dependencies (null when not installed). */
+  tfjsBackendWebgpu?: string | null;
+  webgpu?: string | null;
   package: string;
 }
 
@@ -57,6 +60,8 @@ export function versions(): Versions {
     node: process.version,
     tfjs: tf.version.tfjs,
     tfjsBackendWasm: readVersion(join(root, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'package.json')),
+    tfjsBackendWebgpu: readVersion(join(root, 'node_modules', '@tensorflow', 'tfjs-backend-webgpu', 'package.json')),
+    webgpu: readVersion(join(root, 'node_modules', 'webgpu', 'package.json')),
     package: readVersion(join(root, 'package.json')) ?? 'unknown',
   };
 }

@@ -13,6 +13,7 @@
  * resolved config.
  */
 import { checkInt, checkOneOf, checkOptions, checkPositive } from '../ops/check.js';
+import { VMOE_AUX_LOSS_WEIGHT } from '../moe/losses.js';
 import type { SoftMoEOptions } from '../moe/soft-moe.js';
 import type { TokensChoiceOptions } from '../moe/routers/tokens-choice.js';
 
@@ -233,7 +234,7 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   checkOneOf(expertInit, ['shared', 'independent'] as const, 'moe.expertInit');
   const expertHidden = moeIn.expertHidden ?? mlpDim;
   checkInt(expertHidden, 'moe.expertHidden');
-  const auxLossWeight = moeIn.auxLossWeight ?? 0.005;
+  const auxLossWeight = moeIn.auxLossWeight ?? VMOE_AUX_LOSS_WEIGHT;
   const noiseStd = moeIn.noiseStd ?? 1.0;
   if (!Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`moe.noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
   if (!Number.isFinite(auxLossWeight) || auxLossWeight < 0) {

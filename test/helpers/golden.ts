@@ -9,21 +9,10 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend, type BackendName } from '../../lib/backend.js';
+import { runGolden, uncovered, type GoldenCase } from './golden-run.js';
 
-export interface GoldenTensor {
-  shape: number[];
-  dtype: string;
-  data: number[] | boolean[];
-}
-export interface GoldenCase {
-  name: string;
-  kind: 'soft_moe' | 'tokens_choice' | 'experts_choice';
-  config: Record<string, unknown>;
-  inputs: Record<string, GoldenTensor>;
-  params: Record<string, GoldenTensor>;
-  expected: Record<string, GoldenTensor | number>;
-  grads: Record<string, GoldenTensor>;
-}
+export type { GoldenCase, GoldenTensor } from './golden-run.js';
+export { toTensor } from './golden-run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const GOLDEN_DIR = path.join(here, '..', 'fixtures', 'golden');
@@ -35,12 +24,6 @@ export function loadGolden(kind?: GoldenCase['kind']): GoldenCase[] {
     .sort()
     .map((f) => JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, f), 'utf8')) as GoldenCase)
     .filter((c) => kind == null || c.kind === kind);
-}
-
-/** A float32 tensor from a golden entry (booleans become 0/1). */
-export function toTensor(t: GoldenTensor): tf.Tensor {
-  const data = (t.data as Array<number | boolean>).map(Number);
-  return tf.tensor(data, t.shape, 'float32');
 }
 
 /** Elementwise |got − want| ≤ atol + rtol·|want| (golden README: 1e-4 + 1e-3·|want|). */
@@ -81,21 +64,71 @@ function nativeInstalled(): boolean {
 
 /**
  * Backends every numerical test runs on: wasm and cpu, plus the native one when it is installed
- * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list).
+ * (`SOFTMOE_TEST_BACKENDS=wasm` narrows the list). Suites whose reads are all asynchronous also
+ * run on webgpu (see forEachBackend).
  */
 export const TEST_BACKENDS: BackendName[] = (
   process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,cpu' : 'wasm,cpu')
 ).split(',') as BackendName[];
 
-/** Run `body` once per backend, inside a describe named after it; restores the default after. */
-export function forEachBackend(body: (backend: BackendName) => void): void {
-  for (const backend of TEST_BACKENDS) {
+/** The backend the test set-up starts on: $SOFTMOE_BACKEND, else the automatic choice without webgpu. */
+export function initDefaultBackend(): Promise<unknown> {
+  return initBackend(undefined, { exclude: ['webgpu'] });
+}
+
+/**
+ * Environment variable: "1" makes a missing WebGPU adapter a test failure instead of a skip
+ * (.ci/run sets it, having installed the software adapter).
+ */
+export const REQUIRE_WEBGPU_ENV = 'SOFTMOE_REQUIRE_WEBGPU';
+
+/**
+ * Switch to webgpu for a suite (before hook). Without an adapter the suite is skipped, with the
+ * reason printed, unless $SOFTMOE_REQUIRE_WEBGPU=1, where that is an error.
+ */
+export async function useWebGPU(ctx: Mocha.Context): Promise<void> {
+  ctx.timeout(120000);
+  try {
+    await initBackend('webgpu');
+  } catch (e) {
+    if (process.env[REQUIRE_WEBGPU_ENV] === '1') throw e;
+    console.log(`      skipped on webgpu: ${(e as Error).message.split('\n')[0]}`);
+    ctx.skip();
+  }
+}
+
+/**
+ * Run `body` once per backend, inside a describe named after it; restores the default after.
+ * With `{ webgpu: true }` (for suites that read tensors only with `await data()`, e.g. through
+ * goldenTests) webgpu is added, unless $SOFTMOE_TEST_BACKENDS lists the backends without it.
+ */
+/**
+ * One test per golden case of `kind`: every output, routing decision and gradient of
+ * test/helpers/golden-run.ts within tolerance on the active backend (async reads only).
+ */
+export function goldenTests(kind: GoldenCase['kind']): void {
+  for (const c of loadGolden(kind)) {
+    it(`golden ${c.name}: every output, routing decision and gradient of sum(y·r) within 1e-4 + 1e-3·|reference|`, async function () {
+      const results = await runGolden(c);
+      const bad = results.filter((r) => !r.ok).map((r) => `${r.key} (${r.detail}, max |error| ${r.maxAbsError.toExponential(2)})`);
+      expect(bad, `${c.name} on ${tf.getBackend()}`).to.deep.equal([]);
+      expect(uncovered(c, results), 'reference entries not compared').to.deep.equal([]);
+    });
+  }
+}
+
+export function forEachBackend(body: (backend: BackendName) => void, options: { webgpu?: boolean } = {}): void {
+  const explicit = process.env.SOFTMOE_TEST_BACKENDS != null;
+  const backends = options.webgpu && !explicit && !TEST_BACKENDS.includes('webgpu') ? [...TEST_BACKENDS, 'webgpu' as const] : TEST_BACKENDS;
+  for (const backend of backends) {
+    if (backend === 'webgpu' && !options.webgpu) continue; // this suite reads synchronously
     describe(`on ${backend}`, function () {
       before(async function () {
-        await initBackend(backend);
+        if (backend === 'webgpu') await useWebGPU(this);
+        else await initBackend(backend);
       });
       after(async function () {
-        await initBackend();
+        await initDefaultBackend();
       });
       body(backend);
     });

@@ -49,7 +49,7 @@ describe('layers: memory', function () {
   forEachBackend(() => {
     for (const c of layers) {
       describe(c.name, function () {
-        it('Forward: no memory leak', function () {
+        it('Forward: no memory leak', async function () {
           const start = tf.memory().numTensors;
           const layer = c.make();
           const x = tf.randomNormal([G, M, D], 0, 1, 'float32', 1) as tf.Tensor3D;
@@ -57,7 +57,7 @@ describe('layers: memory', function () {
           tf.tidy(() => c.loss(layer, x, r)).dispose(); // warm-up
           const before = tf.memory().numTensors;
           const loss = tf.tidy(() => c.loss(layer, x, r));
-          expect(Number.isFinite(loss.dataSync()[0])).to.equal(true);
+          expect(Number.isFinite((await loss.data())[0])).to.equal(true);
           loss.dispose();
           expect(tf.memory().numTensors).to.equal(before);
           tf.dispose([x, r]);
@@ -65,7 +65,7 @@ describe('layers: memory', function () {
           expect(tf.memory().numTensors, 'after dispose').to.equal(start);
         });
 
-        it('Training step: no memory leak (Adam on the layer variables)', function () {
+        it('Training step: no memory leak (Adam on the layer variables)', async function () {
           const start = tf.memory().numTensors;
           const layer = c.make();
           const variables = Object.values(layer.variables);
@@ -74,14 +74,14 @@ describe('layers: memory', function () {
           const r = tf.randomNormal([G, M, D], 0, 1, 'float32', 4);
           const step = () => optimizer.minimize(() => c.loss(layer, x, r), true, variables)!;
           const first = step(); // warm-up: Adam creates its moment variables
-          const firstLoss = first.dataSync()[0];
+          const firstLoss = (await first.data())[0];
           first.dispose();
           const before = tf.memory().numTensors;
           for (let i = 0; i < 3; i++) step().dispose();
           expect(tf.memory().numTensors).to.equal(before);
           // The steps changed the variables (the loss moved): gradients reached them.
           const last = tf.tidy(() => c.loss(layer, x, r));
-          expect(last.dataSync()[0]).to.not.equal(firstLoss);
+          expect((await last.data())[0]).to.not.equal(firstLoss);
           last.dispose();
           tf.dispose([x, r]);
           optimizer.dispose();
@@ -90,5 +90,5 @@ describe('layers: memory', function () {
         });
       });
     }
-  });
+  }, { webgpu: true });
 });

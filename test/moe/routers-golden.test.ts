@@ -1,110 +1,21 @@
 /**
  * Tokens Choice and Experts Choice against the reference vectors (test/fixtures/golden, float64
  * PyTorch, see their README): outputs, gates, every routing decision, drop fractions and the
- * gradients of loss = sum(y·r) for x, wg, w1, b1, w2, b2, within 1e-4 + 1e-3·|reference|, on
- * every test backend.
+ * gradients of loss = sum(y·r) for x, wg, w1, b1, w2, b2, within 1e-4 + 1e-3·|reference|
+ * (decisions exactly), on every test backend and webgpu (test/helpers/golden-run.ts).
  */
-import * as tf from '@tensorflow/tfjs';
-import { expect } from 'chai';
-import type { RouterParams } from '../../lib/moe/gating.js';
-import { expertsChoice } from '../../lib/moe/routers/experts-choice.js';
-import { tokensChoice, type TokensChoiceOptions } from '../../lib/moe/routers/tokens-choice.js';
-import { expectClose, expectShape, forEachBackend, loadGolden, toTensor, type GoldenCase, type GoldenTensor } from '../helpers/golden.js';
-
-const PARAM_NAMES = ['wg', 'w1', 'b1', 'w2', 'b2'] as const;
-
-function paramsOf(c: GoldenCase): RouterParams {
-  const t = (k: string) => toTensor(c.params[k]);
-  return { wg: t('wg') as tf.Tensor2D, w1: t('w1') as tf.Tensor3D, b1: t('b1') as tf.Tensor2D, w2: t('w2') as tf.Tensor3D, b2: t('b2') as tf.Tensor2D };
-}
-
-function tcOptions(c: GoldenCase): TokensChoiceOptions {
-  const cfg = c.config as { k: number; capacity_factor: number; ceil_or_round: 'ceil' | 'round'; multiple_of: number | null; batch_priority: boolean };
-  return { k: cfg.k, capacityFactor: cfg.capacity_factor, ceilOrRound: cfg.ceil_or_round, multipleOf: cfg.multiple_of, batchPriority: cfg.batch_priority };
-}
-
-function ecOptions(c: GoldenCase) {
-  const cfg = c.config as { capacity_factor: number; ceil_or_round: 'ceil' | 'round' };
-  return { capacityFactor: cfg.capacity_factor, ceilOrRound: cfg.ceil_or_round };
-}
-
-/** Integer and boolean outputs must match exactly. */
-function expectExact(got: tf.Tensor, want: GoldenTensor, what: string): void {
-  expectShape(got, want.shape, what);
-  expect(Array.from(got.dataSync()), what).to.deep.equal((want.data as Array<number | boolean>).map(Number));
-}
-
-/** Gradients of sum(y·r) with respect to x and every parameter, in PARAM order after x. */
-function gradsOf(c: GoldenCase, forward: (x: tf.Tensor3D, p: RouterParams) => tf.Tensor3D): tf.Tensor[] {
-  const x = toTensor(c.inputs.x);
-  const r = toTensor(c.inputs.r);
-  const p = paramsOf(c);
-  const f = (...args: tf.Tensor[]) => {
-    const [xx, wg, w1, b1, w2, b2] = args;
-    const y = forward(xx as tf.Tensor3D, { wg: wg as tf.Tensor2D, w1: w1 as tf.Tensor3D, b1: b1 as tf.Tensor2D, w2: w2 as tf.Tensor3D, b2: b2 as tf.Tensor2D });
-    return tf.sum(tf.mul(y, r));
-  };
-  return tf.grads(f)([x, p.wg, p.w1, p.b1, p.w2, p.b2]);
-}
-
-function checkGrads(c: GoldenCase, grads: tf.Tensor[]): void {
-  (['x', ...PARAM_NAMES] as const).forEach((name, i) => {
-    expectShape(grads[i], c.grads[name].shape, `grad ${name}`);
-    expectClose(grads[i], c.grads[name].data as number[], `grad ${name}`);
-  });
-}
+import { forEachBackend, goldenTests } from '../helpers/golden.js';
 
 describe('sparse routers against the reference vectors', function () {
-  forEachBackend(() => {
-    for (const c of loadGolden('tokens_choice')) {
-      describe(`tokensChoice golden ${c.name}`, function () {
-        it('matches y, gates, expertIndex, combineWeight, bufferIndex, kept, tokenKept, expertLoad, drop fractions, capacity', function () {
-          tf.tidy(() => {
-            const out = tokensChoice(toTensor(c.inputs.x) as tf.Tensor3D, paramsOf(c), tcOptions(c));
-            const e = c.expected as Record<string, GoldenTensor>;
-            expect(out.capacity, 'capacity').to.equal(c.expected.capacity);
-            for (const [key, got] of [['y', out.y], ['gates', out.gates], ['combine_weight', out.combineWeight]] as const) {
-              expectShape(got, e[key].shape, key);
-              expectClose(got, e[key].data as number[], key);
-            }
-            expectExact(out.expertIndex, e.expert_index, 'expert_index');
-            expectExact(out.bufferIndex, e.buffer_index, 'buffer_index');
-            expectExact(out.kept, e.kept, 'kept');
-            expectExact(out.tokenKept, e.token_kept, 'token_kept');
-            expectExact(out.expertLoad, e.expert_load, 'expert_load');
-            expectClose(out.dropFraction, [c.expected.drop_fraction as number], 'drop_fraction', 1e-6, 0);
-            expectClose(out.choiceDropFraction, [c.expected.choice_drop_fraction as number], 'choice_drop_fraction', 1e-6, 0);
-          });
-        });
-        it('matches the gradients of sum(y·r) for x, wg, w1, b1, w2, b2', function () {
-          tf.tidy(() => checkGrads(c, gradsOf(c, (x, p) => tokensChoice(x, p, tcOptions(c)).y)));
-        });
+  forEachBackend(
+    () => {
+      describe('tokensChoice: y, gates, expertIndex, combineWeight, bufferIndex, kept, tokenKept, expertLoad, drop fractions, capacity, gradients', function () {
+        goldenTests('tokens_choice');
       });
-    }
-    for (const c of loadGolden('experts_choice')) {
-      describe(`expertsChoice golden ${c.name}`, function () {
-        it('matches y, gates, selectedIndexSorted, tokenExpertMask, numExpertsPerToken, tokenKept, drop fraction, capacity', function () {
-          tf.tidy(() => {
-            const out = expertsChoice(toTensor(c.inputs.x) as tf.Tensor3D, paramsOf(c), ecOptions(c));
-            const e = c.expected as Record<string, GoldenTensor>;
-            expect(out.capacity, 'capacity').to.equal(c.expected.capacity);
-            for (const [key, got] of [['y', out.y], ['gates', out.gates]] as const) {
-              expectShape(got, e[key].shape, key);
-              expectClose(got, e[key].data as number[], key);
-            }
-            expectExact(out.selectedIndexSorted, e.selected_index_sorted, 'selected_index_sorted');
-            expectExact(out.tokenExpertMask, e.token_expert_mask, 'token_expert_mask');
-            expectExact(out.numExpertsPerToken, e.num_experts_per_token, 'num_experts_per_token');
-            expectExact(out.tokenKept, e.token_kept, 'token_kept');
-            expectClose(out.dropFraction, [c.expected.drop_fraction as number], 'drop_fraction', 1e-6, 0);
-            // Every expert is exactly full: load = C for each expert (by construction of the router).
-            expect(Array.from(out.expertLoad.dataSync())).to.deep.equal(new Array(out.expertLoad.size).fill(out.capacity));
-          });
-        });
-        it('matches the gradients of sum(y·r) for x, wg, w1, b1, w2, b2', function () {
-          tf.tidy(() => checkGrads(c, gradsOf(c, (x, p) => expertsChoice(x, p, ecOptions(c)).y)));
-        });
+      describe('expertsChoice: y, gates, selectedIndexSorted, tokenExpertMask, numExpertsPerToken, tokenKept, expertLoad = C, drop fraction, capacity, gradients', function () {
+        goldenTests('experts_choice');
       });
-    }
-  });
+    },
+    { webgpu: true },
+  );
 });

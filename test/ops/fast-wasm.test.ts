@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { initBackend } from '../../lib/backend.js';
+import { initDefaultBackend } from '../helpers/golden.js';
 import { fastWasm, fastWasmStatus, PINNED_TFJS_VERSION, setFastWasmEnabled, wasmLayerNorm, wasmLayerNormGrad } from '../../lib/ops/fast-wasm.js';
 import { batchLinear, batchMatMul, linear, matMul, product, sumRows } from '../../lib/ops/matmul.js';
 import { gelu, l2Normalize, softmax } from '../../lib/ops/nn.js';
@@ -54,7 +55,7 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     await initBackend('wasm');
   });
   after(async function () {
-    await initBackend();
+    await initDefaultBackend();
   });
 
   it(`is active on wasm with tfjs ${PINNED_TFJS_VERSION} (else these tests would compare the portable path with itself)`, function () {

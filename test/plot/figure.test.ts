@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import {
   barChart,
+  categoricalColors,
   describeFigure,
   heatmap,
   imageGrid,
@@ -130,6 +131,104 @@ describe('plot/figure', () => {
     it('describeFigure summarises traces for text outputs', () => {
       expect(describeFigure(heatmap([[0.25, 2], [1, 0.5]], { title: 'Dispatch' }))).to.equal('"Dispatch": heatmap 2×2 (0.25 … 2)');
       expect(describeFigure(lineChart([{ name: 'loss', y: [1, 2, 3] }]))).to.equal('figure: lines "loss" (3 points)');
+    });
+  });
+
+  describe('readable without hovering', () => {
+    it('axes grow their margins to fit long tick labels and titles (automargin)', () => {
+      const fig = barChart([{ name: 'a', x: ['uniform dispatch and combine', 'identity experts'], y: [1, 2] }], { xTitle: 'variant', yTitle: 'accuracy' });
+      expect((fig.layout.xaxis as { automargin?: boolean }).automargin).to.equal(true);
+      expect((fig.layout.yaxis as { automargin?: boolean }).automargin).to.equal(true);
+    });
+
+    it('bars start at 0, unless the axis is logarithmic', () => {
+      expect((barChart([{ name: 'a', x: ['x'], y: [0.8] }]).layout.yaxis as { rangemode?: string }).rangemode).to.equal('tozero');
+      expect((barChart([{ name: 'a', x: ['x'], y: [0.8] }], { logY: true }).layout.yaxis as { rangemode?: string }).rangemode).to.equal(undefined);
+    });
+
+    it('showValues writes every bar\'s value, zeros included', () => {
+      const fig = barChart([{ name: 'changed', x: ['a', 'b'], y: [0, 11] }], { showValues: true });
+      expect(fig.data[0]!.text).to.deep.equal(['0', '11']);
+      expect(fig.data[0]!.textposition).to.equal('outside');
+      expect(barChart([{ name: 'changed', x: ['a'], y: [0] }]).data[0]!.text).to.equal(undefined);
+    });
+
+    it('a named single series still gets its legend (plotly hides a one-trace legend)', () => {
+      expect(lineChart([{ name: 'uniform (1/64)', y: [1, 2], dash: 'dot' }]).layout.showlegend).to.equal(true);
+      expect(lineChart([{ name: '', y: [1, 2] }]).layout.showlegend).to.equal(undefined);
+    });
+
+    it('two series with the same colour, dash and mode are drawn differently', () => {
+      const fig = lineChart([
+        { name: 'Soft MoE, 16 experts', y: [1, 2], color: '#1f77b4', mode: 'lines+markers' },
+        { name: 'Soft MoE, 64 experts', y: [2, 3], color: '#1f77b4', mode: 'lines+markers' },
+        { name: 'Soft MoE, 128 experts', y: [3, 4], color: '#1f77b4', mode: 'lines+markers' },
+        { name: 'dense', y: [1, 1], color: '#ff7f0e', mode: 'lines+markers' },
+      ]);
+      const styles = fig.data.map((t) => JSON.stringify([(t.line as { dash?: string }).dash ?? 'solid', (t.marker as { symbol?: string }).symbol ?? 'circle', (t.line as { color?: string }).color]));
+      expect(new Set(styles).size).to.equal(4);
+      // The first of a style and a series of another colour keep what the caller asked for.
+      expect((fig.data[0]!.line as { dash?: string }).dash).to.equal(undefined);
+      expect((fig.data[3]!.line as { dash?: string }).dash).to.equal(undefined);
+      expect((fig.data[1]!.line as { color?: string }).color).to.equal('#1f77b4');
+    });
+
+    it('a log axis over a few measured sizes puts its ticks at those sizes', () => {
+      const fig = lineChart([{ name: 'a', x: [2, 8, 64], y: [1, 2, 3] }, { name: 'b', x: [4, 8], y: [1, 2] }], { logX: true });
+      expect((fig.layout.xaxis as { tickvals?: number[] }).tickvals).to.deep.equal([2, 4, 8, 64]);
+      const big = lineChart([{ name: 'a', x: [1024, 16384], y: [1, 2] }], { logX: true });
+      expect((big.layout.xaxis as { ticktext?: string[] }).ticktext).to.deep.equal(['1024', '16384']);
+      const many = lineChart([{ name: 'a', x: Array.from({ length: 40 }, (_, i) => i + 1), y: Array.from({ length: 40 }, () => 1) }], { logX: true });
+      expect((many.layout.xaxis as { tickvals?: number[] }).tickvals).to.equal(undefined);
+      // Over at most 3 decades, label 1, 2, 5 of each decade; wider ranges keep plotly's choice.
+      expect((many.layout.xaxis as { dtick?: string }).dtick).to.equal('D2');
+      const narrowY = lineChart([{ name: 'a', x: [1, 2], y: [0.5, 100] }], { logY: true });
+      expect((narrowY.layout.yaxis as { dtick?: string; tickvals?: number[] }).dtick).to.equal('D2');
+      expect((narrowY.layout.yaxis as { tickvals?: number[] }).tickvals).to.equal(undefined);
+      const wideY = lineChart([{ name: 'a', x: [1, 2], y: [1e-12, 1] }], { logY: true });
+      expect((wideY.layout.yaxis as { dtick?: string }).dtick).to.equal(undefined);
+    });
+
+    it('showText writes each point\'s label on the figure and checks there is one per point', () => {
+      const fig = scatterChart([{ name: 'runs', x: [1, 2], y: [3, 4], text: ['dense', 'soft'], showText: true }]);
+      expect(fig.data[0]!.mode).to.equal('markers+text');
+      expect(fig.data[0]!.text).to.deep.equal(['dense', 'soft']);
+      expect(() => scatterChart([{ name: 'runs', x: [1, 2], y: [3, 4], text: ['dense'], showText: true }])).to.throw(/"runs" \(#0\) has showText but 1 texts for 2 points/);
+      const pareto = paretoChart([{ name: 'Soft MoE', points: [{ x: 1, y: 2, label: 'n=16' }] }], { labelPoints: true });
+      expect(pareto.data[0]!.mode).to.equal('markers+text');
+      expect(pareto.data[0]!.text).to.deep.equal(['n=16']);
+    });
+
+    it('a categorical heat map gives each category its own colour band and a labelled colour bar', () => {
+      const fig = heatmap([[0, 1], [2, 1]], { categories: ['slot 0', 'slot 1', 'slot 2'] });
+      const t = fig.data[0]!;
+      expect([t.zmin, t.zmax]).to.deep.equal([-0.5, 2.5]);
+      const scale = t.colorscale as Array<[number, string]>;
+      // Category c owns [c/3, (c+1)/3]: the value c maps to (c + 0.5)/3, inside its own band.
+      const colourAt = (v: number) => { const u = (v - -0.5) / 3; return scale.find(([lo], i) => i % 2 === 0 && u >= lo && u <= scale[i + 1]![0])![1]; };
+      expect([0, 1, 2].map(colourAt)).to.deep.equal(categoricalColors(3));
+      expect(new Set(categoricalColors(3)).size).to.equal(3);
+      expect((t.colorbar as { ticktext?: string[] }).ticktext).to.deep.equal(['slot 0', 'slot 1', 'slot 2']);
+      expect(t.text).to.deep.equal([['slot 0', 'slot 1'], ['slot 2', 'slot 1']]);
+      expect(() => heatmap([[0, 3]], { categories: ['a', 'b', 'c'] })).to.throw(/needs integer values 0 … 2, got 3 at row 0, column 1/);
+      expect(() => heatmap([[0.5]], { categories: ['a', 'b'] })).to.throw(/got 0.5/);
+    });
+
+    it('categoricalColors gives k distinct colours for any k', () => {
+      for (const k of [1, 10, 11, 64]) expect(new Set(categoricalColors(k)).size).to.equal(k);
+      expect(() => categoricalColors(0)).to.throw(/≥ 1, got 0/);
+    });
+
+    it('imageGrid can show patch axes (row and column numbers) with titles on the outer images', () => {
+      const img = { width: 7, height: 7, data: Array.from({ length: 49 }, (_, i) => i) };
+      const fig = imageGrid([img, img, img], { columns: 2, axes: { x: 'patch column', y: 'patch row' } });
+      const ax = (k: string) => fig.layout[k] as { visible?: boolean; title?: { text: string } };
+      expect(ax('xaxis').visible).to.equal(true);
+      expect(ax('yaxis').title?.text).to.equal('patch row');        // first column
+      expect(ax('yaxis2').title).to.equal(undefined);               // second column
+      expect(ax('xaxis3').title?.text).to.equal('patch column');    // bottom row
+      expect(ax('xaxis').title).to.equal(undefined);                // top row
+      expect((imageGrid([img]).layout.xaxis as { visible?: boolean }).visible).to.equal(false);
     });
   });
 });

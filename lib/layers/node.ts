@@ -1,0 +1,2 @@
+// Node-only part of the tf.layers layers: model files for model.save / tf.loadLayersModel.
+export * from './file-io.js';
