@@ -34,7 +34,7 @@
  * the load average is recorded before and after, and the spread shows the noise.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,6 +52,7 @@ import { fastWasmStatus, setFastWasmEnabled } from '../ops/index.js';
 import { product } from '../ops/matmul.js';
 import { writeHtml } from '../plot/html.js';
 import { expertScalingFigure, type ScalingPoint } from '../plot/scaling.js';
+import { writeFileAtomicSync } from '../train/file-safety.js';
 import { defaultResultsDir, gitInfo, machineInfo, median, versions, writeResults } from '../train/results.js';
 import { Trainer } from '../train/trainer.js';
 import { modelCost } from '../vit/cost.js';
@@ -234,7 +235,12 @@ export interface TorchFile {
 }
 
 function readTorch(file: string): TorchFile {
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as TorchFile;
+  let doc: TorchFile;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as TorchFile;
+  } catch (e) {
+    throw new Error(`cannot read the torch peer's results ${file}: ${(e as Error).message}`);
+  }
   if (!Array.isArray(doc.layers) || !Array.isArray(doc.vit)) throw new Error(`${file}: not a bench_torch.py result (no layers/vit arrays)`);
   return doc;
 }
@@ -721,7 +727,11 @@ export async function main(argv: string[]): Promise<void> {
   console.log(out.join('\n'));
 
   // ---- Files.
-  mkdirSync(outDir, { recursive: true });
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create the output folder ${outDir}: ${(e as Error).message}`);
+  }
   const suffix = `${backend}${b.webgpu?.software ? '-software' : ''}${quick ? '-quick' : ''}`;
   const file = join(outDir, `bench-${suffix}.json`);
   const doc = {
@@ -758,7 +768,7 @@ export async function main(argv: string[]): Promise<void> {
       return expertScalingFigure(points, { title: `${basis === 'wall' ? 'Wall-clock' : 'CPU'} time per forward+backward step vs experts, ${SWEEP_SLOTS} slots per sequence (${backend})` });
     });
     const figFile = join(outDir, `scaling-${suffix}.figure.json`);
-    writeFileSync(figFile, JSON.stringify(figures[1]) + '\n');
+    writeFileAtomicSync(figFile, JSON.stringify(figures[1]) + '\n');
     const html = writeHtml(figures, join(outDir, `scaling-${suffix}.html`), 'Soft MoE expert scaling (Fig. 6 right), measured');
     console.log(`wrote ${figFile} (CPU time)\nwrote ${html} (wall and CPU time)`);
   }

@@ -2,6 +2,7 @@
  * Reading .ipynb files (nbformat 4) and the checks that need no kernel: committed notebooks carry
  * no outputs and no execution counts (clean diffs), and use the tslab kernel.
  */
+import { writeFileAtomicSync } from '../train/file-safety.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KERNEL_NAME } from './jupyter.js';
@@ -92,6 +93,7 @@ export function stripOutputs(file: string): boolean {
     cell.outputs = [];
     cell.execution_count = null;
   }
-  if (changed) fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+  // Atomic: a notebook is never left half-written (the error names the file).
+  if (changed) writeFileAtomicSync(file, `${JSON.stringify(nb, null, 1)}\n`);
   return changed;
 }

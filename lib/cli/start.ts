@@ -5,9 +5,10 @@
  * when missing); Debian's classic notebook (when the own JupyterLab cannot be set up here; the
  * reason is printed). It serves only on 127.0.0.1, rooted at notebooks/, with a random token.
  * Jupyter opens a browser tab itself and prints the URL (with its token) to use when it cannot. Extra arguments go to Jupyter: `npm start -- --port 8899`.
- * Ctrl-C stops the server (Jupyter asks to confirm; press Ctrl-C twice).
+ * Ctrl-C (or SIGTERM to npm's process group) stops the server and its kernels (child-cleanup.ts).
  */
 import { spawn } from 'node:child_process';
+import { superviseChild } from './child-cleanup.js';
 import { NOTEBOOKS_DIR, findJupyterLab, isRoot, jupyterEnv } from './jupyter.js';
 import { ensureLab, labServerCommand } from './lab.js';
 import { SetupError, isMain, reportAllSteps, setup } from './setup.js';
@@ -51,9 +52,8 @@ if (isMain(import.meta.url)) {
   const bundledLab = findJupyterLab() == null && bundledLabReady(python);
   const { command, args, name } = serverCommand(python, process.argv.slice(2), { bundledLab });
   console.log(`start: opening the workbook in ${name} (${[command, ...args].join(' ')})`);
-  const child = spawn(command, args, { stdio: 'inherit', env: jupyterEnv() });
-  // The terminal's Ctrl-C reaches Jupyter directly (same process group); forward SIGTERM.
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  // Jupyter runs in its own process group; Ctrl-C, SIGTERM or SIGHUP reach it once through
+  // superviseChild, which then waits for its shutdown and stops any kernel left behind.
+  const child = spawn(command, args, { stdio: 'inherit', env: jupyterEnv(), detached: true });
+  superviseChild(child);
 }

@@ -8,6 +8,7 @@
  * reproducible from (seed, step) alone and a resumed run sees the same batches.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptions } from '../ops/check.js';
 import { randomShift } from './augment.js';
 import type { ImageDataset } from './datasets.js';
 import { checkSeed, deriveSeed, permutation } from '../core/random.js';
@@ -94,6 +95,8 @@ export function batchesPerEpoch(count: number, batchSize: number, dropRemainder:
 
 /** One pass over the data set in batches (shuffled when `seed` is given). */
 export function* epochBatches(ds: ImageDataset, options: EpochBatchOptions): Generator<Batch, void, undefined> {
+  if (options == null) throw new Error('epochBatches needs options {batchSize}');
+  checkOptions(options, { batchSize: 'number', seed: 'number', epoch: 'number', dropRemainder: 'boolean' }, 'epochBatches');
   const { batchSize } = options;
   const epoch = options.epoch ?? 0;
   const dropRemainder = options.dropRemainder ?? false;
@@ -130,6 +133,8 @@ const SHIFT_STREAM = 0x5348_4654; // 'SHFT'
  * ⌊s / ⌊n/b⌋⌋ and `startStep` resumes exactly.
  */
 export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Generator<Batch, never, undefined> {
+  if (options == null) throw new Error('batchStream needs options {batchSize, seed}');
+  checkOptions(options, { batchSize: 'number', seed: 'number', startStep: 'number', maxShift: 'number' }, 'batchStream');
   const { batchSize, seed } = options;
   checkBatchSize(ds, batchSize, true);
   checkSeed(seed);

@@ -12,6 +12,7 @@
  * The paper's ViTs (§3, vmoe input pipeline) map pixels to [−1, 1] instead; any fixed affine
  * map works for training from scratch, and per-data-set standardisation is the MNIST habit.
  */
+import { checkOptions } from '../ops/check.js';
 import { checkSeed, permutation } from '../core/random.js';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'tiny-mnist' | 'tiny-fashion-mnist';
@@ -162,6 +163,8 @@ export function splitValidation(
   ds: ImageDataset,
   options: ValidationSplitOptions,
 ): { train: ImageDataset; validation: ImageDataset } {
+  if (options == null) throw new Error('splitValidation needs options {count | fraction, seed}');
+  checkOptions(options, { count: 'number', fraction: 'number', seed: 'number' }, 'splitValidation');
   checkSeed(options.seed, 'splitValidation seed');
   if ((options.count == null) === (options.fraction == null)) {
     throw new Error(`splitValidation needs exactly one of count or fraction, got count=${String(options.count)}, fraction=${String(options.fraction)}`);

@@ -3,6 +3,7 @@
  * against data/manifest.json. What the data sets are and how pixels are normalised: ./datasets.ts.
  */
 import { join } from 'node:path';
+import { checkOptions } from '../ops/check.js';
 import { datasetInfo, splitFiles, type DatasetName, type DatasetSplit, type ImageDataset, type Normalization, type NormalizationKind } from './datasets.js';
 import { decodeIdx } from './idx.js';
 import { readDataFile, readManifest, type Manifest } from './manifest.js';
@@ -28,6 +29,7 @@ export async function loadDataset(
   split: DatasetSplit,
   options: LoadDatasetOptions = {},
 ): Promise<ImageDataset> {
+  checkOptions(options, { dataDir: 'string', verify: 'boolean', normalization: ['standard', 'unit'] }, 'loadDataset');
   const info = datasetInfo(name);
   if (split !== 'train' && split !== 'test') {
     throw new Error(`split must be "train" or "test", got ${JSON.stringify(split)}`);

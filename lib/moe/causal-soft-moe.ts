@@ -39,7 +39,7 @@
  * expensive alternative is to run the unmasked Soft MoE on every prefix.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAllFinite, checkInt } from '../ops/check.js';
+import { checkAllFiniteParams, checkInt, checkOptions } from '../ops/check.js';
 import { transposeLast2 } from '../ops/matmul.js';
 import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams } from './experts.js';
@@ -59,7 +59,7 @@ export interface CausalSoftMoEOptions {
   normalize?: boolean;
   /** Also return logits (unmasked), dispatch and combine (masked) [g, m, n, p], slot inputs/outputs [g, n, p, d]. */
   returnWeights?: boolean;
-  /** Read the input back and reject NaN/±Inf with a clear error. Default false (it syncs). */
+  /** Read the input and every parameter back and reject NaN/±Inf naming the tensor. Default false (it syncs). */
   checkFinite?: boolean;
 }
 
@@ -107,12 +107,13 @@ function additiveMask(mask: number[][]): tf.Tensor2D {
  * Same parameters as `softMoE`; each sequence is one group. Gradients reach x and every parameter.
  */
 export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: CausalSoftMoEOptions = {}): SoftMoEResult {
+  checkOptions(options, { slotPositions: 'array', normalize: 'boolean', returnWeights: 'boolean', checkFinite: 'boolean' }, 'causalSoftMoE');
   const { g, m, d, n, p } = checkSoftMoEInputs(x, params);
   checkExpertParams(params, d, n);
   const s = n * p;
   const positions = checkSlotPositions(options.slotPositions ?? evenSlotPositions(m, s), m, s);
   const normalize = options.normalize ?? true;
-  if (options.checkFinite) checkAllFinite(x, 'x');
+  if (options.checkFinite) checkAllFiniteParams({ x, phi: params.phi, scale: params.scale, w1: params.w1, b1: params.b1, w2: params.w2, b2: params.b2 });
   const { dispatchMask, combineMask } = causalMasks(positions, m);
 
   return tf.tidy(() => {

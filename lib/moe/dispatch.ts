@@ -25,7 +25,7 @@
  * Capacity (`computeCapacity`) also lives here, as in vmoe's moe.py, since every router uses it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkInt, checkOneOf, checkPositive } from '../ops/check.js';
+import { checkInt, checkOneOf, checkOptions, checkPositive } from '../ops/check.js';
 import { customOp } from '../ops/custom-grad.js';
 import { batchMatMul, transposeLast2 } from '../ops/matmul.js';
 import { roundHalfToEven } from '../ops/round.js';
@@ -58,6 +58,8 @@ export function computeCapacity(numTokens: number, numExperts: number, capacityF
   checkInt(numTokens, 'number of tokens to place (m·K)');
   checkInt(numExperts, 'number of experts n');
   checkPositive(capacityFactor, 'capacityFactor');
+  if (options == null) throw new Error('computeCapacity needs options {ceilOrRound}');
+  checkOptions(options, { ceilOrRound: ['ceil', 'round'], multipleOf: 'integer-or-null' }, 'computeCapacity');
   checkOneOf(options.ceilOrRound, ['ceil', 'round'] as const, 'ceilOrRound');
   const exact = (numTokens * capacityFactor) / numExperts;
   let capacity = options.ceilOrRound === 'ceil' ? Math.ceil(exact) : roundHalfToEven(exact);

@@ -8,7 +8,7 @@
  * reference vectors (test/fixtures/golden): w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkRank, checkShape } from '../ops/check.js';
+import { checkFloat, checkOptions, checkRank, checkShape } from '../ops/check.js';
 import { batchLinear } from '../ops/matmul.js';
 import { gelu } from '../ops/nn.js';
 import { initSeed } from '../core/random.js';
@@ -37,6 +37,7 @@ export function checkExpertParams(params: ExpertParams, dim?: number, numExperts
   checkShape(params.b1, [n, h], 'b1', 'n experts × hidden width from w1');
   checkShape(params.w2, [n, h, d], 'w2', 'n × h × d from w1');
   checkShape(params.b2, [n, d], 'b2', 'n experts × width from w1');
+  for (const name of ['w1', 'b1', 'w2', 'b2'] as const) checkFloat(params[name], name);
   return { numExperts: n, dim: d, hidden: h };
 }
 
@@ -70,6 +71,7 @@ export interface ExpertInitOptions {
  * difference without effect at this scale).
  */
 export function initExpertParams(numExperts: number, dim: number, hidden: number, options: ExpertInitOptions = {}): ExpertParams {
+  checkOptions(options, { mode: ['shared', 'independent'], seed: 'seed' }, 'initExpertParams');
   const mode = options.mode ?? 'shared';
   const seed = options.seed ?? 0;
   return tf.tidy(() => {

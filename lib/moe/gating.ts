@@ -14,7 +14,7 @@
  * preliminaries notebook (a sparse layer computes only the selected experts, see routers/).
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAllFinite, checkFloat, checkInt, checkRank, checkShape } from '../ops/check.js';
+import { checkAllFinite, checkFloat, checkInt, checkOptions, checkRank, checkShape, tfjsSeed } from '../ops/check.js';
 import { linear } from '../ops/matmul.js';
 import { normalCdf } from '../ops/nn.js';
 import { withoutGradient } from '../core/gradient.js';
@@ -61,7 +61,7 @@ export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: 
   const logits = linear(x, wg);
   if (!(noiseStd > 0)) return { logits, noisyLogits: logits, gates: tf.softmax(logits), noiseScale: 0 };
   const noiseScale = noiseStd / n;
-  const noisyLogits = tf.add(logits, tf.randomNormal(logits.shape, 0, noiseScale, 'float32', seed));
+  const noisyLogits = tf.add(logits, tf.randomNormal(logits.shape, 0, noiseScale, 'float32', seed == null ? undefined : tfjsSeed(seed)));
   return { logits, noisyLogits, gates: tf.softmax(noisyLogits), noiseScale };
 }
 
@@ -121,6 +121,8 @@ export function topKMask(values: tf.Tensor, k: number): tf.Tensor {
 export function noisyTopKGating(x: tf.Tensor, params: NoisyTopKParams, options: NoisyTopKOptions): NoisyTopKResult {
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);
   checkFloat(x, 'x');
+  if (options == null) throw new Error('noisyTopKGating needs options {k}');
+  checkOptions(options, { k: 'integer', noisy: 'boolean', seed: 'seed', noise: 'tensor', checkFinite: 'boolean' }, 'noisyTopKGating');
   if (params == null) throw new Error('noisyTopKGating params must be an object {wg, wNoise}');
   const n = checkRouterWeight(x, params.wg, 'wg');
   checkShape(params.wNoise, params.wg.shape, 'wNoise', 'the same shape as wg');
@@ -136,7 +138,7 @@ export function noisyTopKGating(x: tf.Tensor, params: NoisyTopKParams, options: 
     const noiseStddev = tf.softplus(linear(x, params.wNoise));
     let noisyLogits = cleanLogits;
     if (noisy) {
-      const eps = options.noise ?? tf.randomNormal(outShape, 0, 1, 'float32', options.seed);
+      const eps = options.noise ?? tf.randomNormal(outShape, 0, 1, 'float32', options.seed == null ? undefined : tfjsSeed(options.seed));
       noisyLogits = tf.add(cleanLogits, tf.mul(eps, noiseStddev));
     }
     const mask = topKMask(noisyLogits, k);

@@ -4,15 +4,15 @@
  * Each layer exposes `variables` (named, for optimisers and checkpoints) and `dispose()`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkInt } from '../ops/check.js';
+import { checkInt, checkOptions } from '../ops/check.js';
 import { ownVariable, type Module } from '../core/module.js';
 import { initSeed } from '../core/random.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
-import { expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
-import { tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
-import { softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
+import { EXPERTS_CHOICE_OPTION_KINDS, expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
+import { TOKENS_CHOICE_OPTION_KINDS, tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
+import { SOFT_MOE_OPTION_KINDS, softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
 
 export interface SoftMoELayerConfig {
   /** Token width d. */
@@ -105,6 +105,13 @@ export class SoftMoELayer implements Module {
   private readonly options: SoftMoEOptions;
 
   constructor(config: SoftMoELayerConfig) {
+    if (config == null) throw new Error('SoftMoELayer needs a config {dim, numExperts, slotsPerExpert | capacityFactor + numTokens}');
+    checkOptions(
+      config,
+      { dim: 'integer', numExperts: 'integer', hidden: 'integer', slotsPerExpert: 'integer', capacityFactor: 'number', numTokens: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object', scaleInit: 'number', phiInitStd: 'number' },
+      'SoftMoELayer',
+    );
+    checkOptions(config.options, SOFT_MOE_OPTION_KINDS, 'SoftMoELayer options');
     checkInt(config.dim, 'dim');
     checkInt(config.numExperts, 'numExperts');
     this.dim = config.dim;
@@ -162,7 +169,9 @@ export interface SparseMoELayerConfig {
 }
 
 /** Variables of a sparse MoE layer: router W_g [d, n] and stacked experts. */
-function sparseMoEVariables(config: SparseMoELayerConfig): { hidden: number; variables: Record<string, tf.Variable> } {
+function sparseMoEVariables(config: SparseMoELayerConfig, where: string): { hidden: number; variables: Record<string, tf.Variable> } {
+  if (config == null) throw new Error(`${where} needs a config {dim, numExperts, options}`);
+  checkOptions(config, { dim: 'integer', numExperts: 'integer', hidden: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object' }, where);
   checkInt(config.dim, 'dim');
   checkInt(config.numExperts, 'numExperts');
   const hidden = resolveHidden(config.dim, config.hidden);
@@ -218,12 +227,13 @@ export class TokensChoiceLayer implements Module {
   private noiseSeed: number;
 
   constructor(config: TokensChoiceLayerConfig) {
-    const { hidden, variables } = sparseMoEVariables(config);
+    if (config?.options == null) throw new Error('TokensChoiceLayer needs options {k, capacityFactor}');
+    checkOptions(config.options, TOKENS_CHOICE_OPTION_KINDS, 'TokensChoiceLayer options');
+    const { hidden, variables } = sparseMoEVariables(config, 'TokensChoiceLayer');
     this.dim = config.dim;
     this.numExperts = config.numExperts;
     this.hidden = hidden;
     this.variables = variables;
-    if (config.options == null) throw new Error('TokensChoiceLayer needs options {k, capacityFactor}');
     this.options = config.options;
     this.noiseSeed = firstNoiseSeed(config.seed ?? 0);
   }
@@ -258,12 +268,13 @@ export class ExpertsChoiceLayer implements Module {
   private readonly options: ExpertsChoiceOptions;
 
   constructor(config: ExpertsChoiceLayerConfig) {
-    const { hidden, variables } = sparseMoEVariables(config);
+    if (config?.options == null) throw new Error('ExpertsChoiceLayer needs options {capacityFactor}');
+    checkOptions(config.options, EXPERTS_CHOICE_OPTION_KINDS, 'ExpertsChoiceLayer options');
+    const { hidden, variables } = sparseMoEVariables(config, 'ExpertsChoiceLayer');
     this.dim = config.dim;
     this.numExperts = config.numExperts;
     this.hidden = hidden;
     this.variables = variables;
-    if (config.options == null) throw new Error('ExpertsChoiceLayer needs options {capacityFactor}');
     this.options = config.options;
   }
 
@@ -301,6 +312,8 @@ export class DenseMLPLayer implements Module {
   readonly variables: Record<string, tf.Variable>;
 
   constructor(config: DenseMLPLayerConfig) {
+    if (config == null) throw new Error('DenseMLPLayer needs a config {dim}');
+    checkOptions(config, { dim: 'integer', hidden: 'integer', seed: 'seed' }, 'DenseMLPLayer');
     checkInt(config.dim, 'dim');
     this.dim = config.dim;
     this.hidden = resolveHidden(config.dim, config.hidden);

@@ -11,7 +11,7 @@
  * All return tf.Scalar and are differentiable in the gates/logits (not in hard decisions).
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkInt, checkPositive, checkShape } from '../ops/check.js';
+import { checkInt, checkOptions, checkPositive, checkShape } from '../ops/check.js';
 import { withoutGradient } from '../core/gradient.js';
 import { normalCdf } from '../ops/nn.js';
 import { oneHot } from '../ops/one-hot.js';
@@ -83,7 +83,9 @@ export function loadLoss(logits: tf.Tensor, noisyLogits: tf.Tensor, options: Loa
   const clean = asGroups(logits, 'logits');
   const noisy = asGroups(noisyLogits, 'noisyLogits');
   checkShape(noisy, clean.shape, 'noisyLogits', 'the shape of logits');
-  checkPositive(options?.noiseStd, 'noiseStd');
+  if (options == null) throw new Error('loadLoss needs options {noiseStd, k}');
+  checkOptions(options, { noiseStd: 'number', k: 'integer' }, 'loadLoss');
+  checkPositive(options.noiseStd, 'noiseStd');
   const n = clean.shape[2];
   checkInt(options.k, 'k');
   if (options.k > n) throw new Error(`k must be ≤ the number of experts n = ${n}, got k = ${options.k}`);

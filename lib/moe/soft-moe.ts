@@ -22,7 +22,7 @@
  * is exactly the left operand of the slot-input product, so no transposed product is needed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAllFinite, checkFloat, checkOneOf, checkRank, checkShape } from '../ops/check.js';
+import { checkAllFiniteParams, checkFloat, checkOneOf, checkOptions, checkRank, checkShape, type OptionKind } from '../ops/check.js';
 import { matMul, transposeLast2 } from '../ops/matmul.js';
 import { l2Normalize, softmax } from '../ops/nn.js';
 import { roundHalfToEven } from '../ops/round.js';
@@ -52,7 +52,12 @@ export interface SoftMoEOptions {
   returnWeights?: boolean;
   /** Also return vmoe's router metrics (min/max of the weights, averaged). Default false. */
   metrics?: boolean;
-  /** Read the input back and reject NaN/±Inf with a clear error. Default false (it syncs). */
+  /**
+   * Read the input and every parameter (phi, scale, w1, b1, w2, b2) back and reject NaN/±Inf
+   * with an error naming the tensor. Default false (it syncs). Without it, note that one NaN or
+   * ±Inf token turns its whole sequence to NaN: every slot is a softmax-weighted mix of all m
+   * tokens of the sequence (eq. 1), and every output token mixes all slots (eq. 3).
+   */
   checkFinite?: boolean;
   /**
    * Std of Gaussian noise added to the logits before both softmaxes (vmoe SoftRouter `noise_std`,
@@ -63,6 +68,19 @@ export interface SoftMoEOptions {
   /** Seed of the logit noise (required when noiseStd > 0, so a run is reproducible). */
   noiseSeed?: number;
 }
+
+/** The options softMoE accepts and their types (checked on every call). */
+export const SOFT_MOE_OPTION_KINDS = {
+  normalize: 'boolean',
+  dispatch: ['softmax', 'uniform'],
+  combine: ['softmax', 'uniform'],
+  experts: ['mlp', 'identity'],
+  returnWeights: 'boolean',
+  metrics: 'boolean',
+  checkFinite: 'boolean',
+  noiseStd: 'number',
+  noiseSeed: 'integer',
+} as const satisfies Record<keyof SoftMoEOptions, OptionKind>;
 
 /** vmoe's SoftRouter metrics (`get_metrics`), each a scalar. */
 export interface SoftMoEMetrics {
@@ -135,12 +153,14 @@ export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams) {
   checkFloat(x, 'x');
   const [g, m, d] = x.shape as [number, number, number];
   if (g < 1 || m < 1 || d < 1) throw new Error(`x must have g, m, d ≥ 1, got [${x.shape.join(', ')}]`);
-  if (params == null) throw new Error('softMoE params must be an object {phi, scale, w1, b1, w2, b2}');
+  if (params == null || typeof params !== 'object') throw new Error(`softMoE params must be an object {phi, scale, w1, b1, w2, b2}, got ${String(params)}`);
   checkRank(params.phi, 3, 'phi [d, n, p]');
+  checkFloat(params.phi, 'phi');
   const [dPhi, n, p] = params.phi.shape;
   if (dPhi !== d) throw new Error(`phi must be [${d}, n, p] to match the input width d = ${d}, got [${params.phi.shape.join(', ')}]`);
   if (n < 1 || p < 1) throw new Error(`phi must have n ≥ 1 experts and p ≥ 1 slots per expert, got [${params.phi.shape.join(', ')}]`);
   checkShape(params.scale, [], 'scale', 'a scalar');
+  checkFloat(params.scale, 'scale');
   return { g, m, d, n, p };
 }
 
@@ -162,8 +182,13 @@ export function softMoELogits(x: tf.Tensor3D, params: Pick<SoftMoEParams, 'phi' 
  * The Soft MoE layer as a pure function of its input and parameters (paper eqs. 1–3).
  * x [g, m, d] → y [g, m, d]; every sequence (group) is routed independently.
  * Gradients reach x and every parameter passed in.
+ *
+ * Non-finite input: one NaN or ±Inf token turns its whole sequence's output to NaN (every slot
+ * mixes all tokens of the sequence, every output mixes all slots); other sequences are
+ * unaffected. Pass `checkFinite: true` to get an error naming the tensor instead.
  */
 export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEOptions = {}): SoftMoEResult {
+  checkOptions(options, SOFT_MOE_OPTION_KINDS, 'softMoE');
   const { g, m, d, n, p } = checkSoftMoEInputs(x, params);
   const normalize = options.normalize ?? true;
   const dispatchMode = options.dispatch ?? 'softmax';
@@ -173,7 +198,10 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
   checkOneOf(combineMode, ['softmax', 'uniform'] as const, 'combine');
   checkOneOf(expertsMode, ['mlp', 'identity'] as const, 'experts');
   if (expertsMode === 'mlp') checkExpertParams(params, d, n);
-  if (options.checkFinite) checkAllFinite(x, 'x');
+  if (options.checkFinite) {
+    const { phi, scale, w1, b1, w2, b2 } = params;
+    checkAllFiniteParams(expertsMode === 'mlp' ? { x, phi, scale, w1, b1, w2, b2 } : { x, phi, scale });
+  }
   const noiseStd = options.noiseStd ?? 0;
   if (!Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
   if (noiseStd > 0 && !Number.isInteger(options.noiseSeed)) throw new Error(`noiseStd > 0 needs an integer noiseSeed, got ${String(options.noiseSeed)}`);

@@ -38,16 +38,54 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 export const NORMALIZE_EPS = 1e-6;
 
 /**
- * v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3). Where an accelerator
- * normalises rows in one kernel (lib/ops/accelerators.ts), another axis (e.g. Φ [d, n, p] over d)
- * is swapped with the last, rows are normalised, and the axes are swapped back.
+ * v · rsqrt(Σ v² + eps) along `axis` (vmoe's `normalize`, paper §2.3).
+ *
+ * Departure for range: in float32, Σv² overflows to Inf once |v| ≳ 1.8e19 (√3.4e38) and the row
+ * would become 0 (so Soft MoE's dispatch silently turned uniform). Rows whose largest |v|
+ * exceeds 2^50 ≈ 1.1e15 are first scaled by the power of two 2^(10 − ⌊log2 max|v|⌋), which is
+ * exact and brings their largest entry near 2^10; then Σv² ≥ 2^20, so eps changes the result by
+ * less than 1e-12 relative — exactly what vmoe's formula gives in exact arithmetic. Other rows
+ * are untouched (factor 1), so the result is bit for bit the plain formula wherever it did not
+ * overflow. The factor carries no gradient; the gradient through v·factor is the exact one
+ * (a constant power of two times the gradient of the scaled row).
  */
 export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
-  const ax = axis < 0 ? v.rank + axis : axis;
-  if (ax < 0 || ax >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
+  const ax0 = axis < 0 ? v.rank + axis : axis;
+  if (ax0 < 0 || ax0 >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
+  return tf.tidy(() => l2NormalizeUnscaled(v.dtype === 'float32' && v.size > 0 ? tf.mul(v, largeRowFactorOp(ax0)(v)) : v, ax0, eps));
+}
+
+// The factor as one node with a zero gradient: its ops (Greater, Floor) are not recorded, as in
+// dispatch.ts `withoutGradient` (tfjs has no gradient for Greater).
+const largeRowFactorOps = new Map<number, (v: tf.Tensor) => tf.Tensor>();
+function largeRowFactorOp(axis: number): (v: tf.Tensor) => tf.Tensor {
+  let op = largeRowFactorOps.get(axis);
+  if (op == null) {
+    op = customOp(1, ([v]) => {
+      const shape = v.shape;
+      return { value: largeRowFactor(v, axis), gradFunc: () => [tf.zeros(shape)] };
+    });
+    largeRowFactorOps.set(axis, op);
+  }
+  return op;
+}
+
+/** Above this max |v| a row is rescaled before squaring (see l2Normalize). */
+const L2_SAFE_MAX = 2 ** 50;
+
+/** Per row along `axis`: 2^(10 − ⌊log2 max|v|⌋) where max|v| > 2^50, else 1 (keepDims shape). */
+function largeRowFactor(v: tf.Tensor, axis: number): tf.Tensor {
+  const maxAbs = tf.max(tf.abs(v), axis, true);
+  const exponent = tf.floor(tf.div(tf.log(maxAbs), Math.LN2));
+  return tf.where(tf.greater(maxAbs, L2_SAFE_MAX), tf.pow(tf.scalar(2), tf.sub(10, exponent)), tf.onesLike(maxAbs));
+}
+
+function l2NormalizeUnscaled(v: tf.Tensor, ax: number, eps: number): tf.Tensor {
   const portable = (t: tf.Tensor, a: number) => tf.mul(t, tf.rsqrt(tf.add(tf.sum(tf.square(t), a, true), eps)));
   const rows = fastOp('l2NormalizeRows');
   if (rows == null) return portable(v, ax);
+  // An accelerator normalises rows in one kernel (lib/ops/accelerators.ts): another axis (e.g.
+  // Φ [d, n, p] over d) is swapped with the last, rows are normalised, and the axes swapped back.
   return alongLastAxis(v, ax, (t) => rows(t, eps) ?? portable(t, t.rank - 1));
 }
 

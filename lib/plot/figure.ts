@@ -9,6 +9,7 @@
  * the builders set and leave the rest open, so a caller can add any plotly attribute.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptions } from '../ops/check.js';
 
 /** One plotly trace (`type` plus any plotly attributes). */
 export interface Trace {
@@ -28,6 +29,8 @@ export interface Figure {
 }
 
 /** Options shared by the builders. */
+const AXES_OPTION_KINDS = { title: 'string', xTitle: 'string', yTitle: 'string', logX: 'boolean', logY: 'boolean', width: 'number', height: 'number' } as const;
+
 export interface AxesOptions {
   title?: string;
   xTitle?: string;
@@ -155,12 +158,14 @@ function xyFigure(traces: Trace[], options: AxesOptions): Figure {
 
 /** Curves (training loss, accuracy over steps, …): one line per series. */
 export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
+  checkOptions(options, AXES_OPTION_KINDS, 'lineChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('lineChart needs at least one series');
   return xyFigure(series.map((s, i) => seriesTrace(s, 'lines', i)), options);
 }
 
 /** Points (one marker per run, model, …): one trace per series. */
 export function scatterChart(series: Series[], options: AxesOptions = {}): Figure {
+  checkOptions(options, AXES_OPTION_KINDS, 'scatterChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('scatterChart needs at least one series');
   return xyFigure(series.map((s, i) => seriesTrace(s, 'markers', i)), options);
 }
@@ -214,6 +219,7 @@ export interface ParetoSeries {
  * writes each point's label beside it (readable without hovering).
  */
 export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction; labelPoints?: boolean } = {}): Figure {
+  checkOptions(options, { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'], labelPoints: 'boolean' }, 'paretoChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('paretoChart needs at least one series');
   const data: Trace[] = [];
   series.forEach((s, i) => {
@@ -323,6 +329,7 @@ function categoricalScale(colors: string[]): Array<[number, string]> {
 
 /** A matrix as a heat map, row 0 at the top (as the matrix is written). */
 export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figure {
+  checkOptions(options, { ...AXES_OPTION_KINDS, xLabels: 'array', yLabels: 'array', colorscale: 'string', zmin: 'number', zmax: 'number', zTitle: 'string', categories: 'array', showValues: 'boolean' }, 'heatmap');
   const z = toMatrix(matrix, 'heatmap matrix');
   const rows = z.length;
   const cols = z[0]!.length;
@@ -413,6 +420,7 @@ export interface ImageGridOptions {
 
 /** Images side by side, each in its own square panel, all on one colour range. */
 export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}): Figure {
+  checkOptions(options, { title: 'string', columns: 'integer', titles: 'array', colorscale: 'string', reverseScale: 'boolean', zmin: 'number', zmax: 'number', cellSize: 'number', showScale: 'boolean', axes: 'object' }, 'imageGrid');
   if (!Array.isArray(images) || images.length === 0) throw new Error('imageGrid needs at least one image');
   const pixels = images.map((img, i) => toImage(img, i));
   const count = pixels.length;
@@ -484,6 +492,7 @@ export interface BarSeries {
  * bar's value above it, so that a bar of height 0 is seen to be 0 rather than missing.
  */
 export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {}): Figure {
+  checkOptions(options, { ...AXES_OPTION_KINDS, barmode: ['group', 'stack'], showValues: 'boolean' }, 'barChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('barChart needs at least one series');
   const data: Trace[] = series.map((s) => {
     const y = toArray(s.y, `bar series ${JSON.stringify(s.name)} y`);

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { checkOptions } from '../ops/check.js';
 import { describeFigure, type Figure } from './figure.js';
 
 const require = createRequire(import.meta.url);
@@ -25,6 +26,21 @@ export function plotlyJs(): string {
     plotlySource = fs.readFileSync(file, 'utf8');
   }
   return plotlySource;
+}
+
+/**
+ * Every string of a figure's data and layout with &, < and > as entities: plotly renders a subset
+ * of HTML in titles, names, labels and hover text (and front ends may render more), so a name
+ * such as `<img src=x onerror=…>` must reach them as text. plotly decodes the entities when it
+ * draws, so ordinary text looks the same. Used by every sink (figureHtml, show's plotly MIME).
+ */
+export function escapeFigureText<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => escapeFigureText(v)) as T;
+  if (value != null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeFigureText(v)])) as T;
+  }
+  return value;
 }
 
 /** The version of the inlined plotly.js. */
@@ -82,11 +98,13 @@ export function untrustedNote(figure: Figure): string {
  * while the kernel kept running) the note says so after 10 s.
  */
 export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): string {
+  checkOptions(options, { includePlotly: 'boolean', id: 'string' }, 'figureHtml');
   const id = options.id ?? newId();
+  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(id)) throw new Error(`figureHtml id must be letters, digits, _ and - (starting with a letter), got ${JSON.stringify(id)}`);
   const height = typeof figure.layout.height === 'number' ? figure.layout.height : 420;
   const width = typeof figure.layout.width === 'number' ? `${figure.layout.width}px` : '100%';
   const config = { responsive: true, displaylogo: false, ...(figure.config ?? {}) };
-  const spec = jsonForScript({ data: figure.data, layout: figure.layout, config });
+  const spec = jsonForScript({ data: escapeFigureText(figure.data), layout: escapeFigureText(figure.layout), config });
   const noteId = `${id}-note`;
   const notLoaded = jsonForScript(
     `${describeFigure(figure)}: plotly.js is not loaded on this page: run the notebook from the top (Restart & Run All), or show this figure with sm.plot.show(figure, { includePlotly: true }).`,
@@ -136,7 +154,12 @@ export function standaloneHtml(figures: Figure | Figure[], title = 'Soft MoE wor
 /** Write `standaloneHtml(figures)` to `file` (folders are created); returns the absolute path. */
 export function writeHtml(figures: Figure | Figure[], file: string, title?: string): string {
   const target = path.resolve(file);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  fs.writeFileSync(target, standaloneHtml(figures, title));
+  const html = standaloneHtml(figures, title);
+  try {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, html);
+  } catch (e) {
+    throw new Error(`cannot write ${target}: ${(e as Error).message}`);
+  }
   return target;
 }

@@ -8,6 +8,7 @@
  * shown relative to one reference point (Soft MoE at the smallest expert count), as the paper
  * normalises its curves.
  */
+import { checkOptions } from '../ops/check.js';
 import { lineChart, withLayout, type Figure } from './figure.js';
 
 /** One point of the sweep: a method at an expert count, its median step time and spread. */
@@ -30,6 +31,7 @@ export interface ScalingFigureOptions {
 
 /** Step time (relative) against the number of experts (log axis), one line per method. */
 export function expertScalingFigure(points: readonly ScalingPoint[], options: ScalingFigureOptions = {}): Figure {
+  checkOptions(options, { referenceMs: 'number', title: 'string', height: 'number' }, 'expertScalingFigure');
   if (points.length === 0) throw new Error('expertScalingFigure needs at least one point');
   for (const p of points) {
     if (!(p.experts >= 1) || !(p.medianMs > 0)) throw new Error(`scaling point ${JSON.stringify(p)} needs experts ≥ 1 and medianMs > 0`);

@@ -13,8 +13,9 @@
  *
  * Outside a notebook, show() prints the summary and a hint to use writeHtml().
  */
+import { checkOptions } from '../ops/check.js';
 import { describeFigure, type Figure } from './figure.js';
-import { figureHtml } from './html.js';
+import { escapeFigureText, figureHtml } from './html.js';
 import { displayBundle } from './notebook.js';
 
 /** The plotly MIME type (plotly's Jupyter renderer and VS Code read it). */
@@ -34,7 +35,7 @@ export interface ShowOptions {
 export function figureBundle(figure: Figure, options: { includePlotly?: boolean } = {}): Record<string, unknown> {
   checkFigure(figure);
   return {
-    [PLOTLY_MIME]: { data: figure.data, layout: figure.layout, ...(figure.config ? { config: figure.config } : {}) },
+    [PLOTLY_MIME]: { data: escapeFigureText(figure.data), layout: escapeFigureText(figure.layout), ...(figure.config ? { config: figure.config } : {}) },
     'text/html': figureHtml(figure, { includePlotly: options.includePlotly ?? false }),
     'text/plain': describeFigure(figure),
   };
@@ -42,6 +43,7 @@ export function figureBundle(figure: Figure, options: { includePlotly?: boolean 
 
 /** Display the figure in the running notebook cell (see the file comment). */
 export function show(figure: Figure, options: ShowOptions = {}): void {
+  checkOptions(options, { includePlotly: 'boolean' }, 'show');
   checkFigure(figure);
   const includePlotly = options.includePlotly ?? !plotlySent;
   const sent = displayBundle(figureBundle(figure, { includePlotly }));

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ownVariable } from '../core/module.js';
+import { checkOptions } from '../ops/check.js';
 
 export interface AdamOptions {
   beta1?: number;
@@ -63,6 +64,7 @@ export class Adam {
   private readonly multipliers: Record<string, number> = {};
 
   constructor(params: Record<string, tf.Variable>, options: AdamOptions = {}) {
+    checkOptions(options, { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null', decays: 'function', lrMultiplier: 'function' }, 'Adam');
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { fileError, writeFileAtomic } from './file-safety.js';
 import type { Trainer, TrainerCheckpointMeta } from './trainer.js';
 
 export const CHECKPOINT_MAGIC = 'SMOECKPT';
@@ -132,12 +133,34 @@ export function decodeCheckpoint<Meta = unknown>(bytes: Uint8Array, source = 'ch
   return { meta: header.meta as Meta, tensors };
 }
 
-/** Write a checkpoint file (atomically: temporary file, then rename). */
+/**
+ * Write a checkpoint file atomically (temporary file, then rename; the temporary file is removed
+ * on any error). Refuses to replace an existing file that is not a checkpoint.
+ */
 export async function saveCheckpoint(path: string, tensors: Record<string, tf.Tensor | StoredTensor>, meta: unknown): Promise<void> {
+  await checkReplaceable(path);
   const bytes = await encodeCheckpoint(tensors, meta);
-  const tmp = `${path}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, bytes);
-  await fs.rename(tmp, path);
+  await writeFileAtomic(path, bytes);
+}
+
+/** Throw unless `path` is absent or starts with the checkpoint magic (the program wrote it). */
+export async function checkReplaceable(path: string): Promise<void> {
+  let head: Buffer;
+  try {
+    const handle = await fs.open(path, 'r');
+    try {
+      head = Buffer.alloc(CHECKPOINT_MAGIC.length);
+      await handle.read(head, 0, head.length, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw fileError('check the existing file', path, e);
+  }
+  if (head.toString('latin1') !== CHECKPOINT_MAGIC) {
+    throw new Error(`refusing to overwrite ${path}: it exists and is not a checkpoint (it does not start with ${JSON.stringify(CHECKPOINT_MAGIC)}); remove it or choose another path`);
+  }
 }
 
 /** Read and verify a checkpoint file. */

@@ -122,13 +122,19 @@ export function readResultsDir(dir: string, options: { all?: boolean } = {}): Ru
     files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
+    throw new Error(`cannot list the results folder ${dir}: ${(e as Error).message}`);
   }
   const runs = files.map((f) => {
     const path = join(dir, f);
     let doc: unknown;
+    let text: string;
     try {
-      doc = JSON.parse(readFileSync(path, 'utf8'));
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+    }
+    try {
+      doc = JSON.parse(text);
     } catch (e) {
       throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
     }

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchStream, epochBatches } from '../data/batches.js';
 import type { ImageDataset } from '../data/datasets.js';
-import { checkInt } from '../ops/check.js';
+import { checkInt, checkOptions } from '../ops/check.js';
 import type { ResolvedViTConfig } from '../vit/config.js';
 import { softMoEBlockDiagnostics, type BlockDiagnostics } from '../vit/diagnostics.js';
 import type { ViT } from '../vit/vit.js';
@@ -60,6 +60,13 @@ export interface ResolvedTrainerOptions {
 }
 
 export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerOptions {
+  if (options == null) throw new Error('Trainer needs options {steps, …}');
+  checkOptions(
+    options,
+    { steps: 'number', batchSize: 'number', learningRate: 'number', warmupSteps: 'number', decay: ['cosine', 'linear', 'constant'], endLearningRate: 'number', adam: 'object', seed: 'number', maxShift: 'number' },
+    'Trainer options',
+  );
+  checkOptions(options.adam, { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null' }, 'Trainer options', 'adam.');
   checkInt(options.steps, 'steps');
   const batchSize = options.batchSize ?? 128;
   checkInt(batchSize, 'batchSize');
@@ -178,6 +185,31 @@ export interface FitOptions {
    * Node entry ('soft-moe-workbook/node'), which writes `checkpointContents()` to a file.
    */
   saveCheckpoint?: (trainer: Trainer) => Promise<void>;
+  /** Stop before the next update once aborted (throws TrainingInterrupted). */
+  signal?: AbortSignal;
+  /**
+   * Declare the run diverged (throw) when an update's loss exceeds this factor times
+   * max(first loss of the run, ln(classes)). Default 10: the first loss of a classifier is about
+   * ln(classes) (exactly, with the zero head init), so 10× means the model puts probability
+   * ≈ e^(−10·ln C) on the right class — far worse than guessing. 0 turns the check off
+   * (non-finite losses are always rejected).
+   */
+  divergenceFactor?: number;
+}
+
+/** Thrown by `fit` when its `signal` aborts; the trainer's state is that after the last update. */
+export class TrainingInterrupted extends Error {
+  constructor(readonly step: number, reason: string) {
+    super(`training interrupted after update ${step}${reason ? ` (${reason})` : ''}`);
+    this.name = 'TrainingInterrupted';
+  }
+}
+
+/** The loss above which `fit` declares divergence (see FitOptions.divergenceFactor), or Infinity. */
+export function divergenceLimit(history: History, numClasses: number, factor = 10): number {
+  if (!(factor > 0)) return Infinity;
+  const first = history.loss.length > 0 ? history.loss[0] : Math.log(numClasses);
+  return factor * Math.max(first, Math.log(numClasses));
 }
 
 /** The checkpoint's JSON meta. */
@@ -265,10 +297,21 @@ export class Trainer {
 
   /** Train until `untilStep` (default: options.steps), evaluating and checkpointing on the way. */
   async fit(train: ImageDataset, options: FitOptions = {}): Promise<History> {
+    checkOptions(
+      options,
+      {
+        validation: 'object', evalEvery: 'number', evalLimit: 'number', untilStep: 'number', onStep: 'function', onEval: 'function',
+        checkpointEvery: 'number', saveCheckpoint: 'function', signal: 'object', divergenceFactor: 'number', probe: 'tensor', onDiagnostics: 'function',
+      },
+      'fit',
+    );
     const untilStep = options.untilStep ?? this.options.steps;
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
     if (options.checkpointEvery && !options.saveCheckpoint) throw new Error('checkpointEvery needs saveCheckpoint (e.g. saveTrainerCheckpoint from the Node entry)');
+    if (options.saveCheckpoint && !options.checkpointEvery) throw new Error('saveCheckpoint needs checkpointEvery (updates between checkpoints)');
+    const factor = options.divergenceFactor ?? 10;
+    if (typeof factor !== 'number' || !(factor >= 0)) throw new Error(`divergenceFactor must be a number ≥ 0, got ${String(factor)}`);
     this.history.diagnostics ??= []; // histories saved before the diagnostics existed
     const diagnose = async () => {
       if (!options.probe) return;
@@ -280,6 +323,7 @@ export class Trainer {
     const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step, maxShift: this.options.maxShift });
     try {
       while (this.step < untilStep) {
+        if (options.signal?.aborted) throw new TrainingInterrupted(this.step, String(options.signal.reason ?? ''));
         const batch = stream.next().value;
         let result: StepResult;
         try {
@@ -289,6 +333,13 @@ export class Trainer {
           batch.y.dispose();
         }
         options.onStep?.(result);
+        const limit = divergenceLimit(this.history, this.model.config.numClasses, factor);
+        if (result.loss > limit) {
+          throw new Error(
+            `training diverged at update ${result.step}: loss ${result.loss.toPrecision(4)} is above ${factor} × max(first loss ${this.history.loss[0].toPrecision(4)}, ` +
+              `ln ${this.model.config.numClasses}) = ${limit.toPrecision(4)} (learning rate ${result.learningRate}); lower the learning rate`,
+          );
+        }
         const last = this.step === untilStep;
         if (options.validation && evalEvery > 0 && (this.step % evalEvery === 0 || last)) {
           const ev = await this.evaluate(options.validation, { limit: options.evalLimit });
@@ -381,7 +432,9 @@ export function softMoELrMultiplier(config: ResolvedViTConfig): (name: string) =
 
 /** Accuracy and mean cross-entropy of `model` on `ds` (forward passes only). */
 export async function evaluateModel(model: ViT, ds: ImageDataset, options: EvaluateOptions = {}, step = 0): Promise<EvalResult> {
+  checkOptions(options, { batchSize: 'number', limit: 'number' }, 'evaluate');
   const batchSize = options.batchSize ?? 500;
+  checkInt(batchSize, 'evaluate batchSize');
   const limit = Math.min(options.limit ?? ds.count, ds.count);
   checkInt(limit, 'evaluation limit');
   const start = performance.now();

@@ -23,16 +23,26 @@ export class EncoderBlock implements Module {
     config: ResolvedViTConfig,
     seeds: SeedStream,
   ) {
-    this.norm1 = new LayerNorm(config.dim, config.layerNormEps);
-    this.attention = new MultiHeadAttention({
-      dim: config.dim,
-      numHeads: config.numHeads,
-      qkNorm: config.qkNorm,
-      layerNormEps: config.layerNormEps,
-      seeds: [seeds.next(), seeds.next(), seeds.next(), seeds.next()],
-    });
-    this.norm2 = new LayerNorm(config.dim, config.layerNormEps);
-    this.mlp = createMlpBlock(kind, config, seeds);
+    // A part that fails (bad router options) must not leave the parts made before it behind.
+    const made: { dispose(): void }[] = [];
+    try {
+      this.norm1 = new LayerNorm(config.dim, config.layerNormEps);
+      made.push(this.norm1);
+      this.attention = new MultiHeadAttention({
+        dim: config.dim,
+        numHeads: config.numHeads,
+        qkNorm: config.qkNorm,
+        layerNormEps: config.layerNormEps,
+        seeds: [seeds.next(), seeds.next(), seeds.next(), seeds.next()],
+      });
+      made.push(this.attention);
+      this.norm2 = new LayerNorm(config.dim, config.layerNormEps);
+      made.push(this.norm2);
+      this.mlp = createMlpBlock(kind, config, seeds);
+    } catch (e) {
+      for (const m of made) m.dispose();
+      throw e;
+    }
   }
 
   get variables(): Record<string, tf.Variable> {

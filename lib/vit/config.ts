@@ -12,7 +12,7 @@
  * `resolveViTConfig` fills every default and validates; the rest of lib/vit reads only the
  * resolved config.
  */
-import { checkInt, checkOneOf, checkPositive } from '../ops/check.js';
+import { checkInt, checkOneOf, checkOptions, checkPositive } from '../ops/check.js';
 import { VMOE_AUX_LOSS_WEIGHT } from '../moe/losses.js';
 import type { SoftMoEOptions } from '../moe/soft-moe.js';
 import type { TokensChoiceOptions } from '../moe/routers/tokens-choice.js';
@@ -207,6 +207,25 @@ export function defaultMoELayers(depth: number): number[] {
 
 /** Fill in defaults and validate; errors name the bad value and what was expected. */
 export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
+  checkOptions(
+    config,
+    {
+      imageSize: 'integer', channels: 'integer', patchSize: 'integer', numClasses: 'integer', dim: 'integer', depth: 'integer', numHeads: 'integer',
+      mlpDim: 'integer', kind: BLOCK_KINDS, blocks: 'array', moe: 'object', qkNorm: 'boolean', headInit: ['zeros', 'uniform'], layerNormEps: 'number', seed: 'seed',
+    },
+    'ViT config',
+  );
+  checkOptions(
+    config.moe,
+    {
+      numExperts: 'integer', slotsPerExpert: 'integer', k: 'integer', capacityFactor: 'number', batchPriority: 'boolean', noiseStd: 'number',
+      expertInit: ['shared', 'independent'], expertHidden: 'integer', layers: 'array', auxLossWeight: 'number', routerOptions: 'object', softOptions: 'object',
+      scaleInit: 'number', phiInitStd: 'number-or-null', softNoiseStd: 'number', scaleLrMultiplier: 'number', phiLrMultiplier: 'number',
+    },
+    'ViT config',
+    'moe.',
+  );
+  checkOptions(config.moe?.softOptions, { normalize: 'boolean', dispatch: ['softmax', 'uniform'], combine: ['softmax', 'uniform'], experts: ['mlp', 'identity'] }, 'ViT config', 'moe.softOptions.');
   const imageSize = config.imageSize ?? 28;
   const channels = config.channels ?? 1;
   const patchSize = config.patchSize ?? 4;

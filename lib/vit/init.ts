@@ -3,6 +3,7 @@
  * an explicit seed (same seed → same weights on every run and backend).
  */
 import * as tf from '@tensorflow/tfjs';
+import { tfjsSeed } from '../ops/check.js';
 
 /** Xavier/Glorot uniform, limit √(6 / (fanIn + fanOut)) (flax `xavier_uniform`: attention, MLP kernels). */
 export function xavierUniform(shape: [number, number], seed: number): tf.Tensor2D {
@@ -27,5 +28,5 @@ export function fanInUniform(shape: number[], fanIn: number, seed: number): tf.T
 export function lecunNormal(shape: [number, number], seed: number): tf.Tensor2D {
   // flax's truncated normal rescales σ by 1/0.87962566 so that the truncated std is √(1/fanIn).
   const std = Math.sqrt(1 / shape[0]) / 0.8796256610342398;
-  return tf.truncatedNormal(shape, 0, std, 'float32', seed) as tf.Tensor2D;
+  return tf.truncatedNormal(shape, 0, std, 'float32', tfjsSeed(seed)) as tf.Tensor2D;
 }

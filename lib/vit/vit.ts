@@ -16,6 +16,7 @@
  * from all blocks"); `lossFunction` in lib/train adds them with `moe.auxLossWeight`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptions } from '../ops/check.js';
 import { batchMatMul, linear } from '../ops/matmul.js';
 import { ownVariable, prefixed, type Module } from '../core/module.js';
 import { EncoderBlock } from './block.js';
@@ -51,30 +52,38 @@ export class ViT implements Module {
     this.config = resolveViTConfig(config);
     const c = this.config;
     const seeds = new SeedStream(c.seed);
-    this.patchEmbed = new PatchEmbed({
-      imageSize: c.imageSize,
-      channels: c.channels,
-      patchSize: c.patchSize,
-      dim: c.dim,
-      seeds: [seeds.next(), seeds.next()],
-    });
-    this.blocks = [];
+    // Everything made so far is disposed if a later part fails (bad routerOptions, out of memory):
+    // a failed constructor leaves no tensors behind.
+    const made: { dispose(): void }[] = [];
     try {
-      for (const kind of c.blocks) this.blocks.push(new EncoderBlock(kind, c, seeds));
+      this.patchEmbed = new PatchEmbed({
+        imageSize: c.imageSize,
+        channels: c.channels,
+        patchSize: c.patchSize,
+        dim: c.dim,
+        seeds: [seeds.next(), seeds.next()],
+      });
+      made.push(this.patchEmbed);
+      this.blocks = [];
+      for (const kind of c.blocks) {
+        const block = new EncoderBlock(kind, c, seeds);
+        made.push(block);
+        this.blocks.push(block);
+      }
+      this.encoderNorm = new LayerNorm(c.dim, c.layerNormEps);
+      made.push(this.encoderNorm);
+      // Drawn after every other variable, so the choice does not change the other weights.
+      const [kernelSeed, biasSeed] = [seeds.next(), seeds.next()];
+      const [kernelShape, biasShape] = [[c.dim, c.numClasses], [c.numClasses]];
+      const uniform = c.headInit === 'uniform';
+      const kernel = ownVariable(uniform ? fanInUniform(kernelShape, c.dim, kernelSeed) : tf.zeros(kernelShape), 'head_kernel');
+      made.push(kernel);
+      const bias = ownVariable(uniform ? fanInUniform(biasShape, c.dim, biasSeed) : tf.zeros(biasShape), 'head_bias');
+      this.head = { kernel, bias };
     } catch (e) {
-      this.patchEmbed.dispose();
-      for (const b of this.blocks) b.dispose();
+      for (const m of made) m.dispose();
       throw e;
     }
-    this.encoderNorm = new LayerNorm(c.dim, c.layerNormEps);
-    // Drawn after every other variable, so the choice does not change the other weights.
-    const [kernelSeed, biasSeed] = [seeds.next(), seeds.next()];
-    const [kernelShape, biasShape] = [[c.dim, c.numClasses], [c.numClasses]];
-    const uniform = c.headInit === 'uniform';
-    this.head = {
-      kernel: ownVariable(uniform ? fanInUniform(kernelShape, c.dim, kernelSeed) : tf.zeros(kernelShape), 'head_kernel'),
-      bias: ownVariable(uniform ? fanInUniform(biasShape, c.dim, biasSeed) : tf.zeros(biasShape), 'head_bias'),
-    };
   }
 
   /** All variables by hierarchical name, in a stable order (checkpoints and optimisers rely on it). */
@@ -95,6 +104,7 @@ export class ViT implements Module {
   /** images [b, H, W, C] → logits [b, classes], summed auxiliary loss, metrics. */
   apply(images: tf.Tensor4D, options: ForwardOptions = {}): ViTOutput {
     if (this.disposed) throw new Error('this ViT has been disposed');
+    checkOptions(options, { training: 'boolean', step: 'seed', returnRouting: 'boolean' }, 'ViT.apply');
     return tf.tidy(() => {
       let x = this.patchEmbed.apply(images);
       const auxLosses: tf.Scalar[] = [];

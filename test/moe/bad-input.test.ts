@@ -68,7 +68,7 @@ const cases: Array<[string, () => unknown, RegExp]> = [
   ['negative noiseStd', () => tc({ noiseStd: -1 }), /noiseStd must be a finite number ≥ 0, got -1/],
   ['load loss without noise', () => tc({ auxLoss: 'load' }), /auxLoss "load" needs noisy gates \(noiseStd > 0\), got noiseStd = 0/],
   ['unknown auxLoss', () => tc({ auxLoss: 'zloss' as 'none' }), /auxLoss must be one of .*got "zloss"/],
-  ['batchPriority not a boolean', () => tc({ batchPriority: 'yes' as unknown as boolean }), /batchPriority must be true or false, got yes/],
+  ['batchPriority not a boolean', () => tc({ batchPriority: 'yes' as unknown as boolean }), /batchPriority must be true or false, got "yes"/],
   // Experts Choice
   ['Experts Choice capacity > m', () => expertsChoice(x(), params(), { capacity: 7 }), /capacity must be ≤ the m = 6 tokens of a group .*got 7/],
   ['Experts Choice capacity factor ≤ 0', () => expertsChoice(x(), params(), { capacityFactor: -0.5 }), /capacityFactor must be a finite number > 0, got -0.5/],

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { diagnosticsValues, pairwiseCosine, softMoEDiagnostics, type DiagnosticsInput } from '../../lib/moe/diagnostics.js';
 import { diagnosticsCharts } from '../../lib/plot/diagnostics.js';
 import { initExpertParams } from '../../lib/moe/experts.js';
-import { SeededRandom } from '../../lib/data/random.js';
+import { SeededRandom } from '../../lib/core/random.js';
 
 /** Column-major helpers in float64: w[g][i][j] with i over tokens, j over slots. */
 type W = number[][][];

@@ -4,18 +4,40 @@ import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { expect } from 'chai';
 import { terminalProgress, formatProgress } from '../../lib/plot/terminal-progress.js';
-import { describeFigure, heatmap, lineChart } from '../../lib/plot/figure.js';
-import { figureHtml, plotlyJs, standaloneHtml, writeHtml } from '../../lib/plot/html.js';
+import { barChart, describeFigure, heatmap, imageGrid, lineChart, scatterChart } from '../../lib/plot/figure.js';
+import { escapeFigureText, figureHtml, plotlyJs, standaloneHtml, writeHtml } from '../../lib/plot/html.js';
 import { inNotebook, quickMode, quickOr } from '../../lib/plot/notebook.js';
 import { PLOTLY_MIME, figureBundle, show } from '../../lib/plot/show.js';
 
 describe('plot/show and HTML', () => {
   const fig = heatmap([[0, 1], [1, 0]], { title: 'a </script> title' });
 
+  it('every string reaching HTML is escaped: titles, names, labels, hover text, ids (issue 12)', () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    const figures = [
+      lineChart([{ name: evil, y: [1, 2] }], { title: evil, xTitle: evil, yTitle: evil }),
+      scatterChart([{ name: evil, x: [1], y: [2] }]),
+      heatmap([[1]], { xLabels: [evil], yLabels: [evil], zTitle: evil }),
+      barChart([{ name: evil, x: [evil], y: [1] }]),
+      imageGrid([[[0, 1], [1, 0]]], { titles: [evil], title: evil }),
+    ];
+    for (const f of figures) {
+      const bundle = figureBundle(f);
+      expect(JSON.stringify(bundle[PLOTLY_MIME])).to.not.contain('<img');
+      expect(bundle['text/html'] as string).to.not.contain('<img');
+      expect(standaloneHtml(f, evil)).to.not.contain('<img');
+    }
+    expect(escapeFigureText({ a: ['x & y < z'], n: 1, t: new Float32Array([1]) })).to.deep.equal({ a: ['x &amp; y &lt; z'], n: 1, t: new Float32Array([1]) });
+    expect(() => figureHtml(fig, { id: '"><script>alert(1)</script>' })).to.throw(/figureHtml id must be letters, digits/);
+    expect(() => lineChart([{ name: 'a', y: [1] }], { titel: 'x' } as never)).to.throw(/lineChart: unknown option "titel" — did you mean "title"\?/);
+    expect(() => heatmap([[1]], { logX: 'yes' } as never)).to.throw('heatmap: logX must be true or false, got "yes"');
+  });
+
   it('a bundle carries plotly JSON, an HTML fallback and a text summary', () => {
     const bundle = figureBundle(fig);
     expect(Object.keys(bundle).sort()).to.deep.equal([PLOTLY_MIME, 'text/html', 'text/plain'].sort());
-    expect(bundle[PLOTLY_MIME]).to.deep.equal({ data: fig.data, layout: fig.layout });
+    // Strings reach plotly as text: &, < and > as entities (plotly decodes them when drawing).
+    expect(bundle[PLOTLY_MIME]).to.deep.equal({ data: fig.data, layout: { ...fig.layout, title: { text: 'a &lt;/script&gt; title' } } });
     expect(bundle['text/plain']).to.equal('"a </script> title": heatmap 2×2 (0 … 1)');
     const html = bundle['text/html'] as string;
     // Without includePlotly the fragment is small and waits for window.Plotly.

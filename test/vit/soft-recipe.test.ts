@@ -11,7 +11,7 @@ import { resolveViTConfig, type ViTConfig } from '../../lib/vit/config.js';
 import { softMoEBlockDiagnostics } from '../../lib/vit/diagnostics.js';
 import { SoftMoEBlock } from '../../lib/vit/mlp.js';
 import { ViT } from '../../lib/vit/vit.js';
-import { loadDataset } from '../../lib/data/datasets.js';
+import { loadDataset } from '../../lib/data/load.js';
 import { handConfig } from './helpers.js';
 
 const softLayer = (model: ViT) => (model.blocks[1].mlp as SoftMoEBlock).layer;

@@ -17,7 +17,7 @@
  * here (vmoe's router can add it; the paper's comparisons are deterministic at evaluation).
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAllFinite, checkInt, checkOneOf } from '../../ops/check.js';
+import { checkAllFiniteParams, checkInt, checkOneOf, checkOptions } from '../../ops/check.js';
 import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, type CeilOrRound } from '../dispatch.js';
 import { withoutGradient } from '../../core/gradient.js';
 import { applyExperts } from '../experts.js';
@@ -38,9 +38,25 @@ export interface ExpertsChoiceOptions {
   returnWeights?: boolean;
   /** Also return vmoe's Experts Choice metrics (metrics.ts `expertsChoiceMetrics`). */
   metrics?: boolean;
-  /** Read x and W_g back and reject NaN/±Inf with a clear error. Default false (it syncs). */
+  /**
+   * Read x, W_g and the expert weights back and reject NaN/±Inf naming the tensor. Default false
+   * (it syncs). Without it, one NaN or ±Inf token turns its whole sequence to NaN: tokens move
+   * to and from the expert buffers through products with 0/1 dispatch matrices, and 0·NaN = NaN
+   * (test/moe/bad-input.test.ts checks this for every router).
+   */
   checkFinite?: boolean;
 }
+
+/** The options expertsChoice accepts and their types (checked on every call). */
+export const EXPERTS_CHOICE_OPTION_KINDS = {
+  capacityFactor: 'number',
+  ceilOrRound: ['ceil', 'round'],
+  multipleOf: 'integer-or-null',
+  capacity: 'integer',
+  returnWeights: 'boolean',
+  metrics: 'boolean',
+  checkFinite: 'boolean',
+} as const;
 
 export interface ExpertsChoiceResult {
   /** Output [g, m, d]. */
@@ -85,8 +101,9 @@ export function expertsChoiceCapacity(numTokens: number, numExperts: number, cap
  * Each group is routed independently. Gradients reach x, W_g and the expert weights.
  */
 export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: ExpertsChoiceOptions): ExpertsChoiceResult {
-  const { g, m, n } = checkRouterInputs(x, params, 'expertsChoice');
   if (options == null) throw new Error('expertsChoice needs options {capacityFactor | capacity}');
+  checkOptions(options, EXPERTS_CHOICE_OPTION_KINDS, 'expertsChoice');
+  const { g, m, n } = checkRouterInputs(x, params, 'expertsChoice');
   const ceilOrRound = options.ceilOrRound ?? EXPERTS_CHOICE_ROUNDING;
   checkOneOf(ceilOrRound, ['ceil', 'round'] as const, 'ceilOrRound');
   let capacity: number;
@@ -99,8 +116,7 @@ export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: Exp
     capacity = expertsChoiceCapacity(m, n, options.capacityFactor, ceilOrRound, options.multipleOf);
   }
   if (options.checkFinite) {
-    checkAllFinite(x, 'x');
-    checkAllFinite(params.wg, 'wg');
+    checkAllFiniteParams({ x, wg: params.wg, w1: params.w1, b1: params.b1, w2: params.w2, b2: params.b2 });
   }
 
   return tf.tidy(() => {

@@ -21,7 +21,7 @@
  * Data movement is shared with Soft MoE (dispatch.ts): a one-hot dispatch matrix and products.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAllFinite, checkInt, checkOneOf } from '../../ops/check.js';
+import { checkAllFiniteParams, checkInt, checkOneOf, checkOptions } from '../../ops/check.js';
 import { computeCapacity, dispatchAndCombine, sparseDispatchCombine, type CeilOrRound } from '../dispatch.js';
 import { withoutGradient } from '../../core/gradient.js';
 import { applyExperts } from '../experts.js';
@@ -50,7 +50,13 @@ export interface TokensChoiceOptions {
   multipleOf?: number | null;
   /** Batch Prioritized Routing (V-MoE §4.1). Default false. */
   batchPriority?: boolean;
-  /** Capacity C per expert and group; overrides capacityFactor when given. */
+  /**
+   * Capacity C per expert and group; overrides capacityFactor when given. Either way C is capped
+   * at m, the tokens of a group: a token's K choices are K distinct experts (top-K), so no
+   * expert ever receives more than m choices per group and buffer positions ≥ m would stay
+   * empty. (vmoe does not cap; outputs are identical, only the buffers are smaller — a capacity
+   * of 1e7 would otherwise allocate [g, m, n, 1e7] and exhaust wasm's memory.)
+   */
   capacity?: number;
   /**
    * Auxiliary loss returned as `auxLoss`. Default: 'importance' without noise,
@@ -69,9 +75,29 @@ export interface TokensChoiceOptions {
   seed?: number;
   /** Also return dispatch and combine weights [g, m, n, C]. Default false. */
   returnWeights?: boolean;
-  /** Read x and W_g back and reject NaN/±Inf with a clear error. Default false (it syncs). */
+  /**
+   * Read x, W_g and the expert weights back and reject NaN/±Inf naming the tensor. Default false
+   * (it syncs). Without it, one NaN or ±Inf token turns its whole sequence to NaN: tokens move
+   * to and from the expert buffers through products with 0/1 dispatch matrices, and 0·NaN = NaN
+   * (test/moe/bad-input.test.ts checks this for every router).
+   */
   checkFinite?: boolean;
 }
+
+/** The options tokensChoice accepts and their types (checked on every call). */
+export const TOKENS_CHOICE_OPTION_KINDS = {
+  k: 'number',
+  capacityFactor: 'number',
+  ceilOrRound: ['ceil', 'round'],
+  multipleOf: 'integer-or-null',
+  batchPriority: 'boolean',
+  capacity: 'integer',
+  auxLoss: ['importance', 'load', 'importance+load', 'gshard', 'none'],
+  noiseStd: 'number',
+  seed: 'seed',
+  returnWeights: 'boolean',
+  checkFinite: 'boolean',
+} as const;
 
 export interface TokensChoiceResult {
   /** Output [g, m, d]. */
@@ -168,8 +194,9 @@ function dispatchMaskFromDecisions(decisions: tf.Tensor4D, numExperts: number, c
  * Each group is routed independently. Gradients reach x, W_g and the expert weights.
  */
 export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: TokensChoiceOptions): TokensChoiceResult {
-  const { g, m, n } = checkRouterInputs(x, params, 'tokensChoice');
   if (options == null) throw new Error('tokensChoice needs options {k, capacityFactor | capacity}');
+  checkOptions(options, TOKENS_CHOICE_OPTION_KINDS, 'tokensChoice');
+  const { g, m, n } = checkRouterInputs(x, params, 'tokensChoice');
   const k = options.k;
   checkInt(k, 'k');
   if (k > n) throw new Error(`k must be ≤ the number of experts n = ${n}, got k = ${k}`);
@@ -183,6 +210,8 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
     if (options.capacityFactor == null) throw new Error('tokensChoice needs options.capacityFactor (or options.capacity), got neither');
     capacity = computeCapacity(m * k, n, options.capacityFactor, { ceilOrRound, multipleOf: options.multipleOf });
   }
+  // The natural cap (see TokensChoiceOptions.capacity): at most m choices ever reach one expert.
+  capacity = Math.min(capacity, m);
   const batchPriority = options.batchPriority ?? false;
   if (typeof batchPriority !== 'boolean') throw new Error(`batchPriority must be true or false, got ${String(batchPriority)}`);
   const noiseStd = options.noiseStd ?? 0;
@@ -193,8 +222,7 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
     throw new Error(`auxLoss ${JSON.stringify(auxKind)} needs noisy gates (noiseStd > 0), got noiseStd = ${noiseStd}`);
   }
   if (options.checkFinite) {
-    checkAllFinite(x, 'x');
-    checkAllFinite(params.wg, 'wg');
+    checkAllFiniteParams({ x, wg: params.wg, w1: params.w1, b1: params.b1, w2: params.w2, b2: params.b2 });
   }
 
   return tf.tidy(() => {
