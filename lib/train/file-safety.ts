@@ -10,7 +10,8 @@
  *   a lock whose process is gone (same host) is taken over, a live one is reported with its pid.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, promises as fsp, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, promises as fsp, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as os from 'node:os';
 
 const pendingTemps = new Set<string>();
@@ -122,6 +123,11 @@ function processAlive(pid: number): boolean {
  */
 export function acquireLock(target: string, what = 'writing'): FileLock {
   const lockPath = `${target}.lock`;
+  try {
+    mkdirSync(dirname(lockPath), { recursive: true }); // a new results folder (--results-dir) is created
+  } catch (e) {
+    throw fileError('create the folder of', lockPath, e);
+  }
   const info: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   for (let attempt = 0; attempt < 2; attempt++) {
     let fd: number;

@@ -194,6 +194,15 @@ describe('cli/train: file safety', function () {
     expect(readJson(out).status).to.equal('failed');
   });
 
+  it('a results folder that does not exist yet is created (--results-dir)', async function () {
+    const nested = join(dir, 'new', 'folder');
+    const r = await run([...TINY, '--steps', '2', '--eval-every', '0', '--results-dir', nested]);
+    expect(r.code, r.stderr).to.equal(0);
+    const files = readdirSync(nested).filter((f) => f.endsWith('.json'));
+    expect(files).to.have.length(1);
+    expect(readJson(join(nested, files[0])).status).to.equal('finished');
+  });
+
   it('--checkpoint alone checkpoints (every --eval-every updates and at the end); tiny data adapts the validation size', async function () {
     const out = join(dir, 'k.json');
     const ckpt = join(dir, 'k.ckpt');
