@@ -11,6 +11,7 @@ import { resolveViTConfig, type ViTConfig } from '../../lib/vit/config.js';
 import { softMoEBlockDiagnostics } from '../../lib/vit/diagnostics.js';
 import { SoftMoEBlock } from '../../lib/vit/mlp.js';
 import { ViT } from '../../lib/vit/vit.js';
+import { modelCost } from '../../lib/vit/cost.js';
 import { loadDataset } from '../../lib/data/load.js';
 import { handConfig } from './helpers.js';
 
@@ -121,5 +122,22 @@ describe('vit: Soft MoE recipe levers and diagnostics', function () {
     trainer.dispose();
     model.dispose();
     probe.dispose();
+  });
+});
+
+describe('vit: Soft MoE without the §2.3 normalisation', function () {
+  it('leaves scale out of the trained and counted variables, and trains', async function () {
+    const model = new ViT(soft({ softOptions: { normalize: false } }));
+    expect(Object.keys(model.variables).some((n) => /moe\/scale$/.test(n))).to.equal(false);
+    expect(Object.keys(model.variables).some((n) => /moe\/phi$/.test(n))).to.equal(true);
+    expect(modelCost(model.config).parameters).to.equal(model.parameterCount);
+    const trainer = new Trainer(model, { steps: 2, warmupSteps: 0, learningRate: 1e-3 });
+    const images = tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const labels = tf.tensor1d([0, 1, 2, 0], 'int32');
+    const r = await trainer.trainStep(images, labels);
+    expect(Number.isFinite(r.loss)).to.equal(true);
+    trainer.dispose();
+    model.dispose();
+    tf.dispose([images, labels]);
   });
 });
