@@ -45,7 +45,10 @@ const addPositionsOp = customOp(2, ([tokens, pos]) => {
   const [b, m, d] = tokens.shape as [number, number, number];
   return {
     value: tf.add(tokens, pos),
-    gradFunc: (dy) => [dy, columnSums(dy.reshape([b, m * d]) as tf.Tensor2D).reshape([m, d])],
+    // dy.clone(), not dy: a custom gradient that hands back the incoming dy itself made the wasm
+    // backend free that buffer twice once clones copy (fast path off, SOFTMOE_FAST_WASM=0): "memory
+    // access out of bounds" in a training step (test/train/backends.test.ts, wasm-portable).
+    gradFunc: (dy) => [dy.clone(), columnSums(dy.reshape([b, m * d]) as tf.Tensor2D).reshape([m, d])],
   };
 });
 
