@@ -13,7 +13,9 @@ import { checkOptions } from '../ops/check.js';
 
 /** One plotly trace (`type` plus any plotly attributes). */
 export interface Trace {
+  /** Plotly trace type: 'scatter', 'heatmap', 'bar', … */
   type: string;
+  /** Legend name. */
   name?: string;
   [attribute: string]: unknown;
 }
@@ -23,8 +25,11 @@ export type Layout = Record<string, unknown>;
 
 /** A plotly figure: what `Plotly.newPlot(el, data, layout, config)` takes. */
 export interface Figure {
+  /** The traces, drawn in order. */
   data: Trace[];
+  /** Axes, titles, sizes, margins. */
   layout: Layout;
+  /** Plotly config (e.g. `{ responsive: true }`); optional. */
   config?: Record<string, unknown>;
 }
 
@@ -32,14 +37,19 @@ export interface Figure {
 const AXES_OPTION_KINDS = { title: 'string', xTitle: 'string', yTitle: 'string', logX: 'boolean', logY: 'boolean', width: 'number', height: 'number' } as const;
 
 export interface AxesOptions {
+  /** Figure title. Default none. */
   title?: string;
+  /** Title of the x axis. */
   xTitle?: string;
+  /** Title of the y axis. */
   yTitle?: string;
   /** Log-scale axes. Default false. */
   logX?: boolean;
+  /** Log-scale y axis. Default false. */
   logY?: boolean;
   /** Pixel size; the width defaults to the page width (plotly's autosize). */
   width?: number;
+  /** Height in pixels. Default 420. */
   height?: number;
 }
 
@@ -69,10 +79,13 @@ function baseLayout(options: AxesOptions): Layout {
 // ---------------------------------------------------------------------------------------------
 // Lines and scatter
 
+/** One curve or set of points of {@link lineChart} / {@link scatterChart}. */
 export interface Series {
+  /** Legend name (also used in error messages). */
   name: string;
   /** x values; default 0, 1, 2, … */
   x?: Numbers | string[];
+  /** y values (any array-like of numbers). */
   y: Numbers;
   /** 'lines' (default for lineChart), 'markers' (default for scatterChart), 'lines+markers'. */
   mode?: 'lines' | 'markers' | 'lines+markers';
@@ -80,7 +93,9 @@ export interface Series {
   text?: string[];
   /** Write `text` beside each point on the figure (not only on hover). Default false. */
   showText?: boolean;
+  /** Line style. Default 'solid'. */
   dash?: 'solid' | 'dash' | 'dot' | 'dashdot';
+  /** CSS colour of line and markers. Default plotly's colour cycle. */
   color?: string;
 }
 
@@ -173,14 +188,19 @@ export function scatterChart(series: Series[], options: AxesOptions = {}): Figur
 // ---------------------------------------------------------------------------------------------
 // Pareto fronts (the paper's Figures 3–4: quality against cost, one front per model family)
 
+/** Which end of an axis is better: 'min' (e.g. cost) or 'max' (e.g. accuracy). */
 export type Direction = 'min' | 'max';
 
 /** Plotly's default trace colours (layout.colorway), in order. */
 export const PLOTLY_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
+/** One model or run on a cost/quality plot. */
 export interface ParetoPoint {
+  /** Cost (e.g. FLOPs or step time). */
   x: number;
+  /** Quality (e.g. accuracy). */
   y: number;
+  /** Hover text. */
   label?: string;
 }
 
@@ -208,9 +228,13 @@ export function paretoFront(points: readonly ParetoPoint[], directions: { x?: Di
   return front.sort((i, j) => points[i]!.x - points[j]!.x);
 }
 
+/** One model family of {@link paretoChart}: its points and, drawn from them, its Pareto front. */
 export interface ParetoSeries {
+  /** Legend name. */
   name: string;
+  /** The family's points (any order). */
   points: ParetoPoint[];
+  /** CSS colour of points and front. Default plotly's colour cycle. */
   color?: string;
 }
 
@@ -293,11 +317,13 @@ export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
 export interface HeatmapOptions extends AxesOptions {
   /** Labels of the columns (x) and rows (y); default 0, 1, 2, … */
   xLabels?: (string | number)[];
+  /** Labels of the rows, top to bottom; default 0, 1, 2, … */
   yLabels?: (string | number)[];
   /** Plotly colour scale. Default 'Viridis'. */
   colorscale?: string;
   /** Colour range; default the data's range. */
   zmin?: number;
+  /** Top of the colour range; default the data's largest finite value. */
   zmax?: number;
   /** Title of the colour bar. */
   zTitle?: string;
@@ -374,7 +400,16 @@ export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figu
 // Image grids (input patches, per-slot weight maps over an image)
 
 /** An image: rows of pixel values, a 2-D tensor [h, w] or [h, w, 1], or flat values with a size. */
-export type ImageInput = MatrixInput | { width: number; height: number; data: Numbers };
+export type ImageInput =
+  | MatrixInput
+  | {
+      /** Width in pixels. */
+      width: number;
+      /** Height in pixels. */
+      height: number;
+      /** width·height values, row by row. */
+      data: Numbers;
+    };
 
 function toImage(image: ImageInput, index: number): number[][] {
   const name = `image #${index}`;
@@ -396,7 +431,9 @@ function toImage(image: ImageInput, index: number): number[][] {
   return toMatrix(image as MatrixInput, name);
 }
 
+/** Options of {@link imageGrid}. */
 export interface ImageGridOptions {
+  /** Figure title. Default none. */
   title?: string;
   /** Images per row. Default min(count, 8). */
   columns?: number;
@@ -404,12 +441,15 @@ export interface ImageGridOptions {
   titles?: string[];
   /** Plotly colour scale. Default 'Greys' reversed (0 black, 1 white), as for digits. */
   colorscale?: string;
+  /** Reverse the colour scale. Default true when `colorscale` is not given. */
   reverseScale?: boolean;
   /** Shared colour range; default the range over all images, so images compare. */
   zmin?: number;
+  /** Top of the shared colour range. */
   zmax?: number;
   /** Pixel size of one cell of the grid. Default 110. */
   cellSize?: number;
+  /** Show a colour bar. Default false. */
   showScale?: boolean;
   /**
    * Axes with row and column numbers on every image (e.g. the 7×7 patch grid of a ViT: which
@@ -479,11 +519,15 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
 // ---------------------------------------------------------------------------------------------
 // Bars (expert load, tokens per expert, drop fractions)
 
+/** One set of bars of {@link barChart}. */
 export interface BarSeries {
+  /** Legend name. */
   name: string;
   /** Category labels (e.g. 'expert 0'), one per value. */
   x: (string | number)[];
+  /** Bar heights, one per label. */
   y: Numbers;
+  /** CSS colour. Default plotly's colour cycle. */
   color?: string;
 }
 
