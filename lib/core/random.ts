@@ -51,6 +51,10 @@ export class SeededRandom {
   readonly seed: number;
   private state: number;
 
+  /**
+   * @param seed an integer in [0, 2^32); the state starts at it.
+   * @throws Error if `seed` is not such an integer.
+   */
   constructor(seed: number) {
     checkSeed(seed);
     this.seed = seed;
@@ -132,9 +136,14 @@ export function initSeed(seed: number, key: number): number {
  */
 export class SeedStream {
   private counter = 0;
+  /**
+   * @param base the model's seed, an integer in [0, 2^32).
+   * @throws Error if `base` is not such an integer.
+   */
   constructor(private readonly base: number) {
     checkSeed(base, 'SeedStream base');
   }
+  /** The next layer's seed: `initSeed(base, i)` for the i-th call (1, 2, …); never 0. */
   next(): number {
     return initSeed(this.base, ++this.counter);
   }
