@@ -18,18 +18,26 @@ import * as tf from '@tensorflow/tfjs';
 import { fileError, writeFileAtomic } from './file-safety.js';
 import type { Trainer, TrainerCheckpointMeta } from './trainer.js';
 
+/** The first 8 bytes of every checkpoint file. */
 export const CHECKPOINT_MAGIC = 'SMOECKPT';
+/** Format version this library writes and reads. */
 export const CHECKPOINT_VERSION = 1;
 const PREFIX_BYTES = 16;
 const CHECKSUM_BYTES = 32;
 
+/** A tensor as a checkpoint file stores it: shape and float32 values. */
 export interface StoredTensor {
+  /** Shape of the tensor. */
   shape: number[];
+  /** Values, row-major. */
   data: Float32Array;
 }
 
+/** What a checkpoint holds: a JSON-serialisable `meta` and named tensors. */
 export interface CheckpointContents<Meta = unknown> {
+  /** JSON meta (for a trainer: {@link TrainerCheckpointMeta}). */
   meta: Meta;
+  /** Tensors by name. */
   tensors: Record<string, StoredTensor>;
 }
 

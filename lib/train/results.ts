@@ -13,17 +13,25 @@ import * as tf from '@tensorflow/tfjs';
 import { findProjectRoot } from '../data/paths.js';
 import { fileError, writeFileAtomicSync } from './file-safety.js';
 
+/** The machine a run or benchmark ran on, recorded in results files. */
 export interface MachineInfo {
+  /** Operating system type and release. */
   os: string;
+  /** Node's `os.platform()`, e.g. 'linux'. */
   platform: string;
+  /** CPU architecture, e.g. 'x64'. */
   arch: string;
+  /** Model name of the first CPU. */
   cpuModel: string;
+  /** Logical CPU count. */
   cores: number;
+  /** Total memory in GiB, one decimal. */
   memoryGB: number;
   /** Load average (1, 5, 15 min) when the run started: other work shares the cores. */
   loadAverage: number[];
 }
 
+/** This machine: OS, CPU, cores, memory and the current load average. */
 export function machineInfo(): MachineInfo {
   const cpus = os.cpus();
   return {
@@ -37,16 +45,22 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+/** Versions of the software a result was produced with. */
 export interface Versions {
+  /** Node.js version. */
   node: string;
+  /** TensorFlow.js version. */
   tfjs: string;
+  /** Version of the installed wasm backend, or null when not found. */
   tfjsBackendWasm: string | null;
   /** Optional dependencies (null when not installed). */
   tfjsBackendWebgpu?: string | null;
   webgpu?: string | null;
+  /** This package's version. */
   package: string;
 }
 
+/** Versions of Node, tfjs, the wasm backend and this package. */
 export function versions(): Versions {
   const root = findProjectRoot();
   const readVersion = (path: string): string | null => {
@@ -66,7 +80,9 @@ export function versions(): Versions {
   };
 }
 
+/** The git state of the project when a run started. */
 export interface GitInfo {
+  /** HEAD commit hash. */
   commit: string;
   /** Whether tracked files differed from the commit when the run started. */
   dirty: boolean;
