@@ -411,7 +411,12 @@ export class Trainer {
    * What a checkpoint holds: parameters, Adam's moments and step (tensors, not copies), the
    * options and the history. Written to a file by `saveTrainerCheckpoint` (Node entry).
    */
-  checkpointContents(): CheckpointContents<TrainerCheckpointMeta, tf.Tensor> {
+  checkpointContents(): {
+    /** Parameters (`param/…`) and Adam moments (`adam/m/…`, `adam/v/…`), the live tensors. */
+    tensors: Record<string, tf.Tensor>;
+    /** Step, configurations and history. */
+    meta: TrainerCheckpointMeta;
+  } {
     const state = this.optimizer.getState();
     const tensors: Record<string, tf.Tensor> = {};
     for (const [n, v] of Object.entries(this.params)) tensors[`param/${n}`] = v;
