@@ -13,6 +13,7 @@ import { randomShift } from './augment.js';
 import type { ImageDataset } from './datasets.js';
 import { checkSeed, deriveSeed, permutation } from '../core/random.js';
 
+/** One mini-batch of {@link epochBatches} or {@link batchStream}; the caller disposes `x` and `y`. */
 export interface Batch {
   /** Images [b, height, width, 1], float32, normalised. */
   x: tf.Tensor4D;
@@ -27,7 +28,12 @@ export interface Batch {
 }
 
 /** Tensors for the images at `indices` (the caller disposes x and y). */
-export function batchFromIndices(ds: ImageDataset, indices: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
+export function batchFromIndices(ds: ImageDataset, indices: Int32Array): {
+  /** Images [b, height, width, 1], float32. */
+  x: tf.Tensor4D;
+  /** Labels [b], int32. */
+  y: tf.Tensor1D;
+} {
   const { images, labels } = gather(ds, indices);
   return toTensors(ds, images, labels);
 }
@@ -69,7 +75,9 @@ export function epochOrder(count: number, epoch: number, seed: number | undefine
   return permutation(count, deriveSeed(seed, epoch));
 }
 
+/** Options of {@link epochBatches}. */
 export interface EpochBatchOptions {
+  /** Images per batch, an integer ≥ 1 (the last batch may be smaller). */
   batchSize: number;
   /** Shuffle seed; leave it out for the stored order (evaluation). */
   seed?: number;
@@ -112,8 +120,11 @@ export function* epochBatches(ds: ImageDataset, options: EpochBatchOptions): Gen
   }
 }
 
+/** Options of {@link batchStream}. */
 export interface BatchStreamOptions {
+  /** Images per batch, an integer in [1, count] (every batch is full). */
   batchSize: number;
+  /** Seed of the batch order (and of the shifts). */
   seed: number;
   /** Start at this global step (to resume a run). Default 0. */
   startStep?: number;

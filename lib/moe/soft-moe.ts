@@ -155,7 +155,18 @@ export function slotsFromCapacityFactor(numTokens: number, numExperts: number, c
  *
  * @throws Error naming the bad shape or dtype and the expected one.
  */
-export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams) {
+export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams): {
+  /** Groups (sequences) g. */
+  g: number;
+  /** Tokens per group m. */
+  m: number;
+  /** Token width d. */
+  d: number;
+  /** Experts n. */
+  n: number;
+  /** Slots per expert p. */
+  p: number;
+} {
   checkRank(x, 3, 'x [g, m, d]');
   checkFloat(x, 'x');
   const [g, m, d] = x.shape as [number, number, number];

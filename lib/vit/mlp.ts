@@ -73,6 +73,8 @@ export class DenseMlpBlock implements MlpBlock {
   /** The lib/moe layer that holds the variables. */
   readonly layer: DenseMLPLayer;
   /**
+   * A dense MLP block with fresh weights (Xavier uniform, zero biases).
+   *
    * @param dim token width d.
    * @param hidden hidden width.
    * @param seeds the model's seed stream; the block takes one seed.
@@ -103,6 +105,8 @@ export class SoftMoEBlock implements MlpBlock {
   readonly layer: SoftMoELayer;
   private readonly softOptions: ResolvedViTConfig['moe']['softOptions'];
   /**
+   * A Soft MoE block sized by `config` (n = `moe.numExperts`, p = `moe.slotsPerExpert` or from the capacity factor).
+   *
    * @param config the model's resolved configuration (sizes and `moe` options).
    * @param seeds the model's seed stream; the block takes one seed.
    */
@@ -152,6 +156,8 @@ export class TokensChoiceBlock implements MlpBlock {
   readonly layer: TokensChoiceLayer;
   private readonly noiseSeed: number;
   /**
+   * A Tokens Choice block sized by `config` (n, K, capacity factor, BPR, noise from `moe`).
+   *
    * @param config the model's resolved configuration (sizes and `moe` options).
    * @param seeds the model's seed stream; the block takes one seed (and its router noise seed from it).
    */
@@ -187,6 +193,8 @@ export class ExpertsChoiceBlock implements MlpBlock {
   /** The lib/moe layer that holds the variables. */
   readonly layer: ExpertsChoiceLayer;
   /**
+   * An Experts Choice block sized by `config` (n and capacity factor from `moe`).
+   *
    * @param config the model's resolved configuration (sizes and `moe` options).
    * @param seeds the model's seed stream; the block takes one seed.
    */
