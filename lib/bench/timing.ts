@@ -46,6 +46,8 @@ function medianOf(values: readonly number[]): number {
  * intermediates are freed.
  *
  *   const t = await timeMs(() => tf.tidy(() => softMoE(x, params).y), { repeats: 7 });
+ *
+ * @throws Error if `fn` is not a function or `warmup` / `repeats` is not an integer in range.
  */
 export async function timeMs(fn: () => tf.TensorContainer | Promise<tf.TensorContainer>, options: TimingOptions = {}): Promise<Timing> {
   if (typeof fn !== 'function') throw new Error(`timeMs needs a function returning tensors, got ${typeof fn}`);

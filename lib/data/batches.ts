@@ -101,7 +101,11 @@ export function batchesPerEpoch(count: number, batchSize: number, dropRemainder:
   return dropRemainder ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
-/** One pass over the data set in batches (shuffled when `seed` is given). */
+/**
+ * One pass over the data set in batches (shuffled when `seed` is given).
+ *
+ * @throws Error if `batchSize`, `seed` or `epoch` is invalid (the batch size must be an integer ≥ 1).
+ */
 export function* epochBatches(ds: ImageDataset, options: EpochBatchOptions): Generator<Batch, void, undefined> {
   if (options == null) throw new Error('epochBatches needs options {batchSize}');
   checkOptions(options, { batchSize: 'number', seed: 'number', epoch: 'number', dropRemainder: 'boolean' }, 'epochBatches');
@@ -142,6 +146,9 @@ const SHIFT_STREAM = 0x5348_4654; // 'SHFT'
  * An endless stream of full training batches, epoch after epoch, each epoch reshuffled.
  * The last partial batch of an epoch is dropped, so step s is batch s mod ⌊n/b⌋ of epoch
  * ⌊s / ⌊n/b⌋⌋ and `startStep` resumes exactly.
+ *
+ * @throws Error if `batchSize` is not an integer in [1, count], `seed` or `startStep` is invalid,
+ * or `maxShift` is not an integer in [0, min(height, width)).
  */
 export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Generator<Batch, never, undefined> {
   if (options == null) throw new Error('batchStream needs options {batchSize, seed}');

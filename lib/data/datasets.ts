@@ -85,7 +85,11 @@ export const DATASETS: Record<DatasetName, DatasetInfo> = {
   },
 };
 
-/** Resolve a data set name; 'tiny' is short for 'tiny-mnist'. */
+/**
+ * Resolve a data set name; 'tiny' is short for 'tiny-mnist'.
+ *
+ * @throws Error naming the known data sets if `name` is not one of them.
+ */
 export function datasetInfo(name: DatasetName | 'tiny'): DatasetInfo {
   const resolved = name === 'tiny' ? 'tiny-mnist' : name;
   const info = (DATASETS as Record<string, DatasetInfo | undefined>)[resolved];
@@ -162,7 +166,11 @@ export function toUnitRange(values: Float32Array, normalization: Normalization):
   return out;
 }
 
-/** The images at `indices` (in that order) as a new data set; `split` defaults to the source's. */
+/**
+ * The images at `indices` (in that order) as a new data set; `split` defaults to the source's.
+ *
+ * @throws Error if an index is not an integer in [0, count).
+ */
 export function subset(ds: ImageDataset, indices: ArrayLike<number>, split: ImageDataset['split'] = ds.split): ImageDataset {
   const size = ds.height * ds.width * ds.channels;
   const images = new Float32Array(indices.length * size);
@@ -193,6 +201,9 @@ export interface ValidationSplitOptions {
 /**
  * Hold out a random validation set from a training split (for choosing hyper-parameters; the
  * test split only reports). The two parts are disjoint, cover the source, and keep its order.
+ *
+ * @throws Error unless exactly one of `count` (an integer in [1, count − 1]) and `fraction`
+ * (in (0, 1)) is given, or if `seed` is invalid.
  */
 export function splitValidation(
   ds: ImageDataset,

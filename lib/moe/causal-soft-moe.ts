@@ -111,6 +111,9 @@ function additiveMask(mask: number[][]): tf.Tensor2D {
 /**
  * Causally masked Soft MoE: x [g, m, d] → y [g, m, d], y[:, t] a function of x[:, 0…t] only.
  * Same parameters as `softMoE`; each sequence is one group. Gradients reach x and every parameter.
+ *
+ * @throws Error if a shape does not match (see {@link checkSoftMoEInputs}), `slotPositions` is not
+ * n·p integers in [0, m) including 0, or with `checkFinite` the input holds NaN or ±Inf.
  */
 export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: CausalSoftMoEOptions = {}): SoftMoEResult {
   checkOptions(options, { slotPositions: 'array', normalize: 'boolean', returnWeights: 'boolean', checkFinite: 'boolean' }, 'causalSoftMoE');

@@ -81,7 +81,12 @@ export interface MoELayerFlops {
   bufferSize: number;
 }
 
-/** Forward FLOPs of one layer per group of `tokens` tokens (see the file comment). */
+/**
+ * Forward FLOPs of one layer per group of `tokens` tokens (see the file comment).
+ *
+ * @throws Error if `kind` is unknown, a size is not a positive integer, or the sizes the kind needs
+ * (experts, K, capacity factor or slots) are missing or out of range.
+ */
 export function moeLayerFlops(kind: MoELayerKind, sizes: MoELayerSizes): MoELayerFlops {
   checkOneOf(kind, MOE_LAYER_KINDS, 'kind');
   if (sizes == null) throw new Error('moeLayerFlops needs sizes {tokens, dim, hidden, experts?, …}');

@@ -36,7 +36,11 @@ export function checkDenseMLPParams(params: DenseMLPParams, dim: number): number
   return h;
 }
 
-/** y = gelu(x·w1 + b1)·w2 + b2 for every token; x [..., d] → [..., d]. */
+/**
+ * y = gelu(x·w1 + b1)·w2 + b2 for every token; x [..., d] → [..., d].
+ *
+ * @throws Error if x is not a tensor [..., d] or the parameters do not match d (see {@link checkDenseMLPParams}).
+ */
 export function denseMLP(x: tf.Tensor, params: DenseMLPParams): tf.Tensor {
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);
   checkDenseMLPParams(params, x.shape[x.rank - 1]);

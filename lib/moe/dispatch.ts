@@ -54,6 +54,9 @@ export interface CapacityOptions {
  * Departure from vmoe: a capacity below 1 (possible with 'round') is raised to 1, as the
  * reference vectors and the issue specify ("at least 1"), where vmoe raises an error. Soft MoE
  * keeps vmoe's error (`slotsFromCapacityFactor`), since zero slots there is a configuration bug.
+ *
+ * @throws Error if the counts are not positive integers, the capacity factor is not > 0, or the
+ * rounding is not 'ceil' or 'round'.
  */
 export function computeCapacity(numTokens: number, numExperts: number, capacityFactor: number, options: CapacityOptions): number {
   checkInt(numTokens, 'number of tokens to place (m·K)');
@@ -133,6 +136,8 @@ export interface DispatchResult {
  *
  * `experts` null means identity experts (Soft MoE's Table 2 ablation). No tidy here: callers
  * run it inside their own.
+ *
+ * @throws Error if `dispatchT` is not [g, n·C, m] or `combine` not [g, m, n·C].
  */
 export function dispatchAndCombine(
   x: tf.Tensor3D,

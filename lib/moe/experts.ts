@@ -35,7 +35,11 @@ export interface ExpertSizes {
   hidden: number;
 }
 
-/** Check the expert tensors' shapes and return n, d, h. */
+/**
+ * Check the expert tensors' shapes and return n, d, h.
+ *
+ * @throws Error naming the tensor whose shape does not match.
+ */
 export function checkExpertParams(params: ExpertParams, dim?: number, numExperts?: number): ExpertSizes {
   if (params == null) throw new Error('expert params must be an object {w1, b1, w2, b2}, got ' + String(params));
   checkRank(params.w1, 3, 'w1');

@@ -86,7 +86,11 @@ export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: 
   return { logits, noisyLogits, gates: tf.softmax(noisyLogits), noiseScale };
 }
 
-/** Softmax gating G_σ(x) = Softmax(x·W_g), Shazeer et al. eq. 2. x [..., d], wg [d, n] → [..., n]. */
+/**
+ * Softmax gating G_σ(x) = Softmax(x·W_g), Shazeer et al. eq. 2. x [..., d], wg [d, n] → [..., n].
+ *
+ * @throws Error if x is not a float tensor [..., d] or `wg` is not [d, n].
+ */
 export function softmaxGating(x: tf.Tensor, wg: tf.Tensor2D): tf.Tensor {
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);
   checkFloat(x, 'x');
@@ -141,6 +145,9 @@ export function topKMask(values: tf.Tensor, k: number): tf.Tensor {
  * entries (the top-k selection itself has no gradient). Entries outside the top k are masked with
  * a large negative number rather than −∞, so the softmax gives them exactly 0 without Inf
  * arithmetic in the backward pass.
+ *
+ * @throws Error if x is not a float tensor [..., d], W_g or W_noise is not [d, n], k is not an
+ * integer in [1, n], or with `checkFinite` the input holds NaN or ±Inf.
  */
 export function noisyTopKGating(x: tf.Tensor, params: NoisyTopKParams, options: NoisyTopKOptions): NoisyTopKResult {
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);

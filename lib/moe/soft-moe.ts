@@ -134,6 +134,8 @@ export function weightsResult(
  * Slots per expert from a capacity factor, as vmoe's SoftRouter when `num_slots` is None:
  * p = round(m · cf / n) with Python's round (half to even), `vmoe/moe.py` `compute_capacity`
  * with ceil_or_round='round', multiple_of=1. vmoe raises when this is below 1; so do we.
+ *
+ * @throws Error if a count is not a positive integer, the capacity factor is not > 0, or p < 1.
  */
 export function slotsFromCapacityFactor(numTokens: number, numExperts: number, capacityFactor: number): number {
   if (!Number.isInteger(numTokens) || numTokens < 1) throw new Error(`numTokens must be an integer ≥ 1, got ${numTokens}`);

@@ -178,7 +178,11 @@ export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
   return xyFigure(series.map((s, i) => seriesTrace(s, 'lines', i)), options);
 }
 
-/** Points (one marker per run, model, …): one trace per series. */
+/**
+ * Points (one marker per run, model, …): one trace per series.
+ *
+ * @throws Error if there is no series, or a series has x and y of different lengths.
+ */
 export function scatterChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'scatterChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('scatterChart needs at least one series');
@@ -208,6 +212,8 @@ export interface ParetoPoint {
  * Indices of the Pareto-optimal points, ordered by x: a point is kept when no other point is at
  * least as good on both axes and better on one. Default: lower x (cost) and higher y (quality)
  * are better, as in the paper's cost/quality plots. Exact duplicates keep their first index.
+ *
+ * @throws Error if a point has a non-finite x or y.
  */
 export function paretoFront(points: readonly ParetoPoint[], directions: { x?: Direction; y?: Direction } = {}): number[] {
   const sx = (directions.x ?? 'min') === 'min' ? 1 : -1;
@@ -299,7 +305,11 @@ function finiteRange(rows: number[][]): [number, number] {
   return [lo, hi];
 }
 
-/** Rows of a matrix as number[][]; rejects ragged rows and non-2-D tensors. */
+/**
+ * Rows of a matrix as number[][]; rejects ragged rows and non-2-D tensors.
+ *
+ * @throws Error if the input is empty, ragged, or a tensor that is not 2-D.
+ */
 export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
   if (values instanceof tf.Tensor) {
     if (values.rank !== 2) throw new Error(`${name} must be a 2-D tensor, got shape [${values.shape.join(', ')}]`);
@@ -353,7 +363,11 @@ function categoricalScale(colors: string[]): Array<[number, string]> {
   return colors.flatMap((c, i): Array<[number, string]> => [[i / k, c], [(i + 1) / k, c]]);
 }
 
-/** A matrix as a heat map, row 0 at the top (as the matrix is written). */
+/**
+ * A matrix as a heat map, row 0 at the top (as the matrix is written).
+ *
+ * @throws Error if the matrix is empty or ragged, or the labels do not match its size.
+ */
 export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, xLabels: 'array', yLabels: 'array', colorscale: 'string', zmin: 'number', zmax: 'number', zTitle: 'string', categories: 'array', showValues: 'boolean' }, 'heatmap');
   const z = toMatrix(matrix, 'heatmap matrix');
@@ -458,7 +472,12 @@ export interface ImageGridOptions {
   axes?: { x: string; y: string };
 }
 
-/** Images side by side, each in its own square panel, all on one colour range. */
+/**
+ * Images side by side, each in its own square panel, all on one colour range.
+ *
+ * @throws Error if there is no image, an image is malformed, `columns` is not an integer ≥ 1, or
+ * the titles do not match the images.
+ */
 export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}): Figure {
   checkOptions(options, { title: 'string', columns: 'integer', titles: 'array', colorscale: 'string', reverseScale: 'boolean', zmin: 'number', zmax: 'number', cellSize: 'number', showScale: 'boolean', axes: 'object' }, 'imageGrid');
   if (!Array.isArray(images) || images.length === 0) throw new Error('imageGrid needs at least one image');

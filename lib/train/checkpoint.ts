@@ -57,7 +57,11 @@ function checkLittleEndian(): void {
   if (os.endianness() !== 'LE') throw new Error('checkpoints are stored little-endian; this machine is big-endian, which is not supported');
 }
 
-/** Encode tensors (read back here, outside any tidy) and JSON meta into the checkpoint bytes. */
+/**
+ * Encode tensors (read back here, outside any tidy) and JSON meta into the checkpoint bytes.
+ *
+ * @throws Error if a tensor is not float32.
+ */
 export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | StoredTensor>, meta: unknown): Promise<Uint8Array> {
   checkLittleEndian();
   const entries: HeaderEntry[] = [];
@@ -93,7 +97,12 @@ export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | Store
   return bytes;
 }
 
-/** Decode checkpoint bytes; `source` names the file in error messages. */
+/**
+ * Decode checkpoint bytes; `source` names the file in error messages.
+ *
+ * @throws Error naming `source` if the bytes are not a checkpoint, truncated, of another format
+ * version, or fail the checksum.
+ */
 export function decodeCheckpoint<Meta = unknown>(bytes: Uint8Array, source = 'checkpoint'): CheckpointContents<Meta> {
   checkLittleEndian();
   const minimum = PREFIX_BYTES + CHECKSUM_BYTES;
