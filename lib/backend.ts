@@ -95,6 +95,7 @@ function parseBackendName(value: string, source: string): BackendName {
   throw new Error(`${source} = ${JSON.stringify(value)} is not a backend; expected one of ${KNOWN_BACKENDS.join(', ')}`);
 }
 
+/** Options of {@link initBackend}. */
 export interface InitBackendOptions {
   /** Backends the automatic choice must not pick (test set-up: code with synchronous reads). */
   exclude?: readonly BackendName[];

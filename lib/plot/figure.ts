@@ -171,7 +171,11 @@ function xyFigure(traces: Trace[], options: AxesOptions): Figure {
   return { data: distinguish(traces), layout };
 }
 
-/** Curves (training loss, accuracy over steps, …): one line per series. */
+/**
+ * Curves (training loss, accuracy over steps, …): one line per series.
+ *
+ * @throws Error if there is no series, or a series has x and y of different lengths.
+ */
 export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'lineChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('lineChart needs at least one series');
@@ -247,6 +251,8 @@ export interface ParetoSeries {
 /**
  * Every point as a marker and, per series, its Pareto front as a dashed line. `labelPoints`
  * writes each point's label beside it (readable without hovering).
+ *
+ * @throws Error if there is no series, or a point has a non-finite x or y.
  */
 export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction; labelPoints?: boolean } = {}): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'], labelPoints: 'boolean' }, 'paretoChart');
@@ -469,7 +475,12 @@ export interface ImageGridOptions {
    * Axes with row and column numbers on every image (e.g. the 7×7 patch grid of a ViT: which
    * patch is where), with these titles. Default: no axes (pictures of digits).
    */
-  axes?: { x: string; y: string };
+  axes?: {
+    /** Title of the column axis. */
+    x: string;
+    /** Title of the row axis. */
+    y: string;
+  };
 }
 
 /**
@@ -553,6 +564,8 @@ export interface BarSeries {
 /**
  * Bars, grouped (default) or stacked when there are several series. `showValues` writes each
  * bar's value above it, so that a bar of height 0 is seen to be 0 rather than missing.
+ *
+ * @throws Error if there is no series, or a series has labels and values of different lengths.
  */
 export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {}): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, barmode: ['group', 'stack'], showValues: 'boolean' }, 'barChart');

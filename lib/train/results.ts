@@ -55,6 +55,7 @@ export interface Versions {
   tfjsBackendWasm: string | null;
   /** Optional dependencies (null when not installed). */
   tfjsBackendWebgpu?: string | null;
+  /** Version of the `webgpu` (Dawn) package. */
   webgpu?: string | null;
   /** This package's version. */
   package: string;
