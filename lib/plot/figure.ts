@@ -36,6 +36,7 @@ export interface Figure {
 /** Options shared by the builders. */
 const AXES_OPTION_KINDS = { title: 'string', xTitle: 'string', yTitle: 'string', logX: 'boolean', logY: 'boolean', width: 'number', height: 'number' } as const;
 
+/** Options shared by the builders: titles, log axes, size. */
 export interface AxesOptions {
   /** Figure title. Default none. */
   title?: string;
@@ -330,6 +331,7 @@ export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
   return rows;
 }
 
+/** Options of {@link heatmap}. */
 export interface HeatmapOptions extends AxesOptions {
   /** Labels of the columns (x) and rows (y); default 0, 1, 2, … */
   xLabels?: (string | number)[];

@@ -126,10 +126,25 @@ export const RESULTS_KIND = 'soft-moe-workbook/train-results';
 
 /** What is at a path where a results file would go. */
 export type ResultsFileState =
-  | { kind: 'absent' }
+  | {
+      /** No file at the path. */
+      kind: 'absent';
+    }
   /** Not a results document this project wrote (any other file, unreadable or not JSON). */
-  | { kind: 'foreign'; reason: string }
-  | { kind: 'ours'; status: string; doc: Record<string, unknown> };
+  | {
+      /** A file this project did not write. */
+      kind: 'foreign';
+      /** Why it is not one of ours. */
+      reason: string;
+    }
+  | {
+      /** A results document this project wrote. */
+      kind: 'ours';
+      /** Its status ('finished', 'running', …). */
+      status: string;
+      /** The parsed document. */
+      doc: Record<string, unknown>;
+    };
 
 /**
  * Whether `doc` is a results document written by this project: `kind` 'soft-moe-workbook/…',
@@ -169,6 +184,7 @@ export function resultStatus(path: string): string | null {
   return state.kind === 'absent' ? null : state.kind === 'foreign' ? 'foreign' : state.status;
 }
 
+/** Options of {@link writeResults}. */
 export interface WriteResultsOptions {
   /** Replace a finished result. Default false. Never replaces a file this project did not write. */
   force?: boolean;

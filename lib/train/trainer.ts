@@ -224,6 +224,12 @@ export interface FitOptions {
 
 /** Thrown by `fit` when its `signal` aborts; the trainer's state is that after the last update. */
 export class TrainingInterrupted extends Error {
+  /**
+   * An interruption after update `step`.
+   *
+   * @param step updates done when training stopped; kept as `step`.
+   * @param reason why (the abort reason), or empty.
+   */
   constructor(readonly step: number, reason: string) {
     super(`training interrupted after update ${step}${reason ? ` (${reason})` : ''}`);
     this.name = 'TrainingInterrupted';
