@@ -20,6 +20,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { adapterName, registerWebGPU, webgpuAdapter, type GPULike, type WebGPUAdapterReport } from './webgpu/device.js';
 import { envVar, isNode } from './ops/env.js';
 
+/**
+ * The backends `initBackend` can select: native TensorFlow (tfjs-node[-gpu]), WebGPU, WebAssembly,
+ * plain JavaScript, or (forced, in browsers) WebGL.
+ */
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu' | 'webgl';
 /** The automatic order. */
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -29,6 +33,7 @@ export const KNOWN_BACKENDS: readonly BackendName[] = [...BACKENDS, 'webgl'];
 /** Environment variable that forces a backend. */
 export const BACKEND_ENV = 'SOFTMOE_BACKEND';
 
+/** What {@link initBackend} and {@link backendInfo} report about the active backend. */
 export interface BackendInfo {
   /** The active tfjs backend name (`tf.getBackend()`). */
   name: string;
@@ -38,6 +43,7 @@ export interface BackendInfo {
   tfjsVersion: string;
   /** Whether wasm SIMD / threads are on (wasm only). */
   wasmSimd: boolean | null;
+  /** Whether wasm threads are on (null for other backends). */
   wasmThreads: boolean | null;
   /** The GPU adapter behind the webgpu backend (null on other backends). */
   webgpu: WebGPUAdapterReport | null;
@@ -89,6 +95,7 @@ function parseBackendName(value: string, source: string): BackendName {
   throw new Error(`${source} = ${JSON.stringify(value)} is not a backend; expected one of ${KNOWN_BACKENDS.join(', ')}`);
 }
 
+/** Options of {@link initBackend}. */
 export interface InitBackendOptions {
   /** Backends the automatic choice must not pick (test set-up: code with synchronous reads). */
   exclude?: readonly BackendName[];
@@ -98,6 +105,16 @@ export interface InitBackendOptions {
  * Select a backend and wait until it is ready. With no name: `$SOFTMOE_BACKEND` if set, else
  * the first of tensorflow → webgpu (hardware adapter only) → wasm → cpu that initialises. A
  * forced backend that fails is an error.
+ *
+ * @param name a {@link BackendName} to force one; default `$SOFTMOE_BACKEND`, else the first that works.
+ * @returns the active backend, its package and the wasm SIMD / threads flags.
+ * @throws Error if `name` (or `$SOFTMOE_BACKEND`) is not a backend name, or a forced backend fails to initialise.
+ *
+ * @example
+ * ```ts
+ * const info = await initBackend();          // or initBackend('wasm')
+ * console.log(info.name, backendInfo().wasmSimd);
+ * ```
  */
 export async function initBackend(name?: BackendName | string, options: InitBackendOptions = {}): Promise<BackendInfo> {
   const env = envVar(BACKEND_ENV);

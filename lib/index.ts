@@ -4,6 +4,8 @@
  * Browser-safe (no Node built-ins, no process globals; test/package-root.test.ts checks it); the
  * parts that need Node (files, results, git, notebook display) are in ./node.ts
  * ('soft-moe-workbook/node'), which re-exports this root too.
+ *
+ * @module soft-moe-workbook
  */
 export * from './backend.js';
 export { WebGPUKernelError, adapterName, webgpuAdapter, type WebGPUAdapterReport } from './webgpu/device.js';

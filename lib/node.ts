@@ -4,6 +4,8 @@
  * helpers of `plot` (show, HTML files, progress, quick mode), the model file handler of the
  * tf.layers layers (fileIO), and WebGPU from Dawn (npm `webgpu`; initBackend loads it by itself
  * when webgpu is chosen). Notebooks import this entry.
+ *
+ * @module soft-moe-workbook/node
  */
 export * from './index.js';
 export * as plot from './plot/node.js';

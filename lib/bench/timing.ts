@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkInt } from '../ops/check.js';
 
+/** Options of {@link timeMs}: warm-up and recorded runs, and the clock. */
 export interface TimingOptions {
   /** Unrecorded runs first. Default 2. */
   warmup?: number;
@@ -20,10 +21,13 @@ export interface TimingOptions {
   now?: () => number;
 }
 
+/** What {@link timeMs} measured, in milliseconds. */
 export interface Timing {
   /** Median of the recorded runs, ms. */
   medianMs: number;
+  /** Fastest recorded run, ms. */
   minMs: number;
+  /** Slowest recorded run, ms. */
   maxMs: number;
   /** Every recorded run, in order, ms. */
   samplesMs: number[];
@@ -42,6 +46,8 @@ function medianOf(values: readonly number[]): number {
  * intermediates are freed.
  *
  *   const t = await timeMs(() => tf.tidy(() => softMoE(x, params).y), { repeats: 7 });
+ *
+ * @throws Error if `fn` is not a function or `warmup` / `repeats` is not an integer in range.
  */
 export async function timeMs(fn: () => tf.TensorContainer | Promise<tf.TensorContainer>, options: TimingOptions = {}): Promise<Timing> {
   if (typeof fn !== 'function') throw new Error(`timeMs needs a function returning tensors, got ${typeof fn}`);

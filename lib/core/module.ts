@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 export interface Module {
   /** Variables by name, in a stable order (checkpoints rely on it). */
   readonly variables: Record<string, tf.Variable>;
+  /** Dispose every variable the module owns; the module is unusable afterwards. */
   dispose(): void;
 }
 

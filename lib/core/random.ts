@@ -12,7 +12,11 @@
 
 const TWO_POW_32 = 4294967296;
 
-/** Throw unless `seed` is an integer in [0, 2^32). */
+/**
+ * Throw unless `seed` is an integer in [0, 2^32).
+ *
+ * @throws Error if `seed` is not an integer in [0, 2^32).
+ */
 export function checkSeed(seed: number, name = 'seed'): void {
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= TWO_POW_32) {
     throw new Error(`${name} must be an integer in [0, 2^32), got ${String(seed)}`);
@@ -32,6 +36,8 @@ export function hash32(x: number): number {
 /**
  * A new seed from a seed and integer keys, e.g. `deriveSeed(seed, epoch)` for the shuffle of one
  * epoch, or `deriveSeed(seed, 7)` for a named stream. Each key is folded in through hash32.
+ *
+ * @throws Error if `seed` or a key is not an integer in [0, 2^32).
  */
 export function deriveSeed(seed: number, ...keys: number[]): number {
   checkSeed(seed);
@@ -51,6 +57,10 @@ export class SeededRandom {
   readonly seed: number;
   private state: number;
 
+  /**
+   * @param seed an integer in [0, 2^32); the state starts at it.
+   * @throws Error if `seed` is not such an integer.
+   */
   constructor(seed: number) {
     checkSeed(seed);
     this.seed = seed;
@@ -106,7 +116,11 @@ export class SeededRandom {
   }
 }
 
-/** A seeded random permutation of 0..n-1 (Fisher–Yates over mulberry32). */
+/**
+ * A seeded random permutation of 0..n-1 (Fisher–Yates over mulberry32).
+ *
+ * @throws Error if `n` is not an integer ≥ 0 or `seed` is not a valid seed.
+ */
 export function permutation(n: number, seed: number): Int32Array {
   if (!Number.isInteger(n) || n < 0) throw new Error(`permutation: n must be an integer ≥ 0, got ${String(n)}`);
   const order = new Int32Array(n);
@@ -132,9 +146,14 @@ export function initSeed(seed: number, key: number): number {
  */
 export class SeedStream {
   private counter = 0;
+  /**
+   * @param base the model's seed, an integer in [0, 2^32).
+   * @throws Error if `base` is not such an integer.
+   */
   constructor(private readonly base: number) {
     checkSeed(base, 'SeedStream base');
   }
+  /** The next layer's seed: `initSeed(base, i)` for the i-th call (1, 2, …); never 0. */
   next(): number {
     return initSeed(this.base, ++this.counter);
   }

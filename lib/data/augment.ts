@@ -15,6 +15,7 @@
  */
 import { SeededRandom } from '../core/random.js';
 
+/** Options of {@link randomShift}. */
 export interface ShiftOptions {
   /** Largest shift in pixels along each axis, an integer ≥ 0 (0 leaves the images unchanged). */
   maxShift: number;
@@ -34,7 +35,12 @@ export function randomShift(
   height: number,
   width: number,
   options: ShiftOptions,
-): { images: Float32Array; offsets: Int32Array } {
+): {
+  /** The shifted images [count, height, width], a new array. */
+  images: Float32Array;
+  /** The shift of each image, [count, 2] as [dy, dx]. */
+  offsets: Int32Array;
+} {
   const { maxShift, fill, seed } = options;
   if (!Number.isInteger(maxShift) || maxShift < 0) throw new Error(`randomShift: maxShift must be an integer ≥ 0, got ${String(maxShift)}`);
   if (maxShift >= Math.min(height, width)) {

@@ -13,6 +13,7 @@ import { randomShift } from './augment.js';
 import type { ImageDataset } from './datasets.js';
 import { checkSeed, deriveSeed, permutation } from '../core/random.js';
 
+/** One mini-batch of {@link epochBatches} or {@link batchStream}; the caller disposes `x` and `y`. */
 export interface Batch {
   /** Images [b, height, width, 1], float32, normalised. */
   x: tf.Tensor4D;
@@ -27,7 +28,12 @@ export interface Batch {
 }
 
 /** Tensors for the images at `indices` (the caller disposes x and y). */
-export function batchFromIndices(ds: ImageDataset, indices: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
+export function batchFromIndices(ds: ImageDataset, indices: Int32Array): {
+  /** Images [b, height, width, 1], float32. */
+  x: tf.Tensor4D;
+  /** Labels [b], int32. */
+  y: tf.Tensor1D;
+} {
   const { images, labels } = gather(ds, indices);
   return toTensors(ds, images, labels);
 }
@@ -69,7 +75,9 @@ export function epochOrder(count: number, epoch: number, seed: number | undefine
   return permutation(count, deriveSeed(seed, epoch));
 }
 
+/** Options of {@link epochBatches}. */
 export interface EpochBatchOptions {
+  /** Images per batch, an integer ≥ 1 (the last batch may be smaller). */
   batchSize: number;
   /** Shuffle seed; leave it out for the stored order (evaluation). */
   seed?: number;
@@ -93,7 +101,11 @@ export function batchesPerEpoch(count: number, batchSize: number, dropRemainder:
   return dropRemainder ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
-/** One pass over the data set in batches (shuffled when `seed` is given). */
+/**
+ * One pass over the data set in batches (shuffled when `seed` is given).
+ *
+ * @throws Error if `batchSize`, `seed` or `epoch` is invalid (the batch size must be an integer ≥ 1).
+ */
 export function* epochBatches(ds: ImageDataset, options: EpochBatchOptions): Generator<Batch, void, undefined> {
   if (options == null) throw new Error('epochBatches needs options {batchSize}');
   checkOptions(options, { batchSize: 'number', seed: 'number', epoch: 'number', dropRemainder: 'boolean' }, 'epochBatches');
@@ -112,8 +124,11 @@ export function* epochBatches(ds: ImageDataset, options: EpochBatchOptions): Gen
   }
 }
 
+/** Options of {@link batchStream}. */
 export interface BatchStreamOptions {
+  /** Images per batch, an integer in [1, count] (every batch is full). */
   batchSize: number;
+  /** Seed of the batch order (and of the shifts). */
   seed: number;
   /** Start at this global step (to resume a run). Default 0. */
   startStep?: number;
@@ -131,6 +146,9 @@ const SHIFT_STREAM = 0x5348_4654; // 'SHFT'
  * An endless stream of full training batches, epoch after epoch, each epoch reshuffled.
  * The last partial batch of an epoch is dropped, so step s is batch s mod ⌊n/b⌋ of epoch
  * ⌊s / ⌊n/b⌋⌋ and `startStep` resumes exactly.
+ *
+ * @throws Error if `batchSize` is not an integer in [1, count], `seed` or `startStep` is invalid,
+ * or `maxShift` is not an integer in [0, min(height, width)).
  */
 export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Generator<Batch, never, undefined> {
   if (options == null) throw new Error('batchStream needs options {batchSize, seed}');

@@ -97,10 +97,15 @@ export async function makeTinyDataset(parent: 'mnist' | 'fashion-mnist', dataDir
   return written;
 }
 
+/** A data file that {@link verifyDataDir} checked. */
 export interface VerifiedFile {
+  /** Path relative to the data folder. */
   path: string;
+  /** Size of the stored (gzipped) file in bytes. */
   bytes: number;
+  /** IDX shape of the decoded content. */
   shape: number[];
+  /** SHA-256 of the stored file, hex. */
   sha256: string;
 }
 

@@ -15,23 +15,36 @@
 import { checkOptions } from '../ops/check.js';
 import { checkSeed, permutation } from '../core/random.js';
 
+/**
+ * The data sets in data/: full MNIST and Fashion-MNIST and their tiny slices (512 train / 256 test images).
+ */
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'tiny-mnist' | 'tiny-fashion-mnist';
+/**
+ * A stored split: the 60 000 training or 10 000 test images (validation is carved from 'train', {@link splitValidation}).
+ */
 export type DatasetSplit = 'train' | 'test';
+/** Every {@link DatasetName}. */
 export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'tiny-mnist', 'tiny-fashion-mnist'];
 
 /** Static facts about one data set. */
 export interface DatasetInfo {
+  /** The data set's name (key of {@link DATASETS}). */
   name: DatasetName;
   /** Folder under data/ holding the four gzipped IDX files. */
   dir: string;
+  /** Human-readable title. */
   title: string;
+  /** Image height in pixels (28). */
   height: number;
+  /** Image width in pixels (28). */
   width: number;
+  /** Name of each class, indexed by label. */
   classNames: readonly string[];
   /** Number of images in each split (checked on load). */
   counts: Record<DatasetSplit, number>;
   /** Mean and std of the pixels (byte / 255) of the full training split; see the file header. */
   mean: number;
+  /** Std of the pixels (byte / 255) of the full training split. */
   std: number;
 }
 
@@ -52,6 +65,7 @@ const FASHION_STD = 0.3530242445;
 /** Sizes of the tiny slices: the first images of each split (see data/README.md). */
 export const TINY_COUNTS: Record<DatasetSplit, number> = { train: 512, test: 256 };
 
+/** Static facts of every data set in data/ (sizes, classes, pixel mean and std), by name. */
 export const DATASETS: Record<DatasetName, DatasetInfo> = {
   mnist: {
     name: 'mnist', dir: 'mnist', title: 'MNIST handwritten digits', height: 28, width: 28,
@@ -71,7 +85,11 @@ export const DATASETS: Record<DatasetName, DatasetInfo> = {
   },
 };
 
-/** Resolve a data set name; 'tiny' is short for 'tiny-mnist'. */
+/**
+ * Resolve a data set name; 'tiny' is short for 'tiny-mnist'.
+ *
+ * @throws Error naming the known data sets if `name` is not one of them.
+ */
 export function datasetInfo(name: DatasetName | 'tiny'): DatasetInfo {
   const resolved = name === 'tiny' ? 'tiny-mnist' : name;
   const info = (DATASETS as Record<string, DatasetInfo | undefined>)[resolved];
@@ -84,7 +102,15 @@ export function datasetInfo(name: DatasetName | 'tiny'): DatasetInfo {
 }
 
 /** The stored file names of one split (the original MNIST names; the test split is "t10k"). */
-export function splitFiles(info: DatasetInfo, split: DatasetSplit): { images: string; labels: string } {
+export function splitFiles(
+  info: DatasetInfo,
+  split: DatasetSplit,
+): {
+  /** Path of the images file, relative to data/. */
+  images: string;
+  /** Path of the labels file, relative to data/. */
+  labels: string;
+} {
   const stem = split === 'train' ? 'train' : 't10k';
   return {
     images: `${info.dir}/${stem}-images-idx3-ubyte.gz`,
@@ -92,30 +118,42 @@ export function splitFiles(info: DatasetInfo, split: DatasetSplit): { images: st
   };
 }
 
+/** 'standard': (byte / 255 − mean) / std with the training split's statistics; 'unit': byte / 255. */
 export type NormalizationKind = 'standard' | 'unit';
 
 /** How stored bytes became `images` values: value = (byte / 255 − mean) / std. */
 export interface Normalization {
+  /** Which normalisation was applied. */
   kind: NormalizationKind;
+  /** Subtracted from byte / 255 (0 for 'unit'). */
   mean: number;
+  /** Divides byte / 255 − mean (1 for 'unit'). */
   std: number;
 }
 
 /** A labelled image set held in memory. */
 export interface ImageDataset {
+  /** Which data set the images come from. */
   name: DatasetName;
+  /** The split they come from ('validation' after {@link splitValidation}). */
   split: DatasetSplit | 'validation';
+  /** Number of images. */
   count: number;
+  /** Image height in pixels. */
   height: number;
+  /** Image width in pixels. */
   width: number;
   /** Always 1 (greyscale); batches have shape [b, height, width, channels]. */
   channels: 1;
+  /** Number of classes; labels are in [0, numClasses). */
   numClasses: number;
+  /** Name of each class, indexed by label. */
   classNames: readonly string[];
   /** [count, height, width] row-major, normalised as `normalization` says. */
   images: Float32Array;
   /** [count], each in [0, numClasses). */
   labels: Int32Array;
+  /** How the stored bytes were mapped to `images` values. */
   normalization: Normalization;
   /** For a subset: each image's index in the split it was taken from. */
   sourceIndices?: Int32Array;
@@ -128,7 +166,11 @@ export function toUnitRange(values: Float32Array, normalization: Normalization):
   return out;
 }
 
-/** The images at `indices` (in that order) as a new data set; `split` defaults to the source's. */
+/**
+ * The images at `indices` (in that order) as a new data set; `split` defaults to the source's.
+ *
+ * @throws Error if an index is not an integer in [0, count).
+ */
 export function subset(ds: ImageDataset, indices: ArrayLike<number>, split: ImageDataset['split'] = ds.split): ImageDataset {
   const size = ds.height * ds.width * ds.channels;
   const images = new Float32Array(indices.length * size);
@@ -146,6 +188,7 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>, split: Imag
   return { ...ds, split, count: indices.length, images, labels, sourceIndices };
 }
 
+/** Options of {@link splitValidation}: the size of the held-out set (`count` or `fraction`) and its seed. */
 export interface ValidationSplitOptions {
   /** Number of validation images; give this or `fraction`. */
   count?: number;
@@ -158,11 +201,19 @@ export interface ValidationSplitOptions {
 /**
  * Hold out a random validation set from a training split (for choosing hyper-parameters; the
  * test split only reports). The two parts are disjoint, cover the source, and keep its order.
+ *
+ * @throws Error unless exactly one of `count` (an integer in [1, count − 1]) and `fraction`
+ * (in (0, 1)) is given, or if `seed` is invalid.
  */
 export function splitValidation(
   ds: ImageDataset,
   options: ValidationSplitOptions,
-): { train: ImageDataset; validation: ImageDataset } {
+): {
+  /** The images not held out, in source order. */
+  train: ImageDataset;
+  /** The held-out images, in source order. */
+  validation: ImageDataset;
+} {
   if (options == null) throw new Error('splitValidation needs options {count | fraction, seed}');
   checkOptions(options, { count: 'number', fraction: 'number', seed: 'number' }, 'splitValidation');
   checkSeed(options.seed, 'splitValidation seed');

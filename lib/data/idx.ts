@@ -44,6 +44,8 @@ function hex32(n: number): string {
  * Decode an unsigned-byte IDX buffer with exactly `expectDims` dimensions.
  * `source` names the file in error messages. Throws on a wrong magic number, a short header,
  * a truncated body or trailing bytes.
+ *
+ * @throws Error if the bytes are truncated or the magic number, element type or shape is wrong.
  */
 export function decodeIdx(bytes: Uint8Array, expectDims: number, source: string): IdxArray {
   const want = idxMagic(expectDims);
@@ -83,7 +85,11 @@ export function decodeIdx(bytes: Uint8Array, expectDims: number, source: string)
   return { shape, data: bytes.subarray(headerBytes) };
 }
 
-/** Encode unsigned bytes as an IDX buffer (used to write the tiny data set and test fixtures). */
+/**
+ * Encode unsigned bytes as an IDX buffer (used to write the tiny data set and test fixtures).
+ *
+ * @throws Error if `data` does not hold exactly the values `shape` says.
+ */
 export function encodeIdx(shape: readonly number[], data: Uint8Array): Uint8Array {
   const size = shape.reduce((a, b) => a * b, 1);
   if (size !== data.length) {

@@ -9,6 +9,7 @@ import { decodeIdx } from './idx.js';
 import { readDataFile, readManifest, type Manifest } from './manifest.js';
 import { defaultDataDir } from './paths.js';
 
+/** Options of {@link loadDataset}. */
 export interface LoadDatasetOptions {
   /** Folder holding manifest.json and the data set folders. Default: <project root>/data. */
   dataDir?: string;
@@ -23,6 +24,19 @@ export interface LoadDatasetOptions {
  *
  *   const train = await loadDataset('fashion-mnist', 'train');
  *   train.images // Float32Array [60000·28·28], train.labels // Int32Array [60000]
+ *
+ * @param name 'mnist', 'fashion-mnist', their tiny slices, or 'tiny' (= 'tiny-mnist').
+ * @param split 'train' (60 000 images) or 'test' (10 000); hold out validation with {@link splitValidation}.
+ * @returns images [count, 28, 28] row-major and labels [count], normalised as `options.normalization` says.
+ * @throws Error if the name or split is unknown, a file is missing, truncated or fails its SHA-256
+ * check (the message says how to restore it), or the counts or labels are out of range.
+ *
+ * @example
+ * ```ts
+ * const train = await loadDataset('fashion-mnist', 'train');
+ * const { train: fit, validation } = splitValidation(train, { count: 5000, seed: 0 });
+ * console.log(fit.count, validation.count, train.classNames[train.labels[0]]);
+ * ```
  */
 export async function loadDataset(
   name: DatasetName | 'tiny',

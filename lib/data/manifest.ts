@@ -22,9 +22,17 @@ export interface ManifestEntry {
   /** SHA-256 (hex) of the stored file. */
   sha256: string;
   /** The IDX content after gunzip. */
-  decoded: { bytes: number; sha256: string; shape: number[] };
+  decoded: {
+    /** Size of the decoded IDX content in bytes. */
+    bytes: number;
+    /** SHA-256 of the decoded IDX content, hex. */
+    sha256: string;
+    /** IDX shape, e.g. [60000, 28, 28]. */
+    shape: number[];
+  };
 }
 
+/** The parsed data/manifest.json. */
 export interface Manifest {
   /** Free text: what this manifest covers. */
   description: string;
@@ -32,8 +40,10 @@ export interface Manifest {
   files: Record<string, ManifestEntry>;
 }
 
+/** Name of the manifest inside the data folder. */
 export const MANIFEST_FILE = 'manifest.json';
 
+/** SHA-256 of `bytes` as lowercase hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -86,6 +96,7 @@ export function manifestEntry(stored: Uint8Array, decoded: Uint8Array, shape: nu
   };
 }
 
+/** Options of {@link readDataFile}. */
 export interface ReadDataFileOptions {
   /** Check sizes and SHA-256 sums against the manifest. Default true. */
   verify?: boolean;

@@ -109,10 +109,13 @@ export function singleInput(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
  * hands the input and the weights to a lib/moe function).
  */
 export abstract class MoELayerBase extends tf.layers.Layer {
+  /** Number of experts n. */
   readonly numExperts: number;
   /** Hidden width as given (null: 4·d, resolved in `build`). */
   readonly hiddenArg: number | null;
+  /** Expert initialisation as given ('shared' or 'independent'; null: the default 'shared'). */
   readonly expertInit: NonNullable<ExpertInitOptions['mode']> | null;
+  /** Seed of the initial weights as given (null: a fresh seed per layer). */
   readonly seed: number | null;
   /** Input width d, known once built. */
   protected dim = 0;

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 
 /** The file names inside a model folder (those tfjs-node uses). */
 export const MODEL_JSON = 'model.json';
+/** The weights file inside a model folder. */
 export const WEIGHTS_BIN = 'weights.bin';
 const FILE_SCHEME = 'file://';
 

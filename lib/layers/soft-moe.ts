@@ -42,15 +42,36 @@ export interface SoftMoEArgs extends MoELayerArgs {
   experts?: 'mlp' | 'identity' | null;
 }
 
-/** A Soft MoE layer for tf.sequential / tf.model: [batch, tokens, d] → [batch, tokens, d]. */
+/**
+ * A Soft MoE layer for tf.sequential / tf.model: [batch, tokens, d] → [batch, tokens, d].
+ *
+ * @example
+ * ```ts
+ * const model = tf.sequential({
+ *   layers: [tf.layers.inputLayer({ inputShape: [49, 64] }), new SoftMoE({ numExperts: 16, slotsPerExpert: 1 })],
+ * });
+ * model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
+ * const y = model.predict(tf.zeros([2, 49, 64])) as tf.Tensor;   // [2, 49, 64]
+ * y.dispose();
+ * ```
+ */
 export class SoftMoE extends MoELayerBase {
+  /** Name under which the class is registered for serialization (`model.save` / `tf.loadLayersModel`). */
   static className = 'SoftMoE';
+  /** Slots per expert as given (null: from `capacityFactor`). */
   readonly slotsPerExpertArg: number | null;
+  /** Capacity factor as given (null: `slotsPerExpert` was given). */
   readonly capacityFactor: number | null;
+  /** The Soft MoE options of every call (normalisation and Table 2 ablations). */
   readonly options: SoftMoELayerOptions;
   /** Slots per expert p, known once built (from `slotsPerExpert`, or from the capacity factor). */
   slotsPerExpert: number | null;
 
+  /**
+   * A Soft MoE layer (weights are made in `build`, when d and m are known).
+   *
+   * @throws Error unless exactly one of `slotsPerExpert` and `capacityFactor` is given, or if an argument is invalid.
+   */
   constructor(args: SoftMoEArgs) {
     super(args, 'soft_moe');
     withContext(this.label, () => {

@@ -58,6 +58,7 @@ abstract class SparseMoEBase extends MoELayerBase {
     return { ...init };
   }
 
+  /** The built weights as the router functions take them: W_g [d, n] and the experts. */
   protected routerParams(): RouterParams {
     return { wg: this.weight<tf.Tensor2D>('wg'), ...this.expertParams() };
   }
@@ -79,15 +80,22 @@ export interface TokensChoiceMoEArgs extends MoELayerArgs, SparseCapacityArgs {
 
 /** A Tokens Choice top-K MoE layer: [batch, tokens, d] → [batch, tokens, d]. */
 export class TokensChoiceMoE extends SparseMoEBase {
+  /** Name under which the class is registered for serialization. */
   static className = 'TokensChoiceMoE';
   /** The router options of every call (only those given; tokensChoice defaults the rest). */
   readonly options: TokensChoiceOptions;
+  /** Weight of the auxiliary loss added with `addLoss` (default 0.005, V-MoE; 0 adds none). */
   readonly auxLossWeight: number;
   private readonly auxLossWeightArg: number | null;
   /** The auxiliary loss of the most recent call (a scalar, disposed with the scope of that call). */
   private lastAuxLoss: tf.Scalar | null = null;
   private noiseSeed: number | null = null;
 
+  /**
+   * A Tokens Choice layer (weights are made in `build`).
+   *
+   * @throws Error if K, the capacity arguments, the noise or `auxLossWeight` is invalid.
+   */
   constructor(args: TokensChoiceMoEArgs) {
     super(args, 'tokens_choice_moe');
     const options = withContext(this.label, () => {
@@ -140,6 +148,7 @@ export class TokensChoiceMoE extends SparseMoEBase {
     return super.dispose();
   }
 
+  /** The constructor arguments, for serialization (round-trips through the constructor). */
   override getConfig(): tf.serialization.ConfigDict {
     const o = this.options;
     return {
@@ -162,10 +171,16 @@ export type ExpertsChoiceMoEArgs = MoELayerArgs & SparseCapacityArgs;
 
 /** An Experts Choice MoE layer (each expert takes its top-C tokens): [batch, tokens, d] → same. */
 export class ExpertsChoiceMoE extends SparseMoEBase {
+  /** Name under which the class is registered for serialization. */
   static className = 'ExpertsChoiceMoE';
   /** The router options of every call (only those given; expertsChoice defaults the rest). */
   readonly options: ExpertsChoiceOptions;
 
+  /**
+   * An Experts Choice layer (weights are made in `build`).
+   *
+   * @throws Error if the capacity arguments are invalid.
+   */
   constructor(args: ExpertsChoiceMoEArgs) {
     super(args, 'experts_choice_moe');
     this.options = withContext(this.label, () => given<ExpertsChoiceOptions>(capacityOptions(args)));
@@ -175,6 +190,7 @@ export class ExpertsChoiceMoE extends SparseMoEBase {
     return tf.tidy(() => expertsChoice(this.checkedInput(inputs), this.routerParams(), this.options).y);
   }
 
+  /** The constructor arguments, for serialization (round-trips through the constructor). */
   override getConfig(): tf.serialization.ConfigDict {
     const o = this.options;
     return { capacityFactor: o.capacityFactor ?? null, capacity: o.capacity ?? null, ceilOrRound: o.ceilOrRound ?? null, multipleOf: o.multipleOf ?? null, ...super.getConfig() };

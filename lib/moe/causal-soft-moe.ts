@@ -48,6 +48,7 @@ import { checkSoftMoEInputs, softMoELogits, weightsResult, type SoftMoEParams, t
 /** Added to masked logits before a softmax: exp(−1e9 + logit) underflows to exactly 0 in float32. */
 export const CAUSAL_MASK_LOGIT = -1e9;
 
+/** Options of {@link causalSoftMoE}: the slot positions τ and the Soft MoE options it shares. */
 export interface CausalSoftMoEOptions {
   /**
    * τ(s) for each of the n·p slots in slot order (s = expert·p + slot): the last token position
@@ -90,7 +91,12 @@ export function checkSlotPositions(positions: readonly number[], numTokens: numb
  * The two masks as 0/1 arrays: dispatchMask [S][m] (slot s may read token i: i ≤ τ(s)) and
  * combineMask [m][S] (token t may read slot s: τ(s) ≤ t).
  */
-export function causalMasks(slotPositions: readonly number[], numTokens: number): { dispatchMask: number[][]; combineMask: number[][] } {
+export function causalMasks(slotPositions: readonly number[], numTokens: number): {
+  /** dispatchMask[s][i] = 1 when slot s may read token i (i ≤ τ(s)), [S][m]. */
+  dispatchMask: number[][];
+  /** combineMask[t][s] = 1 when token t may read slot s (τ(s) ≤ t), [m][S]. */
+  combineMask: number[][];
+} {
   const positions = checkSlotPositions(slotPositions, numTokens, slotPositions.length);
   const dispatchMask = positions.map((tau) => Array.from({ length: numTokens }, (_, i) => (i <= tau ? 1 : 0)));
   const combineMask = Array.from({ length: numTokens }, (_, t) => positions.map((tau) => (tau <= t ? 1 : 0)));
@@ -105,6 +111,9 @@ function additiveMask(mask: number[][]): tf.Tensor2D {
 /**
  * Causally masked Soft MoE: x [g, m, d] → y [g, m, d], y[:, t] a function of x[:, 0…t] only.
  * Same parameters as `softMoE`; each sequence is one group. Gradients reach x and every parameter.
+ *
+ * @throws Error if a shape does not match (see {@link checkSoftMoEInputs}), `slotPositions` is not
+ * n·p integers in [0, m) including 0, or with `checkFinite` the input holds NaN or ±Inf.
  */
 export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: CausalSoftMoEOptions = {}): SoftMoEResult {
   checkOptions(options, { slotPositions: 'array', normalize: 'boolean', returnWeights: 'boolean', checkFinite: 'boolean' }, 'causalSoftMoE');

@@ -36,8 +36,10 @@ import { slotsFromCapacityFactor } from './soft-moe.js';
 /** The layers whose cost is counted. */
 export type MoELayerKind = 'dense-mlp' | 'dense-mixture' | 'tokens-choice' | 'experts-choice' | 'soft';
 
+/** Every {@link MoELayerKind}. */
 export const MOE_LAYER_KINDS: readonly MoELayerKind[] = ['dense-mlp', 'dense-mixture', 'tokens-choice', 'experts-choice', 'soft'];
 
+/** Sizes of one MoE (or dense MLP) layer for the cost formulas. */
 export interface MoELayerSizes {
   /** m, tokens per group (one sequence). */
   tokens: number;
@@ -61,7 +63,9 @@ export interface MoELayerSizes {
   slotsPerExpert?: number;
 }
 
+/** Forward FLOPs of one layer per group (sequence), by part; a multiply-add counts 2. */
 export interface MoELayerFlops {
+  /** Which layer was counted. */
   kind: MoELayerKind;
   /** Router or gating products (x·W_g, X·Φ). */
   router: number;
@@ -77,7 +81,12 @@ export interface MoELayerFlops {
   bufferSize: number;
 }
 
-/** Forward FLOPs of one layer per group of `tokens` tokens (see the file comment). */
+/**
+ * Forward FLOPs of one layer per group of `tokens` tokens (see the file comment).
+ *
+ * @throws Error if `kind` is unknown, a size is not a positive integer, or the sizes the kind needs
+ * (experts, K, capacity factor or slots) are missing or out of range.
+ */
 export function moeLayerFlops(kind: MoELayerKind, sizes: MoELayerSizes): MoELayerFlops {
   checkOneOf(kind, MOE_LAYER_KINDS, 'kind');
   if (sizes == null) throw new Error('moeLayerFlops needs sizes {tokens, dim, hidden, experts?, …}');

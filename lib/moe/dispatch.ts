@@ -37,6 +37,7 @@ export type ExpertFn = (xs: tf.Tensor3D) => tf.Tensor3D;
 /** How a capacity is rounded (vmoe `compute_capacity`'s `ceil_or_round`). */
 export type CeilOrRound = 'ceil' | 'round';
 
+/** How {@link computeCapacity} rounds a capacity (vmoe `compute_capacity`). */
 export interface CapacityOptions {
   /** 'ceil' or 'round' (Python's round, halves to even: 2.5 → 2). */
   ceilOrRound: CeilOrRound;
@@ -53,6 +54,9 @@ export interface CapacityOptions {
  * Departure from vmoe: a capacity below 1 (possible with 'round') is raised to 1, as the
  * reference vectors and the issue specify ("at least 1"), where vmoe raises an error. Soft MoE
  * keeps vmoe's error (`slotsFromCapacityFactor`), since zero slots there is a configuration bug.
+ *
+ * @throws Error if the counts are not positive integers, the capacity factor is not > 0, or the
+ * rounding is not 'ceil' or 'round'.
  */
 export function computeCapacity(numTokens: number, numExperts: number, capacityFactor: number, options: CapacityOptions): number {
   checkInt(numTokens, 'number of tokens to place (m·K)');
@@ -106,6 +110,7 @@ export function expertsToGroups(outputs: tf.Tensor3D, numGroups: number): tf.Ten
   return transpose(outputs.reshape([n, numGroups, c, d]), [1, 0, 2, 3]).reshape([numGroups, n * c, d]) as tf.Tensor3D;
 }
 
+/** Options of {@link dispatchAndCombine}. */
 export interface DispatchOptions {
   /**
    * True when `dispatchT` is a decision without gradient (one-hot rows of a sparse router):
@@ -114,6 +119,7 @@ export interface DispatchOptions {
   constantDispatch?: boolean;
 }
 
+/** What {@link dispatchAndCombine} returns: the output and the expert buffers. */
 export interface DispatchResult {
   /** Output Y = combine · expert outputs, [g, m, d]. */
   y: tf.Tensor3D;
@@ -130,6 +136,8 @@ export interface DispatchResult {
  *
  * `experts` null means identity experts (Soft MoE's Table 2 ablation). No tidy here: callers
  * run it inside their own.
+ *
+ * @throws Error if `dispatchT` is not [g, n·C, m] or `combine` not [g, m, n·C].
  */
 export function dispatchAndCombine(
   x: tf.Tensor3D,
@@ -166,7 +174,12 @@ export function dispatchAndCombine(
  * vmoe `_get_top_experts_per_item_einsum_dispatcher`: combine_weights = einsum('SE,SEC->SEC',
  * gates, dispatch_weights), i.e. the raw gate of each kept choice (not renormalised).
  */
-export function sparseDispatchCombine(dispatchMask: tf.Tensor4D, gates: tf.Tensor3D): { dispatchT: tf.Tensor3D; combine: tf.Tensor3D } {
+export function sparseDispatchCombine(dispatchMask: tf.Tensor4D, gates: tf.Tensor3D): {
+  /** The transposed one-hot dispatch, [g, n·C, m] (no gradient). */
+  dispatchT: tf.Tensor3D;
+  /** Combine weights mask · gate, [g, m, n·C] (gradient to the gates). */
+  combine: tf.Tensor3D;
+} {
   const [g, m, n, c] = dispatchMask.shape;
   const flat = dispatchMask.reshape([g, m, n * c]) as tf.Tensor3D;
   const combine = tf.mul(dispatchMask, gates.reshape([g, m, n, 1])).reshape([g, m, n * c]) as tf.Tensor3D;

@@ -13,21 +13,33 @@ import { batchLinear } from '../ops/matmul.js';
 import { gelu } from '../ops/nn.js';
 import { initSeed } from '../core/random.js';
 
+/** n stacked expert MLPs, y = gelu(x·w1 + b1)·w2 + b2 for each expert (the ViT MLP, vmoe `MlpMoeBlock`). */
 export interface ExpertParams {
+  /** First-layer weights, [n, d, h]. */
   w1: tf.Tensor3D; // [n, d, h]
+  /** First-layer biases, [n, h]. */
   b1: tf.Tensor2D; // [n, h]
+  /** Second-layer weights, [n, h, d]. */
   w2: tf.Tensor3D; // [n, h, d]
+  /** Second-layer biases, [n, d]. */
   b2: tf.Tensor2D; // [n, d]
 }
 
 /** Sizes of a stack of experts, read from w1 and checked against the other tensors. */
 export interface ExpertSizes {
+  /** Number of experts n. */
   numExperts: number;
+  /** Token width d. */
   dim: number;
+  /** Hidden width h. */
   hidden: number;
 }
 
-/** Check the expert tensors' shapes and return n, d, h. */
+/**
+ * Check the expert tensors' shapes and return n, d, h.
+ *
+ * @throws Error naming the tensor whose shape does not match.
+ */
 export function checkExpertParams(params: ExpertParams, dim?: number, numExperts?: number): ExpertSizes {
   if (params == null) throw new Error('expert params must be an object {w1, b1, w2, b2}, got ' + String(params));
   checkRank(params.w1, 3, 'w1');

@@ -31,13 +31,25 @@ export function checkRouterWeight(x: tf.Tensor, wg: tf.Tensor, name = 'wg'): num
   return n;
 }
 
+/**
+ * Parameters of a sparse MoE layer: router weights W_g [d, n] and n stacked experts ({@link ExpertParams}).
+ */
 export interface RouterParams extends ExpertParams {
   /** Router weights W_g [d, n] (no bias, as vmoe's router). */
   wg: tf.Tensor2D;
 }
 
 /** Check x [g, m, d] and the router + expert parameters; return the sizes. */
-export function checkRouterInputs(x: tf.Tensor, params: RouterParams, what: string): { g: number; m: number; d: number; n: number } {
+export function checkRouterInputs(x: tf.Tensor, params: RouterParams, what: string): {
+  /** Groups g. */
+  g: number;
+  /** Tokens per group m. */
+  m: number;
+  /** Token width d. */
+  d: number;
+  /** Experts n. */
+  n: number;
+} {
   checkRank(x, 3, 'x [g, m, d]');
   checkFloat(x, 'x');
   const [g, m, d] = x.shape as [number, number, number];
@@ -56,7 +68,16 @@ export function checkRouterInputs(x: tf.Tensor, params: RouterParams, what: stri
  * and the gates are the softmax of the noisy logits.
  * x [..., d], wg [d, n] → logits, noisyLogits (= logits without noise), gates [..., n].
  */
-export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: number): { logits: tf.Tensor; noisyLogits: tf.Tensor; gates: tf.Tensor; noiseScale: number } {
+export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: number): {
+  /** x·W_g, [..., n]. */
+  logits: tf.Tensor;
+  /** The logits plus the noise (the logits when there is none), [..., n]. */
+  noisyLogits: tf.Tensor;
+  /** Softmax of the noisy logits over the n experts, [..., n]. */
+  gates: tf.Tensor;
+  /** Std of the noise added: noiseStd / n (0 without noise). */
+  noiseScale: number;
+} {
   const n = wg.shape[1];
   const logits = linear(x, wg);
   if (!(noiseStd > 0)) return { logits, noisyLogits: logits, gates: tf.softmax(logits), noiseScale: 0 };
@@ -65,7 +86,11 @@ export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: 
   return { logits, noisyLogits, gates: tf.softmax(noisyLogits), noiseScale };
 }
 
-/** Softmax gating G_σ(x) = Softmax(x·W_g), Shazeer et al. eq. 2. x [..., d], wg [d, n] → [..., n]. */
+/**
+ * Softmax gating G_σ(x) = Softmax(x·W_g), Shazeer et al. eq. 2. x [..., d], wg [d, n] → [..., n].
+ *
+ * @throws Error if x is not a float tensor [..., d] or `wg` is not [d, n].
+ */
 export function softmaxGating(x: tf.Tensor, wg: tf.Tensor2D): tf.Tensor {
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);
   checkFloat(x, 'x');
@@ -73,6 +98,7 @@ export function softmaxGating(x: tf.Tensor, wg: tf.Tensor2D): tf.Tensor {
   return tf.tidy(() => tf.softmax(linear(x, wg)));
 }
 
+/** Parameters of Shazeer et al.'s noisy top-k gating (2017, eqs. 3–5). */
 export interface NoisyTopKParams {
   /** Gating weights W_g [d, n]. */
   wg: tf.Tensor2D;
@@ -80,6 +106,7 @@ export interface NoisyTopKParams {
   wNoise: tf.Tensor2D;
 }
 
+/** Options of {@link noisyTopKGating}. */
 export interface NoisyTopKOptions {
   /** Experts kept per token, 1 ≤ k ≤ n. */
   k: number;
@@ -93,6 +120,7 @@ export interface NoisyTopKOptions {
   checkFinite?: boolean;
 }
 
+/** What {@link noisyTopKGating} returns: the gates and what produced them. */
 export interface NoisyTopKResult {
   /** G(x) [..., n]: softmax over the k kept experts, exactly 0 elsewhere. */
   gates: tf.Tensor;
@@ -117,6 +145,9 @@ export function topKMask(values: tf.Tensor, k: number): tf.Tensor {
  * entries (the top-k selection itself has no gradient). Entries outside the top k are masked with
  * a large negative number rather than −∞, so the softmax gives them exactly 0 without Inf
  * arithmetic in the backward pass.
+ *
+ * @throws Error if x is not a float tensor [..., d], W_g or W_noise is not [d, n], k is not an
+ * integer in [1, n], or with `checkFinite` the input holds NaN or ±Inf.
  */
 export function noisyTopKGating(x: tf.Tensor, params: NoisyTopKParams, options: NoisyTopKOptions): NoisyTopKResult {
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);

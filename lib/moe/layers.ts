@@ -14,6 +14,10 @@ import { EXPERTS_CHOICE_OPTION_KINDS, expertsChoice, type ExpertsChoiceOptions, 
 import { TOKENS_CHOICE_OPTION_KINDS, tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
 import { SOFT_MOE_OPTION_KINDS, softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
 
+/**
+ * Configuration of a {@link SoftMoELayer}: sizes d, n, h, the slots per expert p (or a capacity
+ * factor), expert initialisation and seed.
+ */
 export interface SoftMoELayerConfig {
   /** Token width d. */
   dim: number;
@@ -95,15 +99,35 @@ export function initRouterParams(config: MoEInitConfig): RouterParams {
   return { wg, ...experts };
 }
 
-/** A Soft MoE layer owning phi [d, n, p], scale [] and the expert weights (initSoftMoEParams). */
+/**
+ * A Soft MoE layer owning phi [d, n, p], scale [] and the expert weights (initSoftMoEParams).
+ *
+ * @example
+ * ```ts
+ * const layer = new SoftMoELayer({ dim: 64, numExperts: 16, slotsPerExpert: 1, seed: 0 });
+ * const x = tf.randomNormal([8, 49, 64]) as tf.Tensor3D;                // [g, m, d]
+ * const y = tf.tidy(() => layer.apply(x).y);                            // [8, 49, 64]
+ * const w = tf.tidy(() => layer.apply(x, { returnWeights: true }).dispatch!);   // [8, 49, 16, 1]
+ * tf.dispose([x, y, w]);
+ * layer.dispose();
+ * ```
+ */
 export class SoftMoELayer implements Module {
+  /** Number of experts n. */
   readonly numExperts: number;
+  /** Slots per expert p. */
   readonly slotsPerExpert: number;
+  /** Token width d. */
   readonly dim: number;
+  /** Hidden width h of each expert MLP. */
   readonly hidden: number;
   readonly variables: Record<string, tf.Variable>;
   private readonly options: SoftMoEOptions;
 
+  /**
+   * @throws Error if a size is not a positive integer, or neither `slotsPerExpert` nor
+   * `capacityFactor` with `numTokens` is given (or they give p < 1).
+   */
   constructor(config: SoftMoELayerConfig) {
     if (config == null) throw new Error('SoftMoELayer needs a config {dim, numExperts, slotsPerExpert | capacityFactor + numTokens}');
     checkOptions(
@@ -139,6 +163,9 @@ export class SoftMoELayer implements Module {
     this.variables = Object.fromEntries(Object.entries(init).map(([name, t]) => [name, ownVariable(t)]));
   }
 
+  /**
+   * The variables as {@link softMoE} takes them: Φ [d, n, p], scale [], w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
+   */
   get params(): SoftMoEParams {
     const v = this.variables;
     return { phi: v.phi as tf.Variable<tf.Rank.R3>, scale: v.scale as tf.Variable<tf.Rank.R0>, w1: v.w1 as tf.Variable<tf.Rank.R3>, b1: v.b1 as tf.Variable<tf.Rank.R2>, w2: v.w2 as tf.Variable<tf.Rank.R3>, b2: v.b2 as tf.Variable<tf.Rank.R2> };
@@ -149,6 +176,7 @@ export class SoftMoELayer implements Module {
     return softMoE(x, this.params, { ...this.options, ...options });
   }
 
+  /** Dispose every variable of the layer. */
   dispose(): void {
     for (const v of Object.values(this.variables)) v.dispose();
   }
@@ -217,15 +245,31 @@ export function tokensChoiceCallOptions(options: TokensChoiceOptions, training: 
  * A Tokens Choice top-K MoE layer (routers/tokens-choice.ts) owning W_g and the experts.
  * Router noise (options.noiseStd) is drawn only on calls with `training: true`, with a seed that
  * advances on every such call, so a run is reproducible from the layer's seed.
+ *
+ * @example
+ * ```ts
+ * const layer = new TokensChoiceLayer({ dim: 64, numExperts: 8, options: { k: 2, capacityFactor: 1.0, noiseStd: 1.0 } });
+ * const x = tf.randomNormal([8, 49, 64]) as tf.Tensor3D;
+ * const { y, auxLoss } = tf.tidy(() => {
+ *   const r = layer.apply(x, { training: true });   // noisy gates, importance + load loss
+ *   return { y: r.y, auxLoss: r.auxLoss };
+ * });
+ * tf.dispose([x, y, auxLoss]);
+ * layer.dispose();
+ * ```
  */
 export class TokensChoiceLayer implements Module {
+  /** Number of experts n. */
   readonly numExperts: number;
+  /** Token width d. */
   readonly dim: number;
+  /** Hidden width h of each expert MLP. */
   readonly hidden: number;
   readonly variables: Record<string, tf.Variable>;
   private readonly options: TokensChoiceOptions;
   private noiseSeed: number;
 
+  /** @throws Error if a size is not a positive integer or `options` is missing. */
   constructor(config: TokensChoiceLayerConfig) {
     if (config?.options == null) throw new Error('TokensChoiceLayer needs options {k, capacityFactor}');
     checkOptions(config.options, TOKENS_CHOICE_OPTION_KINDS, 'TokensChoiceLayer options');
@@ -238,6 +282,7 @@ export class TokensChoiceLayer implements Module {
     this.noiseSeed = firstNoiseSeed(config.seed ?? 0);
   }
 
+  /** The variables as {@link tokensChoice} takes them: W_g [d, n] and the experts. */
   get params(): RouterParams {
     return routerParamsOf(this.variables);
   }
@@ -249,6 +294,7 @@ export class TokensChoiceLayer implements Module {
     return tokensChoice(x, this.params, options);
   }
 
+  /** Dispose every variable of the layer. */
   dispose(): void {
     for (const v of Object.values(this.variables)) v.dispose();
   }
@@ -259,14 +305,29 @@ export interface ExpertsChoiceLayerConfig extends SparseMoELayerConfig {
   options: ExpertsChoiceOptions;
 }
 
-/** An Experts Choice MoE layer (routers/experts-choice.ts) owning W_g and the experts. */
+/**
+ * An Experts Choice MoE layer (routers/experts-choice.ts) owning W_g and the experts.
+ *
+ * @example
+ * ```ts
+ * const layer = new ExpertsChoiceLayer({ dim: 64, numExperts: 8, options: { capacityFactor: 1.0 } });
+ * const x = tf.randomNormal([8, 49, 64]) as tf.Tensor3D;
+ * const y = tf.tidy(() => layer.apply(x).y);   // [8, 49, 64]; each expert took round(49·1/8) = 6 tokens
+ * tf.dispose([x, y]);
+ * layer.dispose();
+ * ```
+ */
 export class ExpertsChoiceLayer implements Module {
+  /** Number of experts n. */
   readonly numExperts: number;
+  /** Token width d. */
   readonly dim: number;
+  /** Hidden width h of each expert MLP. */
   readonly hidden: number;
   readonly variables: Record<string, tf.Variable>;
   private readonly options: ExpertsChoiceOptions;
 
+  /** @throws Error if a size is not a positive integer or `options` is missing. */
   constructor(config: ExpertsChoiceLayerConfig) {
     if (config?.options == null) throw new Error('ExpertsChoiceLayer needs options {capacityFactor}');
     checkOptions(config.options, EXPERTS_CHOICE_OPTION_KINDS, 'ExpertsChoiceLayer options');
@@ -278,6 +339,7 @@ export class ExpertsChoiceLayer implements Module {
     this.options = config.options;
   }
 
+  /** The variables as {@link expertsChoice} takes them: W_g [d, n] and the experts. */
   get params(): RouterParams {
     return routerParamsOf(this.variables);
   }
@@ -287,11 +349,13 @@ export class ExpertsChoiceLayer implements Module {
     return expertsChoice(x, this.params, { ...this.options, ...overrides });
   }
 
+  /** Dispose every variable of the layer. */
   dispose(): void {
     for (const v of Object.values(this.variables)) v.dispose();
   }
 }
 
+/** Configuration of a {@link DenseMLPLayer}: width d, hidden width h, seed. */
 export interface DenseMLPLayerConfig {
   /** Token width d. */
   dim: number;
@@ -305,12 +369,24 @@ export interface DenseMLPLayerConfig {
  * The dense MLP block (dense-mlp.ts), the baseline every MoE layer replaces, owning w1 [d, h],
  * b1 [h], w2 [h, d], b2 [d]. Same initialisation as one expert (initExpertParams: Xavier uniform,
  * zero biases), so that a dense layer and an MoE layer start comparably.
+ *
+ * @example
+ * ```ts
+ * const mlp = new DenseMLPLayer({ dim: 64 });            // hidden 256
+ * const x = tf.randomNormal([8, 49, 64]);
+ * const y = tf.tidy(() => mlp.apply(x));                  // [8, 49, 64]
+ * tf.dispose([x, y]);
+ * mlp.dispose();
+ * ```
  */
 export class DenseMLPLayer implements Module {
+  /** Token width d. */
   readonly dim: number;
+  /** Hidden width h. */
   readonly hidden: number;
   readonly variables: Record<string, tf.Variable>;
 
+  /** @throws Error if `dim` or `hidden` is not a positive integer. */
   constructor(config: DenseMLPLayerConfig) {
     if (config == null) throw new Error('DenseMLPLayer needs a config {dim}');
     checkOptions(config, { dim: 'integer', hidden: 'integer', seed: 'seed' }, 'DenseMLPLayer');
@@ -331,6 +407,7 @@ export class DenseMLPLayer implements Module {
     };
   }
 
+  /** The variables as {@link denseMLP} takes them: w1 [d, h], b1 [h], w2 [h, d], b2 [d]. */
   get params(): DenseMLPParams {
     const v = this.variables;
     return { w1: v.w1 as tf.Variable<tf.Rank.R2>, b1: v.b1 as tf.Variable<tf.Rank.R1>, w2: v.w2 as tf.Variable<tf.Rank.R2>, b2: v.b2 as tf.Variable<tf.Rank.R1> };
@@ -341,6 +418,7 @@ export class DenseMLPLayer implements Module {
     return denseMLP(x, this.params);
   }
 
+  /** Dispose every variable of the layer. */
   dispose(): void {
     for (const v of Object.values(this.variables)) v.dispose();
   }

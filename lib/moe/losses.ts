@@ -60,6 +60,7 @@ export function gshardLoss(gates: tf.Tensor): tf.Scalar {
   });
 }
 
+/** What {@link loadLoss} needs to know about the routing: the noise std and K. */
 export interface LoadLossOptions {
   /** Standard deviation of the noise that was added to the logits (vmoe: noise_std / n). */
   noiseStd: number;

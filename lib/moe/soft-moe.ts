@@ -29,6 +29,10 @@ import { roundHalfToEven } from '../ops/round.js';
 import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams, type ExpertParams } from './experts.js';
 
+/**
+ * Parameters of a Soft MoE layer: the slot parameters Φ [d, n, p], the §2.3 `scale`, and n
+ * stacked expert MLPs ({@link ExpertParams}: w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d]).
+ */
 export interface SoftMoEParams extends ExpertParams {
   /** Slot parameters Φ, [d, n, p] (vmoe: `mu`). */
   phi: tf.Tensor3D;
@@ -39,6 +43,7 @@ export interface SoftMoEParams extends ExpertParams {
 /** Ablations of the paper's Table 2: how tokens reach slots and slots reach outputs. */
 export type WeightMode = 'softmax' | 'uniform';
 
+/** Options of {@link softMoE}: the §2.3 normalisation, the Table 2 ablations, and what to return. */
 export interface SoftMoEOptions {
   /** l2-normalise X and Φ and multiply by `scale` (§2.3). Default true, as in vmoe. */
   normalize?: boolean;
@@ -94,14 +99,21 @@ export interface SoftMoEMetrics {
   dispatchWeightsMaxMean: tf.Scalar;
 }
 
+/** What {@link softMoE} returns: the output, and with `returnWeights` / `metrics` what produced it. */
 export interface SoftMoEResult {
   /** Output Y, [g, m, d]. */
   y: tf.Tensor3D;
+  /** Router logits X·Φ (normalised per §2.3), [g, m, n, p]; with `returnWeights`. */
   logits?: tf.Tensor4D;
+  /** Dispatch weights D (eq. 1, softmax over the m tokens), [g, m, n, p]; with `returnWeights`. */
   dispatch?: tf.Tensor4D;
+  /** Combine weights C (eq. 3, softmax over the n·p slots), [g, m, n, p]; with `returnWeights`. */
   combine?: tf.Tensor4D;
+  /** Slot inputs X̃ = DᵀX (eq. 1), [g, n, p, d]; with `returnWeights`. */
   slotInputs?: tf.Tensor4D;
+  /** Slot outputs Ỹ (eq. 2), expert ⌊s/p⌋ applied to slot s, [g, n, p, d]; with `returnWeights`. */
   slotOutputs?: tf.Tensor4D;
+  /** vmoe's router metrics; with `metrics: true`. */
   metrics?: SoftMoEMetrics;
 }
 
@@ -132,6 +144,8 @@ export function weightsResult(
  * Slots per expert from a capacity factor, as vmoe's SoftRouter when `num_slots` is None:
  * p = round(m · cf / n) with Python's round (half to even), `vmoe/moe.py` `compute_capacity`
  * with ceil_or_round='round', multiple_of=1. vmoe raises when this is below 1; so do we.
+ *
+ * @throws Error if a count is not a positive integer, the capacity factor is not > 0, or p < 1.
  */
 export function slotsFromCapacityFactor(numTokens: number, numExperts: number, capacityFactor: number): number {
   if (!Number.isInteger(numTokens) || numTokens < 1) throw new Error(`numTokens must be an integer ≥ 1, got ${numTokens}`);
@@ -147,8 +161,24 @@ export function slotsFromCapacityFactor(numTokens: number, numExperts: number, c
   return p;
 }
 
-/** Check x and the Soft MoE parameters; return g, m, d, n, p. */
-export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams) {
+/**
+ * Check x [g, m, d] and the Soft MoE parameters (Φ [d, n, p] matching d, a scalar `scale`);
+ * return the sizes g, m, d, n, p. The experts are checked by {@link checkExpertParams}.
+ *
+ * @throws Error naming the bad shape or dtype and the expected one.
+ */
+export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams): {
+  /** Groups (sequences) g. */
+  g: number;
+  /** Tokens per group m. */
+  m: number;
+  /** Token width d. */
+  d: number;
+  /** Experts n. */
+  n: number;
+  /** Slots per expert p. */
+  p: number;
+} {
   checkRank(x, 3, 'x [g, m, d]');
   checkFloat(x, 'x');
   const [g, m, d] = x.shape as [number, number, number];
@@ -179,13 +209,33 @@ export function softMoELogits(x: tf.Tensor3D, params: Pick<SoftMoEParams, 'phi' 
 }
 
 /**
- * The Soft MoE layer as a pure function of its input and parameters (paper eqs. 1–3).
- * x [g, m, d] → y [g, m, d]; every sequence (group) is routed independently.
- * Gradients reach x and every parameter passed in.
+ * The Soft MoE layer as a pure function of its input and parameters (paper eqs. 1–3, §2.3).
+ * x [g, m, d] → y [g, m, d]; every sequence (group) is routed independently. Each of the n·p
+ * slots takes a convex combination of the m tokens (dispatch D, softmax over tokens, eq. 1), expert
+ * ⌊s/p⌋ processes slot s (eq. 2), and each token's output is a convex combination of the slot
+ * outputs (combine C, softmax over slots, eq. 3). No token is dropped; gradients reach x and every
+ * parameter passed in. Call inside `tf.tidy` (the result's tensors are new).
  *
  * Non-finite input: one NaN or ±Inf token turns its whole sequence's output to NaN (every slot
  * mixes all tokens of the sequence, every output mixes all slots); other sequences are
  * unaffected. Pass `checkFinite: true` to get an error naming the tensor instead.
+ *
+ * @param x tokens [g, m, d], float32.
+ * @param params Φ [d, n, p], `scale` [], experts w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
+ * @param options normalisation, Table 2 ablations, and what to return besides `y`.
+ * @returns `y` [g, m, d]; with `returnWeights` the logits, dispatch and combine weights [g, m, n, p]
+ * and slot inputs / outputs [g, n, p, d]; with `metrics` vmoe's router metrics.
+ * @throws Error if a shape does not match (naming it), an option is not an allowed value, or with
+ * `checkFinite` the input holds NaN or ±Inf.
+ *
+ * @example
+ * ```ts
+ * const [g, m, d, n, p, h] = [2, 16, 8, 4, 2, 32];
+ * const layer = new SoftMoELayer({ dim: d, numExperts: n, slotsPerExpert: p, hidden: h, seed: 1 });
+ * const y = tf.tidy(() => softMoE(tf.randomNormal([g, m, d]), layer.params).y);   // [2, 16, 8]
+ * y.dispose();
+ * layer.dispose();
+ * ```
  */
 export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEOptions = {}): SoftMoEResult {
   checkOptions(options, SOFT_MOE_OPTION_KINDS, 'softMoE');

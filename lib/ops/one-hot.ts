@@ -5,6 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/**
+ * One-hot rows of depth `depth` ≥ 1 for int32 `indices` of any shape → [...indices.shape, depth] int32;
+ * out-of-range indices give a zero row (see above).
+ */
 export function oneHot(indices: tf.Tensor, depth: number): tf.Tensor {
   if (!Number.isInteger(depth) || depth < 1) throw new Error(`oneHot depth must be an integer ≥ 1, got ${depth}`);
   if (depth >= 2) return tf.oneHot(indices, depth);

@@ -13,7 +13,9 @@ import { checkOptions } from '../ops/check.js';
 
 /** One plotly trace (`type` plus any plotly attributes). */
 export interface Trace {
+  /** Plotly trace type: 'scatter', 'heatmap', 'bar', … */
   type: string;
+  /** Legend name. */
   name?: string;
   [attribute: string]: unknown;
 }
@@ -23,23 +25,32 @@ export type Layout = Record<string, unknown>;
 
 /** A plotly figure: what `Plotly.newPlot(el, data, layout, config)` takes. */
 export interface Figure {
+  /** The traces, drawn in order. */
   data: Trace[];
+  /** Axes, titles, sizes, margins. */
   layout: Layout;
+  /** Plotly config (e.g. `{ responsive: true }`); optional. */
   config?: Record<string, unknown>;
 }
 
 /** Options shared by the builders. */
 const AXES_OPTION_KINDS = { title: 'string', xTitle: 'string', yTitle: 'string', logX: 'boolean', logY: 'boolean', width: 'number', height: 'number' } as const;
 
+/** Options shared by the builders: titles, log axes, size. */
 export interface AxesOptions {
+  /** Figure title. Default none. */
   title?: string;
+  /** Title of the x axis. */
   xTitle?: string;
+  /** Title of the y axis. */
   yTitle?: string;
   /** Log-scale axes. Default false. */
   logX?: boolean;
+  /** Log-scale y axis. Default false. */
   logY?: boolean;
   /** Pixel size; the width defaults to the page width (plotly's autosize). */
   width?: number;
+  /** Height in pixels. Default 420. */
   height?: number;
 }
 
@@ -69,10 +80,13 @@ function baseLayout(options: AxesOptions): Layout {
 // ---------------------------------------------------------------------------------------------
 // Lines and scatter
 
+/** One curve or set of points of {@link lineChart} / {@link scatterChart}. */
 export interface Series {
+  /** Legend name (also used in error messages). */
   name: string;
   /** x values; default 0, 1, 2, … */
   x?: Numbers | string[];
+  /** y values (any array-like of numbers). */
   y: Numbers;
   /** 'lines' (default for lineChart), 'markers' (default for scatterChart), 'lines+markers'. */
   mode?: 'lines' | 'markers' | 'lines+markers';
@@ -80,7 +94,9 @@ export interface Series {
   text?: string[];
   /** Write `text` beside each point on the figure (not only on hover). Default false. */
   showText?: boolean;
+  /** Line style. Default 'solid'. */
   dash?: 'solid' | 'dash' | 'dot' | 'dashdot';
+  /** CSS colour of line and markers. Default plotly's colour cycle. */
   color?: string;
 }
 
@@ -156,14 +172,22 @@ function xyFigure(traces: Trace[], options: AxesOptions): Figure {
   return { data: distinguish(traces), layout };
 }
 
-/** Curves (training loss, accuracy over steps, …): one line per series. */
+/**
+ * Curves (training loss, accuracy over steps, …): one line per series.
+ *
+ * @throws Error if there is no series, or a series has x and y of different lengths.
+ */
 export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'lineChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('lineChart needs at least one series');
   return xyFigure(series.map((s, i) => seriesTrace(s, 'lines', i)), options);
 }
 
-/** Points (one marker per run, model, …): one trace per series. */
+/**
+ * Points (one marker per run, model, …): one trace per series.
+ *
+ * @throws Error if there is no series, or a series has x and y of different lengths.
+ */
 export function scatterChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'scatterChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('scatterChart needs at least one series');
@@ -173,14 +197,19 @@ export function scatterChart(series: Series[], options: AxesOptions = {}): Figur
 // ---------------------------------------------------------------------------------------------
 // Pareto fronts (the paper's Figures 3–4: quality against cost, one front per model family)
 
+/** Which end of an axis is better: 'min' (e.g. cost) or 'max' (e.g. accuracy). */
 export type Direction = 'min' | 'max';
 
 /** Plotly's default trace colours (layout.colorway), in order. */
 export const PLOTLY_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
+/** One model or run on a cost/quality plot. */
 export interface ParetoPoint {
+  /** Cost (e.g. FLOPs or step time). */
   x: number;
+  /** Quality (e.g. accuracy). */
   y: number;
+  /** Hover text. */
   label?: string;
 }
 
@@ -188,6 +217,8 @@ export interface ParetoPoint {
  * Indices of the Pareto-optimal points, ordered by x: a point is kept when no other point is at
  * least as good on both axes and better on one. Default: lower x (cost) and higher y (quality)
  * are better, as in the paper's cost/quality plots. Exact duplicates keep their first index.
+ *
+ * @throws Error if a point has a non-finite x or y.
  */
 export function paretoFront(points: readonly ParetoPoint[], directions: { x?: Direction; y?: Direction } = {}): number[] {
   const sx = (directions.x ?? 'min') === 'min' ? 1 : -1;
@@ -208,15 +239,21 @@ export function paretoFront(points: readonly ParetoPoint[], directions: { x?: Di
   return front.sort((i, j) => points[i]!.x - points[j]!.x);
 }
 
+/** One model family of {@link paretoChart}: its points and, drawn from them, its Pareto front. */
 export interface ParetoSeries {
+  /** Legend name. */
   name: string;
+  /** The family's points (any order). */
   points: ParetoPoint[];
+  /** CSS colour of points and front. Default plotly's colour cycle. */
   color?: string;
 }
 
 /**
  * Every point as a marker and, per series, its Pareto front as a dashed line. `labelPoints`
  * writes each point's label beside it (readable without hovering).
+ *
+ * @throws Error if there is no series, or a point has a non-finite x or y.
  */
 export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction; labelPoints?: boolean } = {}): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'], labelPoints: 'boolean' }, 'paretoChart');
@@ -275,7 +312,11 @@ function finiteRange(rows: number[][]): [number, number] {
   return [lo, hi];
 }
 
-/** Rows of a matrix as number[][]; rejects ragged rows and non-2-D tensors. */
+/**
+ * Rows of a matrix as number[][]; rejects ragged rows and non-2-D tensors.
+ *
+ * @throws Error if the input is empty, ragged, or a tensor that is not 2-D.
+ */
 export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
   if (values instanceof tf.Tensor) {
     if (values.rank !== 2) throw new Error(`${name} must be a 2-D tensor, got shape [${values.shape.join(', ')}]`);
@@ -290,14 +331,17 @@ export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
   return rows;
 }
 
+/** Options of {@link heatmap}. */
 export interface HeatmapOptions extends AxesOptions {
   /** Labels of the columns (x) and rows (y); default 0, 1, 2, … */
   xLabels?: (string | number)[];
+  /** Labels of the rows, top to bottom; default 0, 1, 2, … */
   yLabels?: (string | number)[];
   /** Plotly colour scale. Default 'Viridis'. */
   colorscale?: string;
   /** Colour range; default the data's range. */
   zmin?: number;
+  /** Top of the colour range; default the data's largest finite value. */
   zmax?: number;
   /** Title of the colour bar. */
   zTitle?: string;
@@ -327,7 +371,11 @@ function categoricalScale(colors: string[]): Array<[number, string]> {
   return colors.flatMap((c, i): Array<[number, string]> => [[i / k, c], [(i + 1) / k, c]]);
 }
 
-/** A matrix as a heat map, row 0 at the top (as the matrix is written). */
+/**
+ * A matrix as a heat map, row 0 at the top (as the matrix is written).
+ *
+ * @throws Error if the matrix is empty or ragged, or the labels do not match its size.
+ */
 export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, xLabels: 'array', yLabels: 'array', colorscale: 'string', zmin: 'number', zmax: 'number', zTitle: 'string', categories: 'array', showValues: 'boolean' }, 'heatmap');
   const z = toMatrix(matrix, 'heatmap matrix');
@@ -374,7 +422,16 @@ export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figu
 // Image grids (input patches, per-slot weight maps over an image)
 
 /** An image: rows of pixel values, a 2-D tensor [h, w] or [h, w, 1], or flat values with a size. */
-export type ImageInput = MatrixInput | { width: number; height: number; data: Numbers };
+export type ImageInput =
+  | MatrixInput
+  | {
+      /** Width in pixels. */
+      width: number;
+      /** Height in pixels. */
+      height: number;
+      /** width·height values, row by row. */
+      data: Numbers;
+    };
 
 function toImage(image: ImageInput, index: number): number[][] {
   const name = `image #${index}`;
@@ -396,7 +453,9 @@ function toImage(image: ImageInput, index: number): number[][] {
   return toMatrix(image as MatrixInput, name);
 }
 
+/** Options of {@link imageGrid}. */
 export interface ImageGridOptions {
+  /** Figure title. Default none. */
   title?: string;
   /** Images per row. Default min(count, 8). */
   columns?: number;
@@ -404,21 +463,34 @@ export interface ImageGridOptions {
   titles?: string[];
   /** Plotly colour scale. Default 'Greys' reversed (0 black, 1 white), as for digits. */
   colorscale?: string;
+  /** Reverse the colour scale. Default true when `colorscale` is not given. */
   reverseScale?: boolean;
   /** Shared colour range; default the range over all images, so images compare. */
   zmin?: number;
+  /** Top of the shared colour range. */
   zmax?: number;
   /** Pixel size of one cell of the grid. Default 110. */
   cellSize?: number;
+  /** Show a colour bar. Default false. */
   showScale?: boolean;
   /**
    * Axes with row and column numbers on every image (e.g. the 7×7 patch grid of a ViT: which
    * patch is where), with these titles. Default: no axes (pictures of digits).
    */
-  axes?: { x: string; y: string };
+  axes?: {
+    /** Title of the column axis. */
+    x: string;
+    /** Title of the row axis. */
+    y: string;
+  };
 }
 
-/** Images side by side, each in its own square panel, all on one colour range. */
+/**
+ * Images side by side, each in its own square panel, all on one colour range.
+ *
+ * @throws Error if there is no image, an image is malformed, `columns` is not an integer ≥ 1, or
+ * the titles do not match the images.
+ */
 export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}): Figure {
   checkOptions(options, { title: 'string', columns: 'integer', titles: 'array', colorscale: 'string', reverseScale: 'boolean', zmin: 'number', zmax: 'number', cellSize: 'number', showScale: 'boolean', axes: 'object' }, 'imageGrid');
   if (!Array.isArray(images) || images.length === 0) throw new Error('imageGrid needs at least one image');
@@ -479,17 +551,23 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
 // ---------------------------------------------------------------------------------------------
 // Bars (expert load, tokens per expert, drop fractions)
 
+/** One set of bars of {@link barChart}. */
 export interface BarSeries {
+  /** Legend name. */
   name: string;
   /** Category labels (e.g. 'expert 0'), one per value. */
   x: (string | number)[];
+  /** Bar heights, one per label. */
   y: Numbers;
+  /** CSS colour. Default plotly's colour cycle. */
   color?: string;
 }
 
 /**
  * Bars, grouped (default) or stacked when there are several series. `showValues` writes each
  * bar's value above it, so that a bar of height 0 is seen to be 0 rather than missing.
+ *
+ * @throws Error if there is no series, or a series has labels and values of different lengths.
  */
 export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {}): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, barmode: ['group', 'stack'], showValues: 'boolean' }, 'barChart');

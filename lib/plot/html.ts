@@ -75,6 +75,7 @@ function newId(): string {
   return `softmoe-plot-${Date.now().toString(36)}-${counter}-${Math.floor(Math.random() * 1e9).toString(36)}`;
 }
 
+/** Options of {@link figureHtml}. */
 export interface FigureHtmlOptions {
   /** Inline plotly.js before the plot (guarded: it runs only if the page has no Plotly). Default false. */
   includePlotly?: boolean;

@@ -1,3 +1,9 @@
-/** Plots (browser-safe): plotly figure builders. show(), HTML files, progress, quick mode: ./node.ts. */
+/**
+ * Plots (browser-safe): plotly figure builders returning plain `{data, layout}` figures. Showing
+ * them in a notebook (`show`), HTML files, progress and quick mode are in the Node entry's `plot`
+ * ('soft-moe-workbook/node', lib/plot/node.ts).
+ *
+ * @packageDocumentation
+ */
 export * from './figure.js';
 export * from './diagnostics.js';

@@ -16,9 +16,15 @@ const require = createRequire(import.meta.url);
 
 /** Content of a Jupyter display_data message. */
 export interface DisplayData {
+  /** The MIME bundle: MIME type → content. */
   data: Record<string, unknown>;
+  /** Per-MIME metadata (empty here). */
   metadata: Record<string, unknown>;
-  transient: { display_id?: string };
+  /** Not saved in the notebook: the display id. */
+  transient: {
+    /** Id of the display to create or update (progress lines update in place). */
+    display_id?: string;
+  };
 }
 
 type WriteDisplayData = (content: DisplayData, update: boolean) => void;

@@ -23,6 +23,7 @@ export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
 
 let plotlySent = false;
 
+/** Options of {@link show}. */
 export interface ShowOptions {
   /**
    * Inline plotly.js in this output. Default: only in the first figure of the kernel session.
@@ -41,7 +42,17 @@ export function figureBundle(figure: Figure, options: { includePlotly?: boolean 
   };
 }
 
-/** Display the figure in the running notebook cell (see the file comment). */
+/**
+ * Display the figure in the running notebook cell (see the file comment).
+ *
+ * Does nothing visible outside a notebook (no kernel to send to).
+ *
+ * @example
+ * ```ts
+ * // In a tslab notebook cell (sm = the Node entry):
+ * plot.show(plot.lineChart([{ name: 'loss', y: [2.3, 1.1, 0.7, 0.5] }], { xTitle: 'step', yTitle: 'loss' }));
+ * ```
+ */
 export function show(figure: Figure, options: ShowOptions = {}): void {
   checkOptions(options, { includePlotly: 'boolean' }, 'show');
   checkFigure(figure);

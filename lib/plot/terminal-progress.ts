@@ -25,6 +25,7 @@ export interface ProgressOptions {
   now?: () => number;
 }
 
+/** A progress display: a bar on a terminal, a line in a notebook ({@link progress}). */
 export interface Progress {
   /** Set the number of finished units (0 … total) and an optional note (e.g. the loss). */
   update(done: number, note?: string): void;

@@ -15,9 +15,13 @@ import * as tf from '@tensorflow/tfjs';
 import { ownVariable } from '../core/module.js';
 import { checkOptions } from '../ops/check.js';
 
+/** Options of {@link Adam}; defaults as vmoe (`get_adam_config`) and optax. */
 export interface AdamOptions {
+  /** Decay rate β₁ of the first moment, in [0, 1). Default 0.9 (vmoe). */
   beta1?: number;
+  /** Decay rate β₂ of the second moment, in [0, 1). Default 0.999 (vmoe). */
   beta2?: number;
+  /** ε added to √v̂, > 0. Default 1e-8 (optax). */
   epsilon?: number;
   /** Decoupled weight decay λ (multiplied by the learning rate). Default 0 (off). */
   weightDecay?: number;
@@ -37,23 +41,53 @@ export interface AdamOptions {
   lrMultiplier?: (name: string) => number;
 }
 
+/**
+ * The default {@link AdamOptions.decays}: weight matrices (rank ≥ 2) except position
+ * embeddings (`…/pos`) and Soft MoE's Φ (`…/phi`), as vmoe decays only `kernel` parameters.
+ */
 export function defaultDecays(name: string, variable: tf.Variable): boolean {
   return variable.rank >= 2 && !/(^|\/)pos$/.test(name) && !/(^|\/)phi$/.test(name);
 }
 
 /** Adam's state as plain data, for checkpoints. */
 export interface AdamState {
+  /** Updates applied so far (t of the last update). */
   step: number;
   /** First and second moments by parameter name. */
   m: Record<string, tf.Tensor>;
+  /** Second moments by parameter name. */
   v: Record<string, tf.Tensor>;
 }
 
+/**
+ * Adam (Kingma & Ba 2015, Algorithm 1) with optional decoupled weight decay (AdamW) and global-norm
+ * gradient clipping, over a fixed set of named variables (see the file header for the update rule).
+ * The moments and the step are plain variables, so checkpoints save and restore them exactly
+ * ({@link Adam.getState}, {@link Adam.setState}); the learning rate is given to every
+ * {@link Adam.apply}.
+ *
+ * @example
+ * ```ts
+ * const w = tf.variable(tf.randomNormal([4, 2]));
+ * const adam = new Adam({ w }, { clipNorm: 1.0 });
+ * const norm = tf.tidy(() => {
+ *   const { grads } = tf.variableGrads(() => tf.sum(tf.square(w)), [w]);
+ *   return adam.apply({ w: grads[w.name] }, 1e-2);   // the gradient norm before clipping
+ * });
+ * console.log(norm.dataSync()[0]);
+ * norm.dispose(); adam.dispose(); w.dispose();
+ * ```
+ */
 export class Adam {
+  /** Decay rate β₁ of the first moment. */
   readonly beta1: number;
+  /** Decay rate β₂ of the second moment. */
   readonly beta2: number;
+  /** ε added to the denominator. */
   readonly epsilon: number;
+  /** Decoupled weight decay λ (0 = off). */
   readonly weightDecay: number;
+  /** Global-norm clipping threshold, or null for none. */
   readonly clipNorm: number | null;
   /** Updates applied so far (t of the last update). */
   step = 0;
@@ -63,6 +97,12 @@ export class Adam {
   private readonly decayed: Set<string>;
   private readonly multipliers: Record<string, number> = {};
 
+  /**
+   * @param params the variables to update, by name (the names key the moments and the state).
+   * @param options β₁, β₂, ε, weight decay, clipping, and which parameters decay.
+   * @throws Error if β₁ or β₂ is outside [0, 1), ε ≤ 0, the weight decay is negative or not finite,
+   * or `clipNorm` is not a finite number > 0 or null.
+   */
   constructor(params: Record<string, tf.Variable>, options: AdamOptions = {}) {
     checkOptions(options, { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null', decays: 'function', lrMultiplier: 'function' }, 'Adam');
     this.beta1 = options.beta1 ?? 0.9;
@@ -151,6 +191,7 @@ export class Adam {
     this.step = state.step;
   }
 
+  /** Dispose the moment variables (the parameters belong to the caller). */
   dispose(): void {
     for (const t of [...Object.values(this.m), ...Object.values(this.v)]) t.dispose();
   }

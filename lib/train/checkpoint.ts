@@ -18,18 +18,26 @@ import * as tf from '@tensorflow/tfjs';
 import { fileError, writeFileAtomic } from './file-safety.js';
 import type { Trainer, TrainerCheckpointMeta } from './trainer.js';
 
+/** The first 8 bytes of every checkpoint file. */
 export const CHECKPOINT_MAGIC = 'SMOECKPT';
+/** Format version this library writes and reads. */
 export const CHECKPOINT_VERSION = 1;
 const PREFIX_BYTES = 16;
 const CHECKSUM_BYTES = 32;
 
+/** A tensor as a checkpoint file stores it: shape and float32 values. */
 export interface StoredTensor {
+  /** Shape of the tensor. */
   shape: number[];
+  /** Values, row-major. */
   data: Float32Array;
 }
 
+/** What a checkpoint holds: a JSON-serialisable `meta` and named tensors. */
 export interface CheckpointContents<Meta = unknown> {
+  /** JSON meta (for a trainer: {@link TrainerCheckpointMeta}). */
   meta: Meta;
+  /** Tensors by name. */
   tensors: Record<string, StoredTensor>;
 }
 
@@ -49,7 +57,11 @@ function checkLittleEndian(): void {
   if (os.endianness() !== 'LE') throw new Error('checkpoints are stored little-endian; this machine is big-endian, which is not supported');
 }
 
-/** Encode tensors (read back here, outside any tidy) and JSON meta into the checkpoint bytes. */
+/**
+ * Encode tensors (read back here, outside any tidy) and JSON meta into the checkpoint bytes.
+ *
+ * @throws Error if a tensor is not float32.
+ */
 export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | StoredTensor>, meta: unknown): Promise<Uint8Array> {
   checkLittleEndian();
   const entries: HeaderEntry[] = [];
@@ -85,7 +97,12 @@ export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | Store
   return bytes;
 }
 
-/** Decode checkpoint bytes; `source` names the file in error messages. */
+/**
+ * Decode checkpoint bytes; `source` names the file in error messages.
+ *
+ * @throws Error naming `source` if the bytes are not a checkpoint, truncated, of another format
+ * version, or fail the checksum.
+ */
 export function decodeCheckpoint<Meta = unknown>(bytes: Uint8Array, source = 'checkpoint'): CheckpointContents<Meta> {
   checkLittleEndian();
   const minimum = PREFIX_BYTES + CHECKSUM_BYTES;

@@ -11,16 +11,23 @@ import type { ResolvedViTConfig } from '../vit/config.js';
 export interface RunSummary {
   /** File the run was read from. */
   file: string;
+  /** Name of the run, as `npm run train` gave it. */
   name: string;
+  /** 'finished', or how far the run got ('running', 'failed', …). */
   status: string;
   /** The command that re-creates the run. */
   command: string;
+  /** Data set trained on. */
   dataset: string;
+  /** The model's resolved configuration. */
   model: ResolvedViTConfig;
   /** Kind of the MoE blocks ('dense' for a plain ViT). */
   kind: ResolvedViTConfig['kind'];
+  /** Seed of the model and the batch order. */
   seed: number;
+  /** Updates configured. */
   steps: number;
+  /** Images per update. */
   batchSize: number;
   /** Peak learning rate. */
   learningRate: number;
@@ -30,7 +37,9 @@ export interface RunSummary {
   headInit: 'zeros' | 'uniform';
   /** Fractions in [0, 1]; null when the run did not finish. */
   testAccuracy: number | null;
+  /** Final validation accuracy; null when the run did not finish. */
   validationAccuracy: number | null;
+  /** Number of test images evaluated; null when the run did not finish. */
   testCount: number | null;
   /** Median wall time of a training update (ms); wall time includes waiting for a shared CPU. */
   msPerStepMedian: number | null;
@@ -43,17 +52,28 @@ export interface RunSummary {
    * training (the trainer's `finalDropFraction`); null for Soft MoE and dense, or when not recorded.
    */
   dropFraction: number | null;
+  /** Trainable parameters of the model. */
   parameters: number;
+  /** Forward FLOPs per image (lib/vit/cost.ts). */
   flopsPerImage: number;
   /** Validation accuracy during training. */
-  validationCurve: Array<{ step: number; accuracy: number }>;
+  validationCurve: Array<{
+    /** Updates done at the evaluation. */
+    step: number;
+    /** Validation accuracy, in [0, 1]. */
+    accuracy: number;
+  }>;
   /** Machine description, backend name and load average (1 min) when the run started. */
   machine: string;
+  /** tfjs backend name. */
   backend: string;
+  /** 1-minute load average when the run started; null when not recorded. */
   loadAverage: number | null;
   /** git HEAD when the run started, and library files that differed from it (work in progress). */
   commit: string | null;
+  /** Library files that differed from `commit` when the run started. */
   uncommittedLibraryFiles: string[];
+  /** When the run started (ISO 8601). */
   startedAt: string;
 }
 
@@ -145,15 +165,25 @@ export function readResultsDir(dir: string, options: { all?: boolean } = {}): Ru
 
 /** Mean and spread of one quantity over seeds. */
 export interface SeedStats {
+  /** Number of values. */
   count: number;
+  /** Arithmetic mean. */
   mean: number;
   /** Sample standard deviation (n − 1); 0 for a single value. */
   std: number;
+  /** Smallest value. */
   min: number;
+  /** Largest value. */
   max: number;
+  /** The values, in the order given. */
   values: number[];
 }
 
+/**
+ * Count, mean, sample std, min and max of one metric over seeds.
+ *
+ * @throws Error if `values` is empty or holds a non-finite number.
+ */
 export function seedStats(values: readonly number[]): SeedStats {
   if (values.length === 0) throw new Error('seedStats needs at least one value');
   values.forEach((v, i) => {

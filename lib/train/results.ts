@@ -13,17 +13,25 @@ import * as tf from '@tensorflow/tfjs';
 import { findProjectRoot } from '../data/paths.js';
 import { fileError, writeFileAtomicSync } from './file-safety.js';
 
+/** The machine a run or benchmark ran on, recorded in results files. */
 export interface MachineInfo {
+  /** Operating system type and release. */
   os: string;
+  /** Node's `os.platform()`, e.g. 'linux'. */
   platform: string;
+  /** CPU architecture, e.g. 'x64'. */
   arch: string;
+  /** Model name of the first CPU. */
   cpuModel: string;
+  /** Logical CPU count. */
   cores: number;
+  /** Total memory in GiB, one decimal. */
   memoryGB: number;
   /** Load average (1, 5, 15 min) when the run started: other work shares the cores. */
   loadAverage: number[];
 }
 
+/** This machine: OS, CPU, cores, memory and the current load average. */
 export function machineInfo(): MachineInfo {
   const cpus = os.cpus();
   return {
@@ -37,16 +45,23 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+/** Versions of the software a result was produced with. */
 export interface Versions {
+  /** Node.js version. */
   node: string;
+  /** TensorFlow.js version. */
   tfjs: string;
+  /** Version of the installed wasm backend, or null when not found. */
   tfjsBackendWasm: string | null;
   /** Optional dependencies (null when not installed). */
   tfjsBackendWebgpu?: string | null;
+  /** Version of the `webgpu` (Dawn) package. */
   webgpu?: string | null;
+  /** This package's version. */
   package: string;
 }
 
+/** Versions of Node, tfjs, the wasm backend and this package. */
 export function versions(): Versions {
   const root = findProjectRoot();
   const readVersion = (path: string): string | null => {
@@ -66,7 +81,9 @@ export function versions(): Versions {
   };
 }
 
+/** The git state of the project when a run started. */
 export interface GitInfo {
+  /** HEAD commit hash. */
   commit: string;
   /** Whether tracked files differed from the commit when the run started. */
   dirty: boolean;
@@ -109,10 +126,25 @@ export const RESULTS_KIND = 'soft-moe-workbook/train-results';
 
 /** What is at a path where a results file would go. */
 export type ResultsFileState =
-  | { kind: 'absent' }
+  | {
+      /** No file at the path. */
+      kind: 'absent';
+    }
   /** Not a results document this project wrote (any other file, unreadable or not JSON). */
-  | { kind: 'foreign'; reason: string }
-  | { kind: 'ours'; status: string; doc: Record<string, unknown> };
+  | {
+      /** A file this project did not write. */
+      kind: 'foreign';
+      /** Why it is not one of ours. */
+      reason: string;
+    }
+  | {
+      /** A results document this project wrote. */
+      kind: 'ours';
+      /** Its status ('finished', 'running', …). */
+      status: string;
+      /** The parsed document. */
+      doc: Record<string, unknown>;
+    };
 
 /**
  * Whether `doc` is a results document written by this project: `kind` 'soft-moe-workbook/…',
@@ -152,6 +184,7 @@ export function resultStatus(path: string): string | null {
   return state.kind === 'absent' ? null : state.kind === 'foreign' ? 'foreign' : state.status;
 }
 
+/** Options of {@link writeResults}. */
 export interface WriteResultsOptions {
   /** Replace a finished result. Default false. Never replaces a file this project did not write. */
   force?: boolean;

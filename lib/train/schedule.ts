@@ -13,8 +13,13 @@
  */
 import { checkInt } from '../ops/check.js';
 
+/**
+ * How the learning rate falls after the warm-up: 'cosine' (optax `warmup_cosine_decay_schedule`),
+ * 'linear' (vmoe 'warmup_linear_decay') or 'constant' (stays at the peak).
+ */
 export type DecayKind = 'cosine' | 'linear' | 'constant';
 
+/** A learning-rate schedule: linear warm-up to `peak`, then decay to `end` at `totalSteps`. */
 export interface ScheduleOptions {
   /** Peak learning rate. */
   peak: number;
@@ -28,6 +33,13 @@ export interface ScheduleOptions {
   end?: number;
 }
 
+/**
+ * Validate a schedule.
+ *
+ * @throws Error if `peak` is not a finite number > 0, `totalSteps` or `warmupSteps` is not an
+ * integer in range, `warmupSteps` > `totalSteps`, `end` is outside [0, peak], or `decay` is
+ * unknown.
+ */
 export function checkSchedule(options: ScheduleOptions): void {
   const { peak, totalSteps, warmupSteps } = options;
   if (!Number.isFinite(peak) || peak <= 0) throw new Error(`learning rate peak must be a finite number > 0, got ${String(peak)}`);

@@ -23,6 +23,10 @@ import type { CheckpointContents, StoredTensor } from './checkpoint.js';
 import { countCorrect, crossEntropy } from './loss.js';
 import { checkSchedule, learningRateAt, type DecayKind, type ScheduleOptions } from './schedule.js';
 
+/**
+ * Options of a {@link Trainer}: the run length, batch size, learning-rate schedule (lib/train/schedule.ts),
+ * Adam settings and the batch-order seed. Defaults are filled in by {@link resolveTrainerOptions}.
+ */
 export interface TrainerOptions {
   /** Total number of updates (sets the schedule's length). */
   steps: number;
@@ -47,18 +51,38 @@ export interface TrainerOptions {
   maxShift?: number;
 }
 
+/**
+ * {@link TrainerOptions} with every default filled in; stored in checkpoints, which must match it to resume.
+ */
 export interface ResolvedTrainerOptions {
+  /** Total number of updates. */
   steps: number;
+  /** Images per update. */
   batchSize: number;
+  /** Peak learning rate (reached at the end of the warm-up). */
   learningRate: number;
+  /** Linear warm-up updates. */
   warmupSteps: number;
+  /** Decay after the warm-up. */
   decay: DecayKind;
+  /** Final learning rate. */
   endLearningRate: number;
-  adam: { beta1: number; beta2: number; epsilon: number; weightDecay: number; clipNorm: number | null };
+  /** Adam settings (see {@link AdamOptions}); `clipNorm` null means no clipping. */
+  adam: Required<Pick<AdamOptions, 'beta1' | 'beta2' | 'epsilon' | 'weightDecay' | 'clipNorm'>>;
+  /** Seed of the batch order. */
   seed: number;
+  /** Random translation of training images, in pixels per axis (0 = none). */
   maxShift: number;
 }
 
+/**
+ * Fill in the defaults of {@link TrainerOptions}: batch 128, peak learning rate 1e-3, warm-up
+ * min(500, ⌊steps / 10⌋), cosine decay to 0 (vmoe `end_value = 0`), Adam β₁ 0.9, β₂ 0.999, ε 1e-8,
+ * clipping at global norm 1.0 (vmoe `get_adam_config`), seed 0, no shift.
+ *
+ * @throws Error if `steps`, `batchSize`, `seed` or `maxShift` is not an integer in range, or the
+ * schedule is inconsistent (e.g. more warm-up steps than steps).
+ */
 export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerOptions {
   if (options == null) throw new Error('Trainer needs options {steps, …}');
   checkOptions(
@@ -113,28 +137,43 @@ export interface StepResult {
   dropFraction: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** Learning rate this update used. */
   learningRate: number;
   /** Wall time of the update, read-back included (ms). */
   ms: number;
 }
 
+/** What one evaluation measured ({@link Trainer.evaluate}, {@link evaluateModel}). */
 export interface EvalResult {
+  /** Updates done when the evaluation ran. */
   step: number;
+  /** Fraction of the evaluated images classified correctly. */
   accuracy: number;
+  /** Mean cross-entropy over the evaluated images. */
   loss: number;
+  /** Number of images evaluated. */
   count: number;
+  /** Wall time of the evaluation (ms). */
   ms: number;
 }
 
 /** Curves of a run; one entry per update in the per-step arrays. */
 export interface History {
+  /** Cross-entropy of each update's batch ({@link StepResult.loss}). */
   loss: number[];
+  /** Summed auxiliary loss of each update (unweighted). */
   auxLoss: number[];
+  /** Batch accuracy of each update (before the update). */
   accuracy: number[];
+  /** Global gradient norm of each update, before clipping. */
   gradNorm: number[];
+  /** Fraction of tokens dropped at each update, averaged over the sparse MoE blocks. */
   dropFraction: number[];
+  /** Learning rate of each update. */
   learningRate: number[];
+  /** Wall time of each update (ms). */
   stepMs: number[];
+  /** The periodic evaluations, in order ({@link FitOptions.evalEvery}). */
   evals: EvalResult[];
   /**
    * Soft MoE diagnostics (lib/moe/diagnostics.ts) on the fixed probe batch, per block: before the
@@ -149,10 +188,12 @@ export interface DiagnosticsRecord {
   blocks: BlockDiagnostics;
 }
 
+/** A {@link History} with no entries. */
 export function emptyHistory(): History {
   return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], dropFraction: [], learningRate: [], stepMs: [], evals: [], diagnostics: [] };
 }
 
+/** Options of {@link Trainer.evaluate} and {@link evaluateModel}. */
 export interface EvaluateOptions {
   /** Images per forward pass. Default 500. */
   batchSize?: number;
@@ -160,6 +201,7 @@ export interface EvaluateOptions {
   limit?: number;
 }
 
+/** Options of {@link Trainer.fit}: evaluation, stopping point, callbacks and checkpoints. */
 export interface FitOptions {
   /** Validation split for the periodic evaluations (never the test set). */
   validation?: ImageDataset;
@@ -176,7 +218,9 @@ export interface FitOptions {
   onDiagnostics?: (record: DiagnosticsRecord) => void;
   /** Stop after this many updates in total. Default: options.steps. */
   untilStep?: number;
+  /** Called after every update with what it measured. */
   onStep?: (result: StepResult) => void;
+  /** Called after every periodic evaluation. */
   onEval?: (result: EvalResult) => void;
   /** Call `saveCheckpoint` every N updates (and after the last). */
   checkpointEvery?: number;
@@ -199,6 +243,12 @@ export interface FitOptions {
 
 /** Thrown by `fit` when its `signal` aborts; the trainer's state is that after the last update. */
 export class TrainingInterrupted extends Error {
+  /**
+   * An interruption after update `step`.
+   *
+   * @param step updates done when training stopped; kept as `step`.
+   * @param reason why (the abort reason), or empty.
+   */
   constructor(readonly step: number, reason: string) {
     super(`training interrupted after update ${step}${reason ? ` (${reason})` : ''}`);
     this.name = 'TrainingInterrupted';
@@ -214,19 +264,53 @@ export function divergenceLimit(history: History, numClasses: number, factor = 1
 
 /** The checkpoint's JSON meta. */
 export interface TrainerCheckpointMeta {
+  /** Marks the file as a trainer checkpoint. */
   kind: 'soft-moe-workbook/trainer';
+  /** Updates done when the checkpoint was taken. */
   step: number;
+  /** The model's resolved configuration (must match to restore). */
   modelConfig: ResolvedViTConfig;
+  /** The trainer's resolved options (must match to restore). */
   trainerOptions: ResolvedTrainerOptions;
+  /** The curves up to `step`. */
   history: History;
 }
 
+/**
+ * Trains a {@link ViT} classifier: Adam ({@link Adam}) with warm-up and decay
+ * ({@link learningRateAt}), cross-entropy plus `auxLossWeight` × the MoE blocks' auxiliary losses,
+ * periodic evaluation on a validation split, and checkpoints that resume the same curve. The batch
+ * order is a function of (seed, step) alone ({@link batchStream}), so the same seed and backend give
+ * the same loss curve.
+ *
+ * The trainer owns the optimiser state (disposed by {@link Trainer.dispose}); the model belongs to
+ * the caller.
+ *
+ * @example
+ * ```ts
+ * const train = await loadDataset('fashion-mnist', 'train');          // Node entry
+ * const { train: fit, validation } = splitValidation(train, { count: 5000, seed: 0 });
+ * const model = new ViT({ ...SIZE_PRESETS.small, kind: 'soft', moe: { numExperts: 16, slotsPerExpert: 1 } });
+ * const trainer = new Trainer(model, { steps: 2000, batchSize: 128, learningRate: 1e-3 });
+ * const history = await trainer.fit(fit, { validation, evalEvery: 500, onStep: (r) => console.log(r.step, r.loss) });
+ * console.log((await trainer.evaluate(validation)).accuracy);
+ * trainer.dispose(); model.dispose();
+ * ```
+ */
 export class Trainer {
+  /** The resolved options (defaults filled in). */
   readonly options: ResolvedTrainerOptions;
+  /** The Adam optimiser over the model's variables; owned by the trainer. */
   readonly optimizer: Adam;
+  /** Curves of the run so far (restored from a checkpoint by {@link Trainer.restoreCheckpoint}). */
   history: History = emptyHistory();
   private readonly params: Record<string, tf.Variable>;
 
+  /**
+   * @param model the ViT to train (its variables are the parameters; the caller keeps ownership).
+   * @param options run length, schedule and Adam settings; see {@link resolveTrainerOptions} for the defaults.
+   * @throws Error for invalid options (see {@link resolveTrainerOptions} and {@link Adam}).
+   */
   constructor(
     readonly model: ViT,
     options: TrainerOptions,
@@ -361,7 +445,12 @@ export class Trainer {
    * What a checkpoint holds: parameters, Adam's moments and step (tensors, not copies), the
    * options and the history. Written to a file by `saveTrainerCheckpoint` (Node entry).
    */
-  checkpointContents(): { tensors: Record<string, tf.Tensor>; meta: TrainerCheckpointMeta } {
+  checkpointContents(): {
+    /** Parameters (`param/…`) and Adam moments (`adam/m/…`, `adam/v/…`), the live tensors. */
+    tensors: Record<string, tf.Tensor>;
+    /** Step, configurations and history. */
+    meta: TrainerCheckpointMeta;
+  } {
     const state = this.optimizer.getState();
     const tensors: Record<string, tf.Tensor> = {};
     for (const [n, v] of Object.entries(this.params)) tensors[`param/${n}`] = v;

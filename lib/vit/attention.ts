@@ -22,24 +22,41 @@ import { ownVariable, type Module } from '../core/module.js';
 import { xavierUniform } from './init.js';
 import { layerNorm } from './norm.js';
 
+/** Sizes, options and seeds of a {@link MultiHeadAttention}. */
 export interface AttentionConfig {
+  /** Token width d. */
   dim: number;
+  /** Heads h; must divide d. */
   numHeads: number;
+  /** LayerNorm on queries and keys per head (flax `normalize_qk`). */
   qkNorm: boolean;
+  /** Epsilon of the query/key LayerNorms. */
   layerNormEps: number;
   /** Seeds of the Wq, Wk, Wv, Wo draws. */
   seeds: [number, number, number, number];
 }
 
+/** What {@link MultiHeadAttention.apply} returns. */
 export interface AttentionOutput {
+  /** Output [b, m, d]. */
   y: tf.Tensor3D;
   /** Attention weights [b, h, m, m], only with `returnWeights`. */
   weights?: tf.Tensor4D;
 }
 
+/**
+ * Multi-head self-attention (Vaswani et al. 2017; flax `MultiHeadDotProductAttention` as vit_jax uses it):
+ * q, k, v and output projections [d, d] with biases (Xavier uniform, zero biases), softmax(q·kᵀ/√dₕ)
+ * per head, optional LayerNorm on q and k.
+ */
 export class MultiHeadAttention implements Module {
   readonly variables: Record<string, tf.Variable>;
+  /** Width per head dₕ = d / h. */
   readonly headDim: number;
+  /**
+   * @param config sizes, options and seeds; kept as `config`.
+   * @throws Error if `numHeads` does not divide `dim`.
+   */
   constructor(readonly config: AttentionConfig) {
     const { dim, numHeads, seeds } = config;
     if (dim % numHeads !== 0) throw new Error(`numHeads ${numHeads} must divide dim ${dim}`);
@@ -91,6 +108,7 @@ export class MultiHeadAttention implements Module {
     }) as unknown as AttentionOutput;
   }
 
+  /** Dispose every projection (and LayerNorm) variable. */
   dispose(): void {
     for (const t of Object.values(this.variables)) t.dispose();
   }

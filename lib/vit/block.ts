@@ -13,11 +13,26 @@ import { SeedStream } from '../core/random.js';
 import { createMlpBlock, type ForwardOptions, type MlpBlock, type MlpOutput } from './mlp.js';
 import { LayerNorm } from './norm.js';
 
+/**
+ * One pre-LayerNorm encoder block (see above): x' = x + MSA(LN(x)), y = x' + MLP(LN(x')), the MLP slot
+ * dense or an MoE. Owns its variables.
+ */
 export class EncoderBlock implements Module {
+  /** LayerNorm before the attention. */
   readonly norm1: LayerNorm;
+  /** Self-attention. */
   readonly attention: MultiHeadAttention;
+  /** LayerNorm before the MLP slot. */
   readonly norm2: LayerNorm;
+  /** The MLP slot: dense or one of the MoEs. */
   readonly mlp: MlpBlock;
+  /**
+   * A block with fresh weights: two LayerNorms, attention and the MLP slot of `kind`.
+   *
+   * @param kind what the MLP slot holds; kept as `kind`.
+   * @param config the model's resolved configuration.
+   * @param seeds the model's seed stream; attention takes four seeds, the MLP slot one.
+   */
   constructor(
     readonly kind: BlockKind,
     config: ResolvedViTConfig,
@@ -63,6 +78,7 @@ export class EncoderBlock implements Module {
     }) as unknown as MlpOutput;
   }
 
+  /** Dispose every variable of the block. */
   dispose(): void {
     this.norm1.dispose();
     this.attention.dispose();

@@ -19,6 +19,7 @@ import type { TokensChoiceOptions } from '../moe/routers/tokens-choice.js';
 
 /** What sits in the MLP slot of an encoder block. */
 export type BlockKind = 'dense' | 'soft' | 'tokens-choice' | 'experts-choice';
+/** Every {@link BlockKind}, for validation and command-line parsing. */
 export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'soft', 'tokens-choice', 'experts-choice'];
 
 /**
@@ -118,6 +119,18 @@ export interface MoEConfig {
 /** The Soft MoE options a ViT config may set (Table 2 ablations and the §2.3 normalisation). */
 export type SoftMoEAblation = Pick<SoftMoEOptions, 'normalize' | 'dispatch' | 'combine' | 'experts'>;
 
+/**
+ * Configuration of a {@link ViT}: image and patch size, width, depth, heads, and which blocks
+ * hold which MoE (paper §3; vmoe `vit_moe.py`, `soft_moe/configs/common.py`). Every field is
+ * optional; {@link resolveViTConfig} fills the defaults (a dense ViT with width 64 and 4 blocks on
+ * 28×28 images) and validates.
+ *
+ * @example
+ * ```ts
+ * // The workbook's Soft MoE ViT: 16 experts × 1 slot in the last 2 of 4 blocks.
+ * const config: ViTConfig = { ...SIZE_PRESETS.small, kind: 'soft', moe: { numExperts: 16, slotsPerExpert: 1 } };
+ * ```
+ */
 export interface ViTConfig {
   /** Image height and width. Default 28 (MNIST, Fashion-MNIST). */
   imageSize?: number;
@@ -142,6 +155,7 @@ export interface ViTConfig {
   kind?: BlockKind;
   /** Per-block kinds, overriding `kind` and `moe.layers` entirely (length = depth). */
   blocks?: BlockKind[];
+  /** Options of the MoE blocks (experts, slots, K, capacity, auxiliary loss weight). */
   moe?: MoEConfig;
   /**
    * LayerNorm on queries and keys per head (flax `normalize_qk`). Default false: the Soft MoE
@@ -166,26 +180,48 @@ export interface ViTConfig {
 
 /** The configuration with every default filled in. */
 export interface ResolvedViTConfig {
+  /** Image height and width. */
   imageSize: number;
+  /** Image channels. */
   channels: number;
+  /** Patch side P. */
   patchSize: number;
+  /** Number of classes. */
   numClasses: number;
+  /** Token width d. */
   dim: number;
+  /** Number of encoder blocks. */
   depth: number;
+  /** Attention heads. */
   numHeads: number;
+  /** Hidden width of the dense MLP. */
   mlpDim: number;
+  /** Kind of the MoE blocks as configured (`blocks` says what each block is). */
   kind: BlockKind;
+  /** The kind of each block, length `depth`. */
   blocks: BlockKind[];
+  /**
+   * The MoE options with defaults; `slotsPerExpert` null means Soft MoE sizes its slots by `capacityFactor`.
+   */
   moe: Required<Omit<MoEConfig, 'slotsPerExpert' | 'layers' | 'routerOptions' | 'softOptions' | 'phiInitStd'>> & {
+    /** Slots per expert p, or null to derive p from `capacityFactor`. */
     slotsPerExpert: number | null;
+    /** Std of Φ's normal initialisation, or null for 1/√d (vmoe lecun_normal). */
     phiInitStd: number | null;
+    /** Indices of the blocks that are not dense, ascending. */
     layers: number[];
+    /** Extra options for the sparse routers (empty by default). */
     routerOptions: SparseRouterOptions;
+    /** Soft MoE ablation switches (default: the paper's Soft MoE). */
     softOptions: Required<SoftMoEAblation>;
   };
+  /** LayerNorm on queries and keys. */
   qkNorm: boolean;
+  /** Head initialisation. */
   headInit: 'zeros' | 'uniform';
+  /** LayerNorm epsilon. */
   layerNormEps: number;
+  /** Seed of every initialiser. */
   seed: number;
   /** Tokens per image m = (imageSize / patchSize)². */
   numTokens: number;
@@ -200,6 +236,7 @@ export const SIZE_PRESETS = {
   /** Wider and deeper: width 128, 6 blocks, MLP 512. */
   medium: { dim: 128, depth: 6, numHeads: 4, mlpDim: 512 },
 } as const satisfies Record<string, Partial<ViTConfig>>;
+/** A name of {@link SIZE_PRESETS}. */
 export type SizePreset = keyof typeof SIZE_PRESETS;
 
 /** Default MoE blocks: the last ⌊depth/2⌋ (at least one), as the paper's "last half". */
@@ -208,7 +245,13 @@ export function defaultMoELayers(depth: number): number[] {
   return Array.from({ length: lastN }, (_, i) => depth - lastN + i);
 }
 
-/** Fill in defaults and validate; errors name the bad value and what was expected. */
+/**
+ * Fill in defaults and validate; errors name the bad value and what was expected.
+ *
+ * @throws Error if a size is not a positive integer, `patchSize` does not divide `imageSize`,
+ * `numHeads` does not divide `dim`, `moe.k` exceeds `moe.numExperts`, a kind or option is not one
+ * of its allowed values, or `moe.layers` / `blocks` name blocks outside [0, depth).
+ */
 export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   checkOptions(
     config,

@@ -20,6 +20,7 @@ import { resolveViTConfig, type BlockKind, type ResolvedViTConfig, type ViTConfi
 
 /** Forward FLOPs of one image, by component (each a sum over blocks). */
 export interface FlopBreakdown {
+  /** Patch projection (the position embeddings are an addition, not counted). */
   patchEmbed: number;
   /** q, k, v, output projections and the two per-head products. */
   attention: number;
@@ -31,14 +32,25 @@ export interface FlopBreakdown {
   dispatchCombine: number;
   /** Global average pooling (as a product with a row of 1/m) and the head. */
   head: number;
+  /** Sum of the parts. */
   total: number;
 }
 
+/** Parameters and forward FLOPs of a ViT, from {@link modelCost}. */
 export interface ModelCost {
+  /** Trainable parameters. */
   parameters: number;
+  /** Forward FLOPs of one image, by component. */
   flopsPerImage: FlopBreakdown;
   /** Per block: kind, parameters, forward FLOPs per image. */
-  blocks: Array<{ kind: BlockKind; parameters: number; flops: number }>;
+  blocks: Array<{
+    /** Kind of the block. */
+    kind: BlockKind;
+    /** Parameters of the block. */
+    parameters: number;
+    /** Forward FLOPs of the block per image. */
+    flops: number;
+  }>;
 }
 
 /** The FLOPs of one block's MLP slot per image (lib/moe/cost.ts, one copy of the formulas). */

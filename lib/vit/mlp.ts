@@ -18,6 +18,7 @@ export interface MlpMetrics {
   dropFraction?: tf.Scalar;
 }
 
+/** What the MLP slot of an encoder block returns ({@link MlpBlock.apply}). */
 export interface MlpOutput {
   /** [b, m, d] */
   y: tf.Tensor3D;
@@ -35,7 +36,9 @@ export interface MlpOutput {
  * slots of each token (eq. 3). What the paper draws in Fig. 10.
  */
 export interface SoftRouting {
+  /** Dispatch weights D (eq. 1), [b, m, n, p]. */
   dispatch: tf.Tensor4D;
+  /** Combine weights C (eq. 3), [b, m, n, p]. */
   combine: tf.Tensor4D;
 }
 
@@ -56,15 +59,26 @@ export interface ForwardOptions {
   returnRouting?: boolean;
 }
 
+/** The MLP slot of an encoder block: dense, Soft MoE, Tokens Choice or Experts Choice; owns its variables. */
 export interface MlpBlock extends Module {
+  /** Which kind of block this is. */
   readonly kind: BlockKind;
+  /** Forward pass on tokens x [b, m, d] (one routing group per image); call inside `tf.tidy`. */
   apply(x: tf.Tensor3D, options?: ForwardOptions): MlpOutput;
 }
 
 /** The dense MLP d → mlpDim → d with GELU (vmoe/`vit_jax` `MlpBlock`), lib/moe's DenseMLPLayer. */
 export class DenseMlpBlock implements MlpBlock {
   readonly kind = 'dense' as const;
+  /** The lib/moe layer that holds the variables. */
   readonly layer: DenseMLPLayer;
+  /**
+   * A dense MLP block with fresh weights (Xavier uniform, zero biases).
+   *
+   * @param dim token width d.
+   * @param hidden hidden width.
+   * @param seeds the model's seed stream; the block takes one seed.
+   */
   constructor(dim: number, hidden: number, seeds: SeedStream) {
     this.layer = new DenseMLPLayer({ dim, hidden, seed: seeds.next() });
   }
@@ -87,10 +101,17 @@ export class DenseMlpBlock implements MlpBlock {
  */
 export class SoftMoEBlock implements MlpBlock {
   readonly kind = 'soft' as const;
+  /** The lib/moe layer that holds the variables. */
   readonly layer: SoftMoELayer;
   private readonly softOptions: ResolvedViTConfig['moe']['softOptions'];
   private readonly noiseStd: number;
   private readonly noiseSeed: number;
+  /**
+   * A Soft MoE block sized by `config` (n = `moe.numExperts`, p = `moe.slotsPerExpert` or from the capacity factor).
+   *
+   * @param config the model's resolved configuration (sizes and `moe` options).
+   * @param seeds the model's seed stream; the block takes one seed.
+   */
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     this.softOptions = moe.softOptions;
@@ -144,8 +165,15 @@ export class SoftMoEBlock implements MlpBlock {
  */
 export class TokensChoiceBlock implements MlpBlock {
   readonly kind = 'tokens-choice' as const;
+  /** The lib/moe layer that holds the variables. */
   readonly layer: TokensChoiceLayer;
   private readonly noiseSeed: number;
+  /**
+   * A Tokens Choice block sized by `config` (n, K, capacity factor, BPR, noise from `moe`).
+   *
+   * @param config the model's resolved configuration (sizes and `moe` options).
+   * @param seeds the model's seed stream; the block takes one seed (and its router noise seed from it).
+   */
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     const seed = seeds.next(); // the layer derives the seeds of its router and experts from it
@@ -175,7 +203,14 @@ export class TokensChoiceBlock implements MlpBlock {
 /** Experts Choice (Zhou et al. 2022; paper §3 baseline) around lib/moe's ExpertsChoiceLayer. */
 export class ExpertsChoiceBlock implements MlpBlock {
   readonly kind = 'experts-choice' as const;
+  /** The lib/moe layer that holds the variables. */
   readonly layer: ExpertsChoiceLayer;
+  /**
+   * An Experts Choice block sized by `config` (n and capacity factor from `moe`).
+   *
+   * @param config the model's resolved configuration (sizes and `moe` options).
+   * @param seeds the model's seed stream; the block takes one seed.
+   */
   constructor(config: ResolvedViTConfig, seeds: SeedStream) {
     const { moe } = config;
     const seed = seeds.next();

@@ -45,18 +45,29 @@ const addPositionsOp = customOp(2, ([tokens, pos]) => {
   const [b, m, d] = tokens.shape as [number, number, number];
   return {
     value: tf.add(tokens, pos),
-    gradFunc: (dy) => [dy, columnSums(dy.reshape([b, m * d]) as tf.Tensor2D).reshape([m, d])],
+    // dy.clone(), not dy: a custom gradient that hands back the incoming dy itself made the wasm
+    // backend free that buffer twice once clones copy (fast path off, SOFTMOE_FAST_WASM=0): "memory
+    // access out of bounds" in a training step (test/train/backends.test.ts, wasm-portable).
+    gradFunc: (dy) => [dy.clone(), columnSums(dy.reshape([b, m * d]) as tf.Tensor2D).reshape([m, d])],
   };
 });
 
+/**
+ * tokens [b, m, d] + pos [m, d] → [b, m, d]; the gradient of pos is a product with a row of ones (see above).
+ */
 export function addPositions(tokens: tf.Tensor3D, pos: tf.Tensor2D): tf.Tensor3D {
   return addPositionsOp(tokens, pos) as tf.Tensor3D;
 }
 
+/** Sizes and seeds of a {@link PatchEmbed}. */
 export interface PatchEmbedConfig {
+  /** Image height and width H = W. */
   imageSize: number;
+  /** Image channels C. */
   channels: number;
+  /** Patch side P; must divide imageSize. */
   patchSize: number;
+  /** Token width d. */
   dim: number;
   /** Seeds of the kernel and position-embedding draws. */
   seeds: [number, number];
@@ -68,8 +79,14 @@ export interface PatchEmbedConfig {
  */
 export class PatchEmbed implements Module {
   readonly variables: Record<string, tf.Variable>;
+  /** Tokens per image m = (H/P)². */
   readonly numTokens: number;
+  /** Values per patch P·P·C. */
   readonly patchDim: number;
+  /**
+   * @param config sizes and seeds; kept as `config`.
+   * @throws Error if `patchSize` does not divide `imageSize`.
+   */
   constructor(readonly config: PatchEmbedConfig) {
     const { imageSize, channels, patchSize, dim, seeds } = config;
     if (imageSize % patchSize !== 0) throw new Error(`patchSize ${patchSize} must divide imageSize ${imageSize}`);
@@ -98,6 +115,7 @@ export class PatchEmbed implements Module {
     });
   }
 
+  /** Dispose the kernel, bias and position embeddings. */
   dispose(): void {
     for (const v of Object.values(this.variables)) v.dispose();
   }

@@ -27,6 +27,7 @@ import type { ForwardOptions, SoftRouting } from './mlp.js';
 import { LayerNorm } from './norm.js';
 import { PatchEmbed } from './patch-embed.js';
 
+/** What {@link ViT.apply} returns. */
 export interface ViTOutput {
   /** [b, classes] */
   logits: tf.Tensor2D;
@@ -40,14 +41,38 @@ export interface ViTOutput {
   routing?: Record<number, SoftRouting>;
 }
 
+/**
+ * A Vision Transformer classifier whose MLP blocks are dense, Soft MoE, Tokens Choice or Experts
+ * Choice (paper §3; vmoe `VisionTransformerMoe`, `classifier='gap'`): patch embedding with
+ * position embeddings, pre-LN encoder blocks, a final LayerNorm, global average pooling and a
+ * linear head. images [b, H, W, C] → logits [b, classes]. Owns its variables; dispose it.
+ *
+ * @example
+ * ```ts
+ * const model = new ViT({ ...SIZE_PRESETS.tiny, kind: 'soft', moe: { numExperts: 8, slotsPerExpert: 1 }, seed: 0 });
+ * const images = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+ * const logits = tf.tidy(() => model.apply(images).logits);      // [2, 10]
+ * console.log(model.parameterCount, modelCost(model.config).flopsPerImage.total);
+ * tf.dispose([images, logits]);
+ * model.dispose();
+ * ```
+ */
 export class ViT implements Module {
+  /** The resolved configuration (defaults filled in). */
   readonly config: ResolvedViTConfig;
+  /** Patch embedding and position embeddings. */
   readonly patchEmbed: PatchEmbed;
+  /** The encoder blocks, in order. */
   readonly blocks: EncoderBlock[];
+  /** The LayerNorm after the last block (vmoe `encoder_norm`). */
   readonly encoderNorm: LayerNorm;
   private readonly head: Record<string, tf.Variable>;
   private disposed = false;
 
+  /**
+   * @param config sizes and block kinds; every field optional (see {@link resolveViTConfig}).
+   * @throws Error if the configuration is invalid (see {@link resolveViTConfig}).
+   */
   constructor(config: ViTConfig = {}) {
     this.config = resolveViTConfig(config);
     const c = this.config;
@@ -130,6 +155,7 @@ export class ViT implements Module {
     }) as unknown as ViTOutput;
   }
 
+  /** Dispose every variable of the model; later calls do nothing. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

@@ -41,9 +41,13 @@ interface DeviceLike {
 
 /** What backendInfo() reports about the adapter behind the webgpu backend. */
 export interface WebGPUAdapterReport {
+  /** Adapter vendor. */
   vendor: string;
+  /** Adapter architecture. */
   architecture: string;
+  /** Adapter device. */
   device: string;
+  /** Adapter description. */
   description: string;
   /** The adapter says it is a fallback (software) adapter. */
   fallback: boolean;
@@ -59,6 +63,13 @@ export interface WebGPUAdapterReport {
 
 /** A GPU error (WGSL compile, validation, out of memory) raised while a tfjs program ran. */
 export class WebGPUKernelError extends Error {
+  /**
+   * An error naming the failed GPU program.
+   *
+   * @param kernel name of the tfjs program that failed.
+   * @param gpuMessage the GPU error message.
+   * @param later true when thrown by a later program or read, after the failure.
+   */
   constructor(
     readonly kernel: string,
     readonly gpuMessage: string,

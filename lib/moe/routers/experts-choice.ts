@@ -25,6 +25,7 @@ import { checkRouterInputs, routerGates, type RouterParams } from '../gating.js'
 import { dropFraction, expertLoad, expertsChoiceMetrics, expertsPerToken } from '../metrics.js';
 import { oneHot } from '../../ops/one-hot.js';
 
+/** Options of {@link expertsChoice} (Zhou et al. 2022; vmoe `NoisyTopItemsPerExpertRouter` without noise). */
 export interface ExpertsChoiceOptions {
   /** Capacity factor cf > 0: C = round(m·cf/n). Needed unless `capacity` is given. */
   capacityFactor?: number;
@@ -58,6 +59,7 @@ export const EXPERTS_CHOICE_OPTION_KINDS = {
   checkFinite: 'boolean',
 } as const;
 
+/** What {@link expertsChoice} returns: the output and the routing decisions. */
 export interface ExpertsChoiceResult {
   /** Output [g, m, d]. */
   y: tf.Tensor3D;
@@ -79,6 +81,7 @@ export interface ExpertsChoiceResult {
   expertLoad: tf.Tensor2D;
   /** With returnWeights: dispatch (0/1) and combine weights, [g, m, n, C]. */
   dispatch?: tf.Tensor4D;
+  /** With returnWeights: combine weights (the gate where expert e took token i, else 0), [g, m, n, C]. */
   combine?: tf.Tensor4D;
   /** With metrics: vmoe's logged statistics. */
   metrics?: Record<string, tf.Scalar>;
@@ -99,6 +102,22 @@ export function expertsChoiceCapacity(numTokens: number, numExperts: number, cap
 /**
  * Experts Choice MoE as a pure function: x [g, m, d] → y [g, m, d] plus routing results.
  * Each group is routed independently. Gradients reach x, W_g and the expert weights.
+ *
+ * @param x tokens [g, m, d].
+ * @param params router W_g [d, n] and experts w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
+ * @param options capacity (factor or fixed), rounding, what to return.
+ * @throws Error if a shape does not match, neither `capacityFactor` nor `capacity` is given, or
+ * an option is not an allowed value.
+ *
+ * @example
+ * ```ts
+ * const layer = new ExpertsChoiceLayer({ dim: 8, numExperts: 4, options: { capacityFactor: 1 } });
+ * const x = tf.randomNormal([2, 16, 8]) as tf.Tensor3D;                 // [g, m, d]
+ * const load = tf.tidy(() => expertsChoice(x, layer.params, { capacityFactor: 1.0 }).expertLoad);
+ * console.log(load.arraySync());        // every expert takes C = round(16·1/4) = 4 tokens per group
+ * tf.dispose([x, load]);
+ * layer.dispose();
+ * ```
  */
 export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: ExpertsChoiceOptions): ExpertsChoiceResult {
   if (options == null) throw new Error('expertsChoice needs options {capacityFactor | capacity}');

@@ -36,6 +36,7 @@ import { oneHot } from '../../ops/one-hot.js';
  */
 export const TOKENS_CHOICE_ROUNDING: CeilOrRound = 'ceil';
 
+/** Options of {@link tokensChoice}: K, capacity, Batch Prioritized Routing, router noise, auxiliary loss. */
 export interface TokensChoiceOptions {
   /** K, experts per token, 1 ≤ K ≤ n. */
   k: number;
@@ -99,6 +100,7 @@ export const TOKENS_CHOICE_OPTION_KINDS = {
   checkFinite: 'boolean',
 } as const;
 
+/** What {@link tokensChoice} returns: the output, the routing decisions and the auxiliary losses. */
 export interface TokensChoiceResult {
   /** Output [g, m, d]. */
   y: tf.Tensor3D;
@@ -125,9 +127,17 @@ export interface TokensChoiceResult {
   /** The auxiliary loss selected by `options.auxLoss` (0 for 'none'). */
   auxLoss: tf.Scalar;
   /** Each auxiliary loss (load only with noise), for logging. */
-  auxLosses: { importance: tf.Scalar; gshard: tf.Scalar; load?: tf.Scalar };
+  auxLosses: {
+    /** Importance loss (V-MoE Appendix A.2; vmoe `_importance_auxiliary_loss`). */
+    importance: tf.Scalar;
+    /** GShard loss (Lepikhin et al., Algorithm 1; vmoe `_gshard_auxiliary_loss`). */
+    gshard: tf.Scalar;
+    /** Load loss (V-MoE Appendix A.2; vmoe `_load_auxiliary_loss`); only with router noise. */
+    load?: tf.Scalar;
+  };
   /** With returnWeights: dispatch (0/1) and combine weights, [g, m, n, C]. */
   dispatch?: tf.Tensor4D;
+  /** With returnWeights: combine weights (the gate of each kept choice), [g, m, n, C]. */
   combine?: tf.Tensor4D;
 }
 
@@ -192,6 +202,22 @@ function dispatchMaskFromDecisions(decisions: tf.Tensor4D, numExperts: number, c
 /**
  * Tokens Choice top-K MoE as a pure function: x [g, m, d] → y [g, m, d] plus routing results.
  * Each group is routed independently. Gradients reach x, W_g and the expert weights.
+ *
+ * @param x tokens [g, m, d].
+ * @param params router W_g [d, n] and experts w1 [n, d, h], b1 [n, h], w2 [n, h, d], b2 [n, d].
+ * @param options K, capacity (factor or fixed), Batch Prioritized Routing, noise, auxiliary loss.
+ * @throws Error if a shape does not match, K is outside [1, n], neither `capacityFactor` nor
+ * `capacity` is given, or an option is not an allowed value.
+ *
+ * @example
+ * ```ts
+ * const layer = new TokensChoiceLayer({ dim: 8, numExperts: 4, options: { k: 1, capacityFactor: 1 } });
+ * const x = tf.randomNormal([2, 16, 8]) as tf.Tensor3D;                 // [g, m, d]
+ * const dropped = tf.tidy(() => tokensChoice(x, layer.params, { k: 2, capacityFactor: 1.0 }).dropFraction);
+ * console.log(dropped.dataSync()[0]);   // fraction of tokens that no expert processed
+ * tf.dispose([x, dropped]);
+ * layer.dispose();
+ * ```
  */
 export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: TokensChoiceOptions): TokensChoiceResult {
   if (options == null) throw new Error('tokensChoice needs options {k, capacityFactor | capacity}');

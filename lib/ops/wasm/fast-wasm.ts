@@ -106,7 +106,14 @@ export function disposeFastWasm(): void {
 }
 
 /** Whether the fast path is on for the active backend (else why not), and whether clones share data. */
-export function fastWasmStatus(): { active: boolean; reason: string | null; sharedClones: boolean } {
+export function fastWasmStatus(): {
+  /** Whether the wasm fast path is on. */
+  active: boolean;
+  /** Why it is off (null when on). */
+  reason: string | null;
+  /** Whether clones share data (the `Identity` replacement is installed). */
+  sharedClones: boolean;
+} {
   const active = fastWasm() != null;
   const sharedClones = identity != null;
   if (active) return { active, reason: null, sharedClones };
