@@ -33,8 +33,11 @@ const COSINE_EPS = 1e-9;
 
 /** Mean, smallest and largest pairwise cosine similarity (off-diagonal pairs). */
 export interface SimilarityStats {
+  /** Mean over the off-diagonal pairs (vmoe `cosine_psim`: (Σ − diagonal) / off-diagonal count). */
   mean: number;
+  /** Smallest off-diagonal cosine similarity. */
   min: number;
+  /** Largest off-diagonal cosine similarity. */
   max: number;
 }
 
@@ -42,11 +45,17 @@ export interface SimilarityStats {
 export interface SoftMoEDiagnostics {
   /** Tokens per group m, slots n·p, groups g of the probe batch. */
   tokens: number;
+  /** Slots n·p. */
   slots: number;
+  /** Groups (sequences) g of the probe batch. */
   groups: number;
+  /** The learned `scale` of §2.3 (1 at vmoe's initialisation). */
   scale: number;
+  /** Cosine similarity between the slots' dispatch columns D[:, j] (1: every slot averages the same tokens). */
   dispatchSimilarity: SimilarityStats;
+  /** Cosine similarity between the tokens' combine rows C[i, :] (1: every token mixes the slots alike). */
   combineSimilarity: SimilarityStats;
+  /** Cosine similarity between Φ's slot vectors (columns of Φ [d, n·p]). */
   phiSimilarity: SimilarityStats;
   /** null when no expert parameters were given (identity experts) or with a single expert. */
   expertSimilarity: SimilarityStats | null;

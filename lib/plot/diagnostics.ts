@@ -8,13 +8,17 @@ import { lineChart, type Figure } from './figure.js';
 
 /** The diagnostics after `step` updates, by name. */
 export interface DiagnosticsPoint {
+  /** Training update of the measurement (x axis). */
   step: number;
+  /** Named diagnostic values at that update (e.g. from diagnosticsValues). */
   values: Readonly<Record<string, number>>;
 }
 
 /** One run's diagnostics: at each recorded step, named values (e.g. `scale`, `maxDispatchRelMedian`). */
 export interface DiagnosticsRun {
+  /** Legend name of the run. */
   name: string;
+  /** Its measurements, in training order. */
   points: readonly DiagnosticsPoint[];
 }
 

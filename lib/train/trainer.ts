@@ -184,7 +184,9 @@ export interface History {
 
 /** The Soft MoE diagnostics of every Soft MoE block after `step` updates. */
 export interface DiagnosticsRecord {
+  /** Updates done when the diagnostics were measured (0: before training). */
   step: number;
+  /** The diagnostics of each Soft MoE block, by block name. */
   blocks: BlockDiagnostics;
 }
 
@@ -215,6 +217,7 @@ export interface FitOptions {
    * `history.diagnostics`. The caller owns the tensor.
    */
   probe?: tf.Tensor4D;
+  /** Called with each diagnostics record as it is measured (only with `probe`). */
   onDiagnostics?: (record: DiagnosticsRecord) => void;
   /** Stop after this many updates in total. Default: options.steps. */
   untilStep?: number;
