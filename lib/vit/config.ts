@@ -35,9 +35,10 @@ export interface MoEConfig {
   numExperts?: number;
   /**
    * Soft MoE: slots per expert p. Default 1, as the paper's main Soft MoE models
-   * (`pretrain_jft4b.py`: `num_slots=1`). Overrides `capacityFactor` for Soft MoE when given.
+   * (`pretrain_jft4b.py`: `num_slots=1`). Overrides `capacityFactor` for Soft MoE when given;
+   * null (as a resolved config stores it) means "from `capacityFactor`".
    */
-  slotsPerExpert?: number;
+  slotsPerExpert?: number | null;
   /** Tokens Choice: experts per token K. Default 1. */
   k?: number;
   /**
@@ -174,6 +175,12 @@ export interface ViTConfig {
   headInit?: 'zeros' | 'uniform';
   /** LayerNorm epsilon. Default 1e-6 (flax `nn.LayerNorm`). */
   layerNormEps?: number;
+  /**
+   * Tokens per image m, derived from imageSize and patchSize. Only so that a resolved config
+   * (`model.config`, or one read back from a checkpoint or results file) can build the same model:
+   * when given it must equal (imageSize / patchSize)².
+   */
+  numTokens?: number;
   /** Seed of every initialiser. Default 0. */
   seed?: number;
 }
@@ -257,14 +264,14 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
     config,
     {
       imageSize: 'integer', channels: 'integer', patchSize: 'integer', numClasses: 'integer', dim: 'integer', depth: 'integer', numHeads: 'integer',
-      mlpDim: 'integer', kind: BLOCK_KINDS, blocks: 'array', moe: 'object', qkNorm: 'boolean', headInit: ['zeros', 'uniform'], layerNormEps: 'number', seed: 'seed',
+      mlpDim: 'integer', kind: BLOCK_KINDS, blocks: 'array', moe: 'object', qkNorm: 'boolean', headInit: ['zeros', 'uniform'], layerNormEps: 'number', seed: 'seed', numTokens: 'integer',
     },
     'ViT config',
   );
   checkOptions(
     config.moe,
     {
-      numExperts: 'integer', slotsPerExpert: 'integer', k: 'integer', capacityFactor: 'number', batchPriority: 'boolean', noiseStd: 'number',
+      numExperts: 'integer', slotsPerExpert: 'integer-or-null', k: 'integer', capacityFactor: 'number', batchPriority: 'boolean', noiseStd: 'number',
       expertInit: ['shared', 'independent'], expertHidden: 'integer', layers: 'array', auxLossWeight: 'number', routerOptions: 'object', softOptions: 'object',
       scaleInit: 'number', phiInitStd: 'number-or-null', softNoiseStd: 'number', scaleLrMultiplier: 'number', phiLrMultiplier: 'number',
     },
@@ -359,7 +366,7 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   const layerNormEps = config.layerNormEps ?? 1e-6;
   checkPositive(layerNormEps, 'layerNormEps');
   const side = imageSize / patchSize;
-  return {
+  const resolved: ResolvedViTConfig = {
     imageSize,
     channels,
     patchSize,
@@ -395,4 +402,8 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
     seed,
     numTokens: side * side,
   };
+  if (config.numTokens != null && config.numTokens !== resolved.numTokens) {
+    throw new Error(`ViT config numTokens ${config.numTokens} disagrees with imageSize ${resolved.imageSize} / patchSize ${resolved.patchSize}: (${resolved.imageSize}/${resolved.patchSize})² = ${resolved.numTokens}`);
+  }
+  return resolved;
 }

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { defaultMoELayers, resolveViTConfig, SIZE_PRESETS } from '../../lib/vit/config.js';
+import { ViT } from '../../lib/vit/vit.js';
+import { handConfig, KINDS } from './helpers.js';
 
 describe('vit/config: defaults and validation', function () {
   it('fills the documented defaults (28×28, patch 4 → 49 tokens, d 64, 4 blocks, MLP 4·d, dense)', function () {
@@ -56,5 +58,27 @@ describe('vit/config: defaults and validation', function () {
     expect(() => resolveViTConfig({ dim: 0 })).to.throw(/dim must be an integer ≥ 1, got 0/);
     expect(() => resolveViTConfig({ moe: { capacityFactor: -1 } })).to.throw(/capacityFactor must be a finite number > 0, got -1/);
     expect(() => resolveViTConfig({ moe: { auxLossWeight: -1 } })).to.throw(/auxLossWeight must be a finite number ≥ 0, got -1/);
+  });
+});
+
+describe('vit/config: a resolved config builds the same model', () => {
+  for (const kind of KINDS) {
+    it(`${kind}: new ViT(model.config) (as stored in checkpoints and results files) has the same parameters`, () => {
+      const a = new ViT(handConfig(kind, { seed: 3 }));
+      const stored = JSON.parse(JSON.stringify(a.config)); // what a checkpoint or results file holds
+      const b = new ViT(stored);
+      try {
+        expect(b.config).to.deep.equal(a.config);
+        for (const [name, v] of Object.entries(a.variables)) {
+          expect(Array.from(b.variables[name].dataSync()), name).to.deep.equal(Array.from(v.dataSync()));
+        }
+      } finally {
+        a.dispose();
+        b.dispose();
+      }
+    });
+  }
+  it('a numTokens that disagrees with the image and patch sizes is refused, naming both', () => {
+    expect(() => resolveViTConfig({ ...handConfig('dense'), numTokens: 5 })).to.throw(/numTokens 5 disagrees with imageSize 8 \/ patchSize 4/);
   });
 });
