@@ -45,7 +45,9 @@ describe('cli/start: npm start and signals', function () {
     if (findJupyterPython() == null || registeredKernelArgv() == null) this.skip();
     const port = 20000 + (process.pid % 20000);
     const token = `t${process.pid}`;
-    const npm = spawn('npm', ['start', '--', `--port=${port}`, '--port-retries=0', '--no-browser', `--NotebookApp.token=${token}`], {
+    // Both spellings: npm start may open the classic notebook (NotebookApp) or a jupyter_server
+    // based JupyterLab (ServerApp); each ignores the other's section.
+    const npm = spawn('npm', ['start', '--', `--port=${port}`, '--port-retries=0', '--no-browser', `--NotebookApp.token=${token}`, `--ServerApp.token=${token}`], {
       cwd: ROOT,
       detached: true, // its own process group, as a terminal gives it
       stdio: ['ignore', 'pipe', 'pipe'],
