@@ -86,13 +86,17 @@ async function loadWebGPU(allowSoftware: boolean): Promise<void> {
   }
   if (!isNode()) throw new Error('this browser has no navigator.gpu (WebGPU off, or not a secure context)');
   const nodeOnly = './webgpu/node.js';
-  const { registerDawn } = (await import(/* @vite-ignore */ nodeOnly)) as { registerDawn(allowSoftware: boolean): Promise<WebGPUAdapterReport> };
+  const { registerDawn } = (await import(/* @vite-ignore */ nodeOnly)) as {
+    registerDawn(allowSoftware: boolean): Promise<WebGPUAdapterReport>;
+  };
   await registerDawn(allowSoftware);
 }
 
 function parseBackendName(value: string, source: string): BackendName {
   if ((KNOWN_BACKENDS as readonly string[]).includes(value)) return value as BackendName;
-  throw new Error(`${source} = ${JSON.stringify(value)} is not a backend; expected one of ${KNOWN_BACKENDS.join(', ')}`);
+  throw new Error(
+    `${source} = ${JSON.stringify(value)} is not a backend; expected one of ${KNOWN_BACKENDS.join(', ')}`,
+  );
 }
 
 /** Options of {@link initBackend}. */
@@ -175,7 +179,8 @@ export function backendInfo(): BackendInfo {
 /** One line naming the backend and, on webgpu, its adapter (for logs and results files). */
 export function describeBackend(info: BackendInfo = backendInfo()): string {
   if (info.name === 'wasm') return `wasm (SIMD ${info.wasmSimd}, threads ${info.wasmThreads})`;
-  if (info.name === 'webgpu' && info.webgpu) return `webgpu on ${adapterName(info.webgpu)}${info.webgpu.software ? ', a software adapter' : ''}`;
+  if (info.name === 'webgpu' && info.webgpu)
+    return `webgpu on ${adapterName(info.webgpu)}${info.webgpu.software ? ', a software adapter' : ''}`;
   if (info.name === 'tensorflow') return `tensorflow (${info.nativePackage})`;
   return info.name;
 }

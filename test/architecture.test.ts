@@ -36,7 +36,10 @@ function layerOf(file: string): string {
 }
 
 /** Imports running the wrong way, as "from → to" lines, for the given files and sources. */
-export function violations(files: readonly string[], read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): string[] {
+export function violations(
+  files: readonly string[],
+  read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8'),
+): string[] {
   const bad: string[] = [];
   for (const file of files) {
     const from = layerOf(file);
@@ -47,7 +50,8 @@ export function violations(files: readonly string[], read: (file: string) => str
       const to = layerOf(target);
       if (!target.startsWith(LIB + path.sep)) bad.push(`${path.relative(LIB, file)} imports ${spec}, outside lib/`);
       else if (allowed == null) bad.push(`${path.relative(LIB, file)}: layer '${from}' is not in the table`);
-      else if (to !== from && !allowed.includes(to)) bad.push(`${path.relative(LIB, file)} (${from}) imports ${spec} (${to})`);
+      else if (to !== from && !allowed.includes(to))
+        bad.push(`${path.relative(LIB, file)} (${from}) imports ${spec} (${to})`);
     }
   }
   return bad;
@@ -75,7 +79,8 @@ describe('architecture: imports run one way', function () {
     const planted: Record<string, string> = {
       [path.join(LIB, 'ops/check.ts')]: "import { softMoE } from '../moe/soft-moe.js';\n",
       [path.join(LIB, 'plot/progress.ts')]: "import { x } from '../cli/train.js';\n",
-      [path.join(LIB, 'vit/vit.ts')]: "export * from '../train/trainer.js';\nconst t = await import('../train/index.js');\n",
+      [path.join(LIB, 'vit/vit.ts')]:
+        "export * from '../train/trainer.js';\nconst t = await import('../train/index.js');\n",
       [path.join(LIB, 'core/module.ts')]: "// import { x } from '../moe/layers.js'; (a comment, not an import)\n",
     };
     const found = violations(Object.keys(planted), (f) => planted[f]);

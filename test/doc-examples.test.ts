@@ -56,13 +56,23 @@ describe('doc examples: every @example in lib/ type-checks', function () {
 
   it('finds the examples of the main entry points', function () {
     const where = examples.map((e) => path.relative(LIB, e.file));
-    for (const file of ['moe/soft-moe.ts', 'moe/layers.ts', 'vit/vit.ts', 'train/trainer.ts', 'train/adam.ts']) expect(where).to.include(file);
+    for (const file of ['moe/soft-moe.ts', 'moe/layers.ts', 'vit/vit.ts', 'train/trainer.ts', 'train/adam.ts'])
+      expect(where).to.include(file);
   });
 
   it('compiles every example against the Node entry', function () {
     const configPath = path.join(LIB, '..', 'tsconfig.json');
-    const config = ts.parseJsonConfigFileContent(ts.readConfigFile(configPath, ts.sys.readFile).config, ts.sys, path.dirname(configPath));
-    const options: ts.CompilerOptions = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false };
+    const config = ts.parseJsonConfigFileContent(
+      ts.readConfigFile(configPath, ts.sys.readFile).config,
+      ts.sys,
+      path.dirname(configPath),
+    );
+    const options: ts.CompilerOptions = {
+      ...config.options,
+      noEmit: true,
+      noUnusedLocals: false,
+      noUnusedParameters: false,
+    };
     const names = nodeEntryNames(ts.createProgram([path.join(LIB, 'node.ts')], options));
     const dir = path.join(LIB, '..', 'build', 'doc-examples');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -82,7 +92,9 @@ describe('doc examples: every @example in lib/ type-checks', function () {
       if (index < 0) return [];
       const e = examples[index];
       const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
-      return [`${path.relative(process.cwd(), e.file)}:${e.line + line - headerLines}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`];
+      return [
+        `${path.relative(process.cwd(), e.file)}:${e.line + line - headerLines}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`,
+      ];
     });
     expect(errors, errors.join('\n')).to.deep.equal([]);
   });

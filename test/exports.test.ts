@@ -15,7 +15,8 @@ import * as root from '../lib/index.js';
 import * as node from '../lib/node.js';
 
 const SNAPSHOT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/exports.json');
-const UPDATE_HINT = 'if the change is on purpose, update the snapshot with `UPDATE_EXPORTS=1 npm run test:exports` and commit test/fixtures/exports.json';
+const UPDATE_HINT =
+  'if the change is on purpose, update the snapshot with `UPDATE_EXPORTS=1 npm run test:exports` and commit test/fixtures/exports.json';
 
 /** Name → kind for one module namespace; namespace members are listed as `ns.member`. */
 export type ExportKinds = Record<string, string>;
@@ -47,7 +48,8 @@ export function exportKinds(namespace: object): ExportKinds {
     const kind = kindOf(value);
     out[name] = kind;
     if (kind === 'namespace') {
-      for (const member of Object.keys(value as object).sort()) out[`${name}.${member}`] = kindOf((value as Record<string, unknown>)[member]);
+      for (const member of Object.keys(value as object).sort())
+        out[`${name}.${member}`] = kindOf((value as Record<string, unknown>)[member]);
     }
   }
   return out;
@@ -60,7 +62,8 @@ export function exportDiff(expected: ExportKinds, actual: ExportKinds): string[]
     if (!(name in expected)) lines.push(`  added:   ${name} (${actual[name]})`);
     else if (expected[name] !== actual[name]) lines.push(`  changed: ${name} (${expected[name]} → ${actual[name]})`);
   }
-  for (const name of Object.keys(expected).sort()) if (!(name in actual)) lines.push(`  removed: ${name} (${expected[name]})`);
+  for (const name of Object.keys(expected).sort())
+    if (!(name in actual)) lines.push(`  removed: ${name} (${expected[name]})`);
   return lines;
 }
 
@@ -77,7 +80,8 @@ describe('exports snapshot: the public surface changes only on purpose', functio
   for (const entry of ['index', 'node'] as const) {
     it(`lib/${entry}.ts exports the names in test/fixtures/exports.json`, function () {
       const diff = exportDiff(expected[entry] ?? {}, actual[entry]);
-      if (diff.length > 0) expect.fail(`lib/${entry}.ts exports differ from the snapshot:\n${diff.join('\n')}\n${UPDATE_HINT}`);
+      if (diff.length > 0)
+        expect.fail(`lib/${entry}.ts exports differ from the snapshot:\n${diff.join('\n')}\n${UPDATE_HINT}`);
     });
   }
 

@@ -19,7 +19,10 @@ interface Finding {
 }
 
 /** Walk the run-time import graph from `entry`; report Node-only imports and globals. */
-export function nodeOnlyReach(entry: string, read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): { files: string[]; findings: Finding[] } {
+export function nodeOnlyReach(
+  entry: string,
+  read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8'),
+): { files: string[]; findings: Finding[] } {
   const seen = new Set<string>();
   const findings: Finding[] = [];
   const queue = [entry];
@@ -32,7 +35,8 @@ export function nodeOnlyReach(entry: string, read: (file: string) => string = (f
     for (const spec of runtimeImportSpecifiers(source)) {
       const local = resolveLocal(file, spec);
       if (local != null) queue.push(local);
-      else if (spec.startsWith('node:') || BUILTINS.has(spec.split('/')[0])) findings.push({ file: rel, problem: `imports ${spec}` });
+      else if (spec.startsWith('node:') || BUILTINS.has(spec.split('/')[0]))
+        findings.push({ file: rel, problem: `imports ${spec}` });
     }
     if (file !== ENV_READER) {
       const code = stripComments(source).replace(/(['"`])(?:\\.|(?!\1)[^\\])*\1/g, '""');
@@ -62,7 +66,8 @@ describe('package root: browser-safe', function () {
     const entry = path.join(LIB, 'index.ts');
     const planted: Record<string, string> = {
       [entry]: "export * from './a.js';\nexport * from './b.js';\nimport type { X } from './c.js';\n",
-      [path.join(LIB, 'a.ts')]: "import { readFileSync } from 'fs';\n// process.env in a comment\nconst s = 'process.env in a string';\n",
+      [path.join(LIB, 'a.ts')]:
+        "import { readFileSync } from 'fs';\n// process.env in a comment\nconst s = 'process.env in a string';\n",
       [path.join(LIB, 'b.ts')]: 'export const seed = Number(process.env.SEED);\n',
       [path.join(LIB, 'c.ts')]: "import * as fs from 'node:fs';\n",
     };

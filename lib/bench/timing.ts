@@ -49,7 +49,10 @@ function medianOf(values: readonly number[]): number {
  *
  * @throws Error if `fn` is not a function or `warmup` / `repeats` is not an integer in range.
  */
-export async function timeMs(fn: () => tf.TensorContainer | Promise<tf.TensorContainer>, options: TimingOptions = {}): Promise<Timing> {
+export async function timeMs(
+  fn: () => tf.TensorContainer | Promise<tf.TensorContainer>,
+  options: TimingOptions = {},
+): Promise<Timing> {
   if (typeof fn !== 'function') throw new Error(`timeMs needs a function returning tensors, got ${typeof fn}`);
   const warmup = options.warmup ?? 2;
   const repeats = options.repeats ?? 5;

@@ -146,8 +146,23 @@ function expertParams(n: number, d: number, h: number, seed: number) {
 }
 
 /** Forward matrix-product FLOPs of one layer on [g, m, d]: g × lib/moe/cost.ts `moeLayerFlops`. */
-export function layerForwardFlops(kind: LayerKind, g: number, m: number, d: number, h: number, n = 1, slotsPerExpert?: number): number {
-  const sizes = { tokens: m, dim: d, hidden: h, experts: n, capacityFactor: 1, ...(kind === 'soft' ? { slotsPerExpert } : {}) };
+export function layerForwardFlops(
+  kind: LayerKind,
+  g: number,
+  m: number,
+  d: number,
+  h: number,
+  n = 1,
+  slotsPerExpert?: number,
+): number {
+  const sizes = {
+    tokens: m,
+    dim: d,
+    hidden: h,
+    experts: n,
+    capacityFactor: 1,
+    ...(kind === 'soft' ? { slotsPerExpert } : {}),
+  };
   return g * moeLayerFlops(kind === 'dense' ? 'dense-mlp' : kind, sizes).total;
 }
 
@@ -182,20 +197,30 @@ function layerCase(kind: LayerKind, n: number, slotsPerSequence: number, seed: n
     f = (xx, w1, b1, w2, b2) => denseMLP(xx, { w1, b1, w2, b2 } as DenseMLPParams);
   } else if (kind === 'soft') {
     buffer = slotsPerSequence / n;
-    const p: SoftMoEParams = { phi: randn([d, n, buffer], 1 / Math.sqrt(d), seed + 1) as tf.Tensor3D, scale: tf.scalar(1), ...expertParams(n, d, h, seed + 2) };
+    const p: SoftMoEParams = {
+      phi: randn([d, n, buffer], 1 / Math.sqrt(d), seed + 1) as tf.Tensor3D,
+      scale: tf.scalar(1),
+      ...expertParams(n, d, h, seed + 2),
+    };
     tensors = [p.phi, p.scale, p.w1, p.b1, p.w2, p.b2];
-    f = (xx, phi, scale, w1, b1, w2, b2) => softMoE(xx as tf.Tensor3D, { phi, scale, w1, b1, w2, b2 } as SoftMoEParams).y;
+    f = (xx, phi, scale, w1, b1, w2, b2) =>
+      softMoE(xx as tf.Tensor3D, { phi, scale, w1, b1, w2, b2 } as SoftMoEParams).y;
   } else {
-    const p: RouterParams = { wg: randn([d, n], 1 / Math.sqrt(d), seed + 1) as tf.Tensor2D, ...expertParams(n, d, h, seed + 2) };
+    const p: RouterParams = {
+      wg: randn([d, n], 1 / Math.sqrt(d), seed + 1) as tf.Tensor2D,
+      ...expertParams(n, d, h, seed + 2),
+    };
     tensors = [p.wg, p.w1, p.b1, p.w2, p.b2];
     if (kind === 'tokens-choice') {
       // C = ceil(m·K·cf/n), K = 1, cf = 1 (vmoe's Tokens Choice default rounding).
       buffer = computeCapacity(m, n, 1, { ceilOrRound: 'ceil' });
-      f = (xx, wg, w1, b1, w2, b2) => tokensChoice(xx as tf.Tensor3D, { wg, w1, b1, w2, b2 } as RouterParams, { k: 1, capacityFactor: 1 }).y;
+      f = (xx, wg, w1, b1, w2, b2) =>
+        tokensChoice(xx as tf.Tensor3D, { wg, w1, b1, w2, b2 } as RouterParams, { k: 1, capacityFactor: 1 }).y;
     } else {
       // C = round(m·cf/n) ≥ 1, cf = 1.
       buffer = expertsChoiceCapacity(m, n, 1);
-      f = (xx, wg, w1, b1, w2, b2) => expertsChoice(xx as tf.Tensor3D, { wg, w1, b1, w2, b2 } as RouterParams, { capacityFactor: 1 }).y;
+      f = (xx, wg, w1, b1, w2, b2) =>
+        expertsChoice(xx as tf.Tensor3D, { wg, w1, b1, w2, b2 } as RouterParams, { capacityFactor: 1 }).y;
     }
   }
   const args = [x, ...tensors];
@@ -241,13 +266,16 @@ function readTorch(file: string): TorchFile {
   } catch (e) {
     throw new Error(`cannot read the torch peer's results ${file}: ${(e as Error).message}`);
   }
-  if (!Array.isArray(doc.layers) || !Array.isArray(doc.vit)) throw new Error(`${file}: not a bench_torch.py result (no layers/vit arrays)`);
+  if (!Array.isArray(doc.layers) || !Array.isArray(doc.vit))
+    throw new Error(`${file}: not a bench_torch.py result (no layers/vit arrays)`);
   return doc;
 }
 
 /** The peer's median for a layer entry (one thread), the faster of its two dispatch variants. */
 function torchLayerMs(torch: TorchFile, kind: LayerKind, n: number): number | null {
-  const row = torch.layers.find((l) => l.config === '1thr' && l.n === n) ?? (kind === 'dense' ? torch.layers.find((l) => l.config === '1thr') : undefined);
+  const row =
+    torch.layers.find((l) => l.config === '1thr' && l.n === n) ??
+    (kind === 'dense' ? torch.layers.find((l) => l.config === '1thr') : undefined);
   if (!row) return null;
   switch (kind) {
     case 'dense':
@@ -307,13 +335,14 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   const line = (r: string[]) => '| ' + r.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
-  return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join('\n');
+  return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join(
+    '\n',
+  );
 }
 
 function peakRssMB(): number {
   return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
 }
-
 
 type Basis = 'wall' | 'cpu';
 const BASES: Basis[] = ['wall', 'cpu'];
@@ -325,7 +354,8 @@ export function deriveTargets(entries: Entry[], torch: TorchFile | null, options
   // ran on a quiet machine (its wall time then is its CPU time: one thread); under load its wall
   // time includes waiting, and only our wall time from the same run is comparable.
   const torchFor = (basis: Basis) => basis === 'wall' || options.torchQuiet === true;
-  const find = (section: Entry['section'], pred: (e: Entry) => boolean) => entries.find((e) => e.section === section && pred(e));
+  const find = (section: Entry['section'], pred: (e: Entry) => boolean) =>
+    entries.find((e) => e.section === section && pred(e));
   const dense = find('layers', (e) => e.config.kind === 'dense');
   const plainTf = find('matmul', (e) => e.name.startsWith('tf.matMul 512'));
   const plainFast = find('matmul', (e) => e.name.startsWith('lib product 512'));
@@ -338,7 +368,15 @@ export function deriveTargets(entries: Entry[], torch: TorchFile | null, options
         gflops: e.flops / ms(e, basis) / 1e6,
         timeRatioToTorch: torchMs && torchFor(basis) ? ms(e, basis) / torchMs : null,
       });
-      return { name: e.name, config: e.config, flops: e.flops, flopRatioToDense: dense ? e.flops / dense.flops : null, torchMs, wall: per('wall'), cpu: per('cpu') };
+      return {
+        name: e.name,
+        config: e.config,
+        flops: e.flops,
+        flopRatioToDense: dense ? e.flops / dense.flops : null,
+        torchMs,
+        wall: per('wall'),
+        cpu: per('cpu'),
+      };
     });
   const sweepSoft = entries.filter((e) => e.section === 'sweep' && e.config.kind === 'soft');
   const vitDense = find('vit', (e) => e.config.kind === 'dense');
@@ -349,7 +387,13 @@ export function deriveTargets(entries: Entry[], torch: TorchFile | null, options
       .map((r) => {
         const limit = r.flopRatioToDense != null ? 1.1 * r.flopRatioToDense : null;
         const ratio = r[basis].timeRatioToDense;
-        return { n: r.config.n, timeRatio: ratio, flopRatio: r.flopRatioToDense, limit, met: ratio != null && limit != null ? ratio <= limit : null };
+        return {
+          n: r.config.n,
+          timeRatio: ratio,
+          flopRatio: r.flopRatioToDense,
+          limit,
+          met: ratio != null && limit != null ? ratio <= limit : null,
+        };
       }),
     sweepFlatness: sweepSoft.length
       ? (() => {
@@ -373,23 +417,56 @@ export function deriveTargets(entries: Entry[], torch: TorchFile | null, options
           met: plain != null ? plain / achieved <= 1.3 : null,
         };
       }),
-    vitSoftOverDense: vitDense && vitSoft ? { ratio: ms(vitSoft, basis) / ms(vitDense, basis), limit: 1.3, met: ms(vitSoft, basis) / ms(vitDense, basis) <= 1.3 } : null,
+    vitSoftOverDense:
+      vitDense && vitSoft
+        ? {
+            ratio: ms(vitSoft, basis) / ms(vitDense, basis),
+            limit: 1.3,
+            met: ms(vitSoft, basis) / ms(vitDense, basis) <= 1.3,
+          }
+        : null,
     withinTwiceTorch: layerRows
       .filter((r) => r.torchMs != null && torchFor(basis))
-      .map((r) => ({ name: r.name, ratio: r[basis].timeRatioToTorch, limit: 2, met: (r[basis].timeRatioToTorch ?? Infinity) <= 2 })),
+      .map((r) => ({
+        name: r.name,
+        ratio: r[basis].timeRatioToTorch,
+        limit: 2,
+        met: (r[basis].timeRatioToTorch ?? Infinity) <= 2,
+      })),
   });
   return { layerRows, targets: { wall: targetsOn('wall'), cpu: targetsOn('cpu') } };
 }
 
-function formatTables(entries: Entry[], layerRows: ReturnType<typeof deriveTargets>['layerRows'], torch: TorchFile | null): string[] {
+function formatTables(
+  entries: Entry[],
+  layerRows: ReturnType<typeof deriveTargets>['layerRows'],
+  torch: TorchFile | null,
+): string[] {
   const out: string[] = [];
   const { batch: g, tokens: m, dim: d, hidden: h } = LAYER_CONFIG;
   const timeCells = (e: Timing) => [fmt(e.medianMs), `${fmt(e.minMs)}–${fmt(e.maxMs)}`, fmt(e.cpuMedianMs)];
   if (layerRows.length) {
-    out.push(`\n### (a) Layers, forward + backward: batch ${g} × ${m} tokens, d ${d}, hidden ${h}, ${LAYER_CONFIG.slots} slots (Soft MoE) / capacity factor 1 (sparse)`);
+    out.push(
+      `\n### (a) Layers, forward + backward: batch ${g} × ${m} tokens, d ${d}, hidden ${h}, ${LAYER_CONFIG.slots} slots (Soft MoE) / capacity factor 1 (sparse)`,
+    );
     out.push(
       table(
-        ['layer', 'n', 'p/C', 'wall ms', 'min–max', 'cpu ms', 'GFLOP', 'GFLOP/s cpu', 'time/dense wall', 'cpu', 'FLOPs/dense', 'torch ms', 'ours/torch wall', 'cpu'],
+        [
+          'layer',
+          'n',
+          'p/C',
+          'wall ms',
+          'min–max',
+          'cpu ms',
+          'GFLOP',
+          'GFLOP/s cpu',
+          'time/dense wall',
+          'cpu',
+          'FLOPs/dense',
+          'torch ms',
+          'ours/torch wall',
+          'cpu',
+        ],
         layerRows.map((r) => {
           const e = entries.find((x) => x.section === 'layers' && x.name === r.name)!;
           return [
@@ -414,7 +491,9 @@ function formatTables(entries: Entry[], layerRows: ReturnType<typeof deriveTarge
   if (sweep.length) {
     const soft = sweep.filter((e) => e.config.kind === 'soft');
     const ref = soft.reduce((a, b) => ((a.config.n as number) <= (b.config.n as number) ? a : b), soft[0]);
-    out.push(`\n### (b) Expert scaling (Fig. 6 right): ${SWEEP_SLOTS} slots per sequence for Soft MoE; sparse routers capacity factor 1; relative to Soft MoE at ${ref?.config.n} experts`);
+    out.push(
+      `\n### (b) Expert scaling (Fig. 6 right): ${SWEEP_SLOTS} slots per sequence for Soft MoE; sparse routers capacity factor 1; relative to Soft MoE at ${ref?.config.n} experts`,
+    );
     out.push(
       table(
         ['layer', 'n', 'p/C', 'wall ms', 'min–max', 'cpu ms', 'relative wall', 'cpu', 'GFLOP', 'GFLOP/s cpu'],
@@ -433,11 +512,26 @@ function formatTables(entries: Entry[], layerRows: ReturnType<typeof deriveTarge
   }
   const vits = entries.filter((e) => e.section === 'vit' || e.section === 'vit-baseline');
   if (vits.length) {
-    const torchVit = (model: string) => torch?.vit.find((v) => v.config === '1thr' && v.model === model)?.ms_per_step ?? null;
-    out.push('\n### (c) ViT training step (Adam, clip 1.0), 28×28, patch 4, d 64, 4 blocks, MLP 128 (the PyTorch peer times batch 128)');
+    const torchVit = (model: string) =>
+      torch?.vit.find((v) => v.config === '1thr' && v.model === model)?.ms_per_step ?? null;
+    out.push(
+      '\n### (c) ViT training step (Adam, clip 1.0), 28×28, patch 4, d 64, 4 blocks, MLP 128 (the PyTorch peer times batch 128)',
+    );
     out.push(
       table(
-        ['model', 'backend', 'batch', 'params', 'wall ms', 'min–max', 'cpu ms', 'images/s', 'GFLOP', 'GFLOP/s wall', 'torch ms'],
+        [
+          'model',
+          'backend',
+          'batch',
+          'params',
+          'wall ms',
+          'min–max',
+          'cpu ms',
+          'images/s',
+          'GFLOP',
+          'GFLOP/s wall',
+          'torch ms',
+        ],
         vits.map((e) => [
           e.name,
           String(e.config.backend ?? ''),
@@ -458,7 +552,14 @@ function formatTables(entries: Entry[], layerRows: ReturnType<typeof deriveTarge
     out.push(
       table(
         ['what', 'wall ms', 'min–max', 'cpu ms', 'GFLOP/s wall', 'GFLOP/s cpu'],
-        mms.map((e) => [e.name, fmt(e.medianMs, 3), `${fmt(e.minMs, 3)}–${fmt(e.maxMs, 3)}`, fmt(e.cpuMedianMs, 3), fmt(e.gflops), fmt(e.flops / e.cpuMedianMs / 1e6)]),
+        mms.map((e) => [
+          e.name,
+          fmt(e.medianMs, 3),
+          `${fmt(e.minMs, 3)}–${fmt(e.maxMs, 3)}`,
+          fmt(e.cpuMedianMs, 3),
+          fmt(e.gflops),
+          fmt(e.flops / e.cpuMedianMs / 1e6),
+        ]),
       ),
     );
   }
@@ -474,8 +575,14 @@ export function gpuTargets(entries: Entry[], software = false) {
   const best = (section: Entry['section'], kind: string) => {
     const rows = entries.filter((e) => e.section === section && e.config.kind === kind);
     if (!rows.length) return null;
-    const top = rows.reduce((a, b) => ((a.config.imagesPerSecond as number) >= (b.config.imagesPerSecond as number) ? a : b));
-    return { imagesPerSecond: top.config.imagesPerSecond as number, batch: top.config.batch as number, backend: top.config.backend as string };
+    const top = rows.reduce((a, b) =>
+      (a.config.imagesPerSecond as number) >= (b.config.imagesPerSecond as number) ? a : b,
+    );
+    return {
+      imagesPerSecond: top.config.imagesPerSecond as number,
+      batch: top.config.batch as number,
+      backend: top.config.backend as string,
+    };
   };
   const gpuSoft = best('vit', 'soft');
   const cpuSoft = best('vit-baseline', 'soft');
@@ -483,7 +590,14 @@ export function gpuTargets(entries: Entry[], software = false) {
   const speedup = gpuSoft.imagesPerSecond / cpuSoft.imagesPerSecond;
   return {
     // A software adapter is the CPU emulating a GPU: not judged (met null).
-    vitSoftThroughput: { gpu: gpuSoft, baseline: cpuSoft, dense: { gpu: best('vit', 'dense'), baseline: best('vit-baseline', 'dense') }, speedup, limit: 10, met: software ? null : speedup >= 10 },
+    vitSoftThroughput: {
+      gpu: gpuSoft,
+      baseline: cpuSoft,
+      dense: { gpu: best('vit', 'dense'), baseline: best('vit-baseline', 'dense') },
+      speedup,
+      limit: 10,
+      met: software ? null : speedup >= 10,
+    },
   };
 }
 
@@ -502,13 +616,25 @@ function formatTargets(targets: ReturnType<typeof deriveTargets>['targets']): st
   for (const basis of BASES) {
     const t = targets[basis];
     out.push(`on ${basis} time:`);
-    for (const r of t.softOverDense) out.push(`- Soft MoE n=${r.n}: time/dense ${fmt(r.timeRatio, 2)} vs 1.1 × FLOP ratio ${fmt(r.flopRatio, 3)} = ${fmt(r.limit, 2)}: ${verdict(r.met)}`);
-    if (t.sweepFlatness) out.push(`- Soft MoE flat in experts at ${SWEEP_SLOTS} slots: slowest/fastest ${fmt(t.sweepFlatness.slowestOverFastest, 2)} vs 1.15: ${verdict(t.sweepFlatness.met)}`);
+    for (const r of t.softOverDense)
+      out.push(
+        `- Soft MoE n=${r.n}: time/dense ${fmt(r.timeRatio, 2)} vs 1.1 × FLOP ratio ${fmt(r.flopRatio, 3)} = ${fmt(r.limit, 2)}: ${verdict(r.met)}`,
+      );
+    if (t.sweepFlatness)
+      out.push(
+        `- Soft MoE flat in experts at ${SWEEP_SLOTS} slots: slowest/fastest ${fmt(t.sweepFlatness.slowestOverFastest, 2)} vs 1.15: ${verdict(t.sweepFlatness.met)}`,
+      );
     for (const r of t.matmulBound) {
-      out.push(`- ${r.name}: ${fmt(r.achievedGflops)} GFLOP/s; backend tf.matMul 512³ ${fmt(r.plainTfMatMulGflops)} (÷ achieved ${fmt(r.plainOverAchieved, 2)} vs 1.3: ${verdict(r.met)}); fast kernel 512³ ${fmt(r.plainFastGflops)}`);
+      out.push(
+        `- ${r.name}: ${fmt(r.achievedGflops)} GFLOP/s; backend tf.matMul 512³ ${fmt(r.plainTfMatMulGflops)} (÷ achieved ${fmt(r.plainOverAchieved, 2)} vs 1.3: ${verdict(r.met)}); fast kernel 512³ ${fmt(r.plainFastGflops)}`,
+      );
     }
-    if (t.vitSoftOverDense) out.push(`- ViT Soft MoE / dense: ${fmt(t.vitSoftOverDense.ratio, 2)} vs 1.3: ${verdict(t.vitSoftOverDense.met)}`);
-    for (const r of t.withinTwiceTorch) out.push(`- ${r.name} / PyTorch peer: ${fmt(r.ratio, 2)} vs 2: ${verdict(r.met)}`);
+    if (t.vitSoftOverDense)
+      out.push(
+        `- ViT Soft MoE / dense: ${fmt(t.vitSoftOverDense.ratio, 2)} vs 1.3: ${verdict(t.vitSoftOverDense.met)}`,
+      );
+    for (const r of t.withinTwiceTorch)
+      out.push(`- ${r.name} / PyTorch peer: ${fmt(r.ratio, 2)} vs 2: ${verdict(r.met)}`);
   }
   return out;
 }
@@ -524,15 +650,20 @@ export async function main(argv: string[]): Promise<void> {
   const warmup = Number(opts.warmup);
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be an integer ≥ 0, got ${opts.warmup}`);
   const sections = new Set((opts.only ?? 'layers,sweep,vit,matmul,ablation').split(','));
-  for (const s of sections) if (!['layers', 'sweep', 'vit', 'matmul', 'ablation'].includes(s)) throw new Error(`--only: unknown section ${JSON.stringify(s)}`);
+  for (const s of sections)
+    if (!['layers', 'sweep', 'vit', 'matmul', 'ablation'].includes(s))
+      throw new Error(`--only: unknown section ${JSON.stringify(s)}`);
   const outDir = resolve(opts.out ?? join(defaultResultsDir(), 'bench'));
   const torchFile = opts.torch != null ? readTorch(opts.torch) : null;
 
   const info = await initBackend(opts.backend);
   const backend = info.name;
-  const vitBatches = (opts['vit-batches'] ?? (backend === 'webgpu' ? '32,64,128,256' : '128')).split(',').map((b) => positiveInt(b, 'vit-batches'));
+  const vitBatches = (opts['vit-batches'] ?? (backend === 'webgpu' ? '32,64,128,256' : '128'))
+    .split(',')
+    .map((b) => positiveInt(b, 'vit-batches'));
   const baseline = opts.baseline ?? null;
-  if (baseline != null && baseline === backend) throw new Error(`--baseline ${baseline} is the benchmarked backend itself; name another (wasm)`);
+  if (baseline != null && baseline === backend)
+    throw new Error(`--baseline ${baseline} is the benchmarked backend itself; name another (wasm)`);
   const loadBefore = os.loadavg();
   const layerExperts = quick ? [4, 16] : [4, 16, 64];
   const sweepExperts = quick ? [4, 16, 128] : [4, 8, 16, 32, 64, 128];
@@ -559,14 +690,31 @@ export async function main(argv: string[]): Promise<void> {
     tensorCounts[name] = { before, after: tf.memory().numTensors };
   };
   const { batch: g, tokens: m, dim: d, hidden: h } = LAYER_CONFIG;
-  const measureLayer = async (sectionName: 'layers' | 'sweep' | 'ablation', kind: LayerKind, n: number, slots: number, label: string, seed: number, reps = iters) => {
+  const measureLayer = async (
+    sectionName: 'layers' | 'sweep' | 'ablation',
+    kind: LayerKind,
+    n: number,
+    slots: number,
+    label: string,
+    seed: number,
+    reps = iters,
+  ) => {
     const c = layerCase(kind, n, slots, seed);
     try {
       const t = await timeSteps(c.step, warmup, reps);
       return record({
         section: sectionName,
         name: label,
-        config: { kind, n, [kind === 'soft' ? 'p' : 'C']: c.buffer, slotsPerSequence: kind === 'dense' ? m : n * c.buffer, batch: g, tokens: m, d, h },
+        config: {
+          kind,
+          n,
+          [kind === 'soft' ? 'p' : 'C']: c.buffer,
+          slotsPerSequence: kind === 'dense' ? m : n * c.buffer,
+          batch: g,
+          tokens: m,
+          d,
+          h,
+        },
         flops: 3 * layerForwardFlops(kind, g, m, d, h, n, kind === 'soft' ? c.buffer : undefined),
         ...t,
       });
@@ -595,10 +743,22 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   // (c) ViT training step, dense vs Soft MoE (the peer's tiny ViT).
-  const vitBase: ViTConfig = { imageSize: 28, channels: 1, patchSize: 4, dim: 64, depth: 4, numHeads: 4, mlpDim: 128, seed: 0 };
+  const vitBase: ViTConfig = {
+    imageSize: 28,
+    channels: 1,
+    patchSize: 4,
+    dim: 64,
+    depth: 4,
+    numHeads: 4,
+    mlpDim: 128,
+    seed: 0,
+  };
   const vitConfigs: Array<[string, ViTConfig]> = [
     ['ViT dense', { ...vitBase, kind: 'dense' }],
-    ['ViT Soft MoE (16 experts × 4 slots, blocks 2–3)', { ...vitBase, kind: 'soft', moe: { numExperts: 16, slotsPerExpert: 4, layers: [2, 3] } }],
+    [
+      'ViT Soft MoE (16 experts × 4 slots, blocks 2–3)',
+      { ...vitBase, kind: 'soft', moe: { numExperts: 16, slotsPerExpert: 4, layers: [2, 3] } },
+    ],
   ];
   const vitSection = async (sectionName: 'vit' | 'vit-baseline') => {
     for (const vitBatch of vitBatches) {
@@ -610,14 +770,25 @@ export async function main(argv: string[]): Promise<void> {
           const trainer = new Trainer(model, { steps: 100000, batchSize: vitBatch });
           try {
             // trainStep reads its loss back, so it has finished on every backend when it returns.
-            const t = await timeSteps(async () => {
-              await trainer.trainStep(images, labels);
-            }, warmup, iters);
+            const t = await timeSteps(
+              async () => {
+                await trainer.trainStep(images, labels);
+              },
+              warmup,
+              iters,
+            );
             const cost = modelCost(config);
             record({
               section: sectionName,
               name: vitBatches.length > 1 ? `${name}, batch ${vitBatch}` : name,
-              config: { kind: config.kind ?? 'dense', batch: vitBatch, parameters: cost.parameters, imagesPerSecond: (vitBatch / t.medianMs) * 1000, backend: tf.getBackend(), ...(config.moe ? { n: 16, p: 4, slotsPerSequence: 64 } : {}) },
+              config: {
+                kind: config.kind ?? 'dense',
+                batch: vitBatch,
+                parameters: cost.parameters,
+                imagesPerSecond: (vitBatch / t.medianMs) * 1000,
+                backend: tf.getBackend(),
+                ...(config.moe ? { n: 16, p: 4, slotsPerSequence: 64 } : {}),
+              },
               flops: 3 * vitBatch * cost.flopsPerImage.total,
               ...t,
             });
@@ -635,7 +806,14 @@ export async function main(argv: string[]): Promise<void> {
 
   // (d) plain products.
   await section('matmul', async () => {
-    const plain = async (name: string, mm: number, kk: number, nn: number, run: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, batch = 1) => {
+    const plain = async (
+      name: string,
+      mm: number,
+      kk: number,
+      nn: number,
+      run: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+      batch = 1,
+    ) => {
       const a = randn(batch > 1 ? [batch, mm, kk] : [mm, kk], 1, 1);
       const b = randn(batch > 1 ? [batch, kk, nn] : [kk, nn], 1, 2);
       try {
@@ -648,16 +826,42 @@ export async function main(argv: string[]): Promise<void> {
           warmup,
           Math.max(iters, 10),
         );
-        record({ section: 'matmul', name, config: { m: mm, k: kk, n: nn, batch }, flops: 2 * batch * mm * kk * nn, ...t });
+        record({
+          section: 'matmul',
+          name,
+          config: { m: mm, k: kk, n: nn, batch },
+          flops: 2 * batch * mm * kk * nn,
+          ...t,
+        });
       } finally {
         tf.dispose([a, b]);
       }
     };
-    await plain('tf.matMul 512³ (backend kernel)', 512, 512, 512, (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D));
-    await plain('tf.matMul 1024³ (backend kernel)', 1024, 1024, 1024, (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D));
-    await plain('lib product 512³ (fast path if on)', 512, 512, 512, (a, b) => product(a.reshape([1, 512, 512]) as tf.Tensor3D, b.reshape([1, 512, 512]) as tf.Tensor3D));
-    await plain('tf.matMul [32, 64, 64]·[32, 64, 128] (rank 3)', 64, 64, 128, (a, b) => tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D), 32);
-    await plain('lib product [32, 64, 64]·[32, 64, 128]', 64, 64, 128, (a, b) => product(a as tf.Tensor3D, b as tf.Tensor3D), 32);
+    await plain('tf.matMul 512³ (backend kernel)', 512, 512, 512, (a, b) =>
+      tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    );
+    await plain('tf.matMul 1024³ (backend kernel)', 1024, 1024, 1024, (a, b) =>
+      tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    );
+    await plain('lib product 512³ (fast path if on)', 512, 512, 512, (a, b) =>
+      product(a.reshape([1, 512, 512]) as tf.Tensor3D, b.reshape([1, 512, 512]) as tf.Tensor3D),
+    );
+    await plain(
+      'tf.matMul [32, 64, 64]·[32, 64, 128] (rank 3)',
+      64,
+      64,
+      128,
+      (a, b) => tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+      32,
+    );
+    await plain(
+      'lib product [32, 64, 64]·[32, 64, 128]',
+      64,
+      64,
+      128,
+      (a, b) => product(a as tf.Tensor3D, b as tf.Tensor3D),
+      32,
+    );
   });
 
   // Ablation: the same Soft MoE and dense layers through the portable path (public tfjs ops).
@@ -694,7 +898,9 @@ export async function main(argv: string[]): Promise<void> {
     const out = join(os.tmpdir(), `softmoe-torch-bench-${process.pid}.json`);
     console.error(`running the PyTorch peer: ${opts.python} ${script} --iters ${iters} --configs 1thr`);
     const before = os.loadavg();
-    execFileSync(opts.python, [script, '--iters', String(iters), '--configs', '1thr', '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(opts.python, [script, '--iters', String(iters), '--configs', '1thr', '--out', out], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     torchLoad = [before[0], os.loadavg()[0]];
     torch = readTorch(out);
     torchSource = `${script} (run by this benchmark, --iters ${iters}, one thread)`;
@@ -707,21 +913,34 @@ export async function main(argv: string[]): Promise<void> {
   const gpu = gpuTargets(entries, b.webgpu?.software === true);
   const out: string[] = [];
   const fast = fastWasmStatus();
-  out.push(`\n## Benchmark: backend ${describeBackend(b)} (tfjs ${b.tfjsVersion}), fast wasm kernels: ${fast.active ? 'on' : `off (${fast.reason})`}`);
-  if (b.webgpu?.software) out.push(`**${adapterName(b.webgpu)} is a software adapter (the CPU emulating a GPU): these times check that the webgpu path runs, they say nothing about GPU speed.**`);
+  out.push(
+    `\n## Benchmark: backend ${describeBackend(b)} (tfjs ${b.tfjsVersion}), fast wasm kernels: ${fast.active ? 'on' : `off (${fast.reason})`}`,
+  );
+  if (b.webgpu?.software)
+    out.push(
+      `**${adapterName(b.webgpu)} is a software adapter (the CPU emulating a GPU): these times check that the webgpu path runs, they say nothing about GPU speed.**`,
+    );
   out.push(
     `${iters} timed repetitions after ${warmup} warm-ups; wall = median (min–max) wall-clock ms, cpu = median CPU ms of this process; ` +
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores` +
-      (loadBefore[0] > os.cpus().length * 0.5 ? ' — the machine is shared and busy: wall times include waiting; CPU times are the cost of the step' : ''),
+      (loadBefore[0] > os.cpus().length * 0.5
+        ? ' — the machine is shared and busy: wall times include waiting; CPU times are the cost of the step'
+        : ''),
   );
   if (torch) {
     out.push(
       `PyTorch peer (${torchSource}): wall-clock medians, one thread; load average ${torchLoad ? torchLoad.map((l) => l.toFixed(2)).join(' → ') : 'unknown'}` +
-        (torchQuiet ? ' (quiet: our CPU times are compared with it too)' : ' (not known to be quiet: compared with our wall times only)'),
+        (torchQuiet
+          ? ' (quiet: our CPU times are compared with it too)'
+          : ' (not known to be quiet: compared with our wall times only)'),
     );
   }
   out.push(...formatTables(entries, layerRows, torch));
-  out.push(`\n### (e) Memory: peak RSS ${peakRssMB()} MB; tensors before → after each section: ${Object.entries(tensorCounts).map(([k, v]) => `${k} ${v.before}→${v.after}`).join(', ')}`);
+  out.push(
+    `\n### (e) Memory: peak RSS ${peakRssMB()} MB; tensors before → after each section: ${Object.entries(tensorCounts)
+      .map(([k, v]) => `${k} ${v.before}→${v.after}`)
+      .join(', ')}`,
+  );
   out.push(...formatTargets(targets));
   if (gpu) out.push(...formatGpuTargets(gpu));
   console.log(out.join('\n'));
@@ -744,14 +963,30 @@ export async function main(argv: string[]): Promise<void> {
     machine: { ...machineInfo(), loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
     versions: versions(),
     git: gitInfo(),
-    settings: { iters, warmup, quick, layer: LAYER_CONFIG, sweepSlots: SWEEP_SLOTS, flops: 'matrix products only, 2·m·k·n each; a training step counts 3× its forward products' },
+    settings: {
+      iters,
+      warmup,
+      quick,
+      layer: LAYER_CONFIG,
+      sweepSlots: SWEEP_SLOTS,
+      flops: 'matrix products only, 2·m·k·n each; a training step counts 3× its forward products',
+    },
     entries,
     layers: layerRows,
     targets,
     gpuTargets: gpu,
     baseline: baselineInfo,
     memory: { peakRssMB: peakRssMB(), tensorCounts },
-    torch: torch ? { source: torchSource, loadAverage: torchLoad, quiet: torchQuiet, info: torch.info, layers: torch.layers.filter((l) => l.config === '1thr'), vit: torch.vit.filter((v) => v.config === '1thr') } : null,
+    torch: torch
+      ? {
+          source: torchSource,
+          loadAverage: torchLoad,
+          quiet: torchQuiet,
+          info: torch.info,
+          layers: torch.layers.filter((l) => l.config === '1thr'),
+          vit: torch.vit.filter((v) => v.config === '1thr'),
+        }
+      : null,
   };
   writeResults(file, doc, { force: true });
   console.log(`\nwrote ${file}`);
@@ -759,17 +994,28 @@ export async function main(argv: string[]): Promise<void> {
   if (sweep.length) {
     const figures = BASES.map((basis) => {
       const points: ScalingPoint[] = sweep.map((e) => ({
-        method: e.config.kind === 'soft' ? 'Soft MoE' : e.config.kind === 'tokens-choice' ? 'Tokens Choice (K=1, cf 1)' : 'Experts Choice (cf 1)',
+        method:
+          e.config.kind === 'soft'
+            ? 'Soft MoE'
+            : e.config.kind === 'tokens-choice'
+              ? 'Tokens Choice (K=1, cf 1)'
+              : 'Experts Choice (cf 1)',
         experts: e.config.n as number,
         medianMs: ms(e, basis),
         minMs: basis === 'wall' ? e.minMs : e.cpuMinMs,
         maxMs: basis === 'wall' ? e.maxMs : e.cpuMaxMs,
       }));
-      return expertScalingFigure(points, { title: `${basis === 'wall' ? 'Wall-clock' : 'CPU'} time per forward+backward step vs experts, ${SWEEP_SLOTS} slots per sequence (${backend})` });
+      return expertScalingFigure(points, {
+        title: `${basis === 'wall' ? 'Wall-clock' : 'CPU'} time per forward+backward step vs experts, ${SWEEP_SLOTS} slots per sequence (${backend})`,
+      });
     });
     const figFile = join(outDir, `scaling-${suffix}.figure.json`);
     writeFileAtomicSync(figFile, JSON.stringify(figures[1]) + '\n');
-    const html = writeHtml(figures, join(outDir, `scaling-${suffix}.html`), 'Soft MoE expert scaling (Fig. 6 right), measured');
+    const html = writeHtml(
+      figures,
+      join(outDir, `scaling-${suffix}.html`),
+      'Soft MoE expert scaling (Fig. 6 right), measured',
+    );
     console.log(`wrote ${figFile} (CPU time)\nwrote ${html} (wall and CPU time)`);
   }
 }

@@ -95,7 +95,9 @@ export function superviseChild(child: ChildProcess, options: SuperviseOptions = 
   const pid = child.pid;
   let stopping = false;
   let tracked: number[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   const finish = async (code: number) => {
     // Descendants seen while the server ran, plus any still attached now.

@@ -26,12 +26,15 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'verify') {
     const t0 = Date.now();
     const files = await verifyDataDir(dataDir, (f) => {
-      console.log(`ok  ${f.path.padEnd(44)} ${String(f.bytes).padStart(9)} B  [${f.shape.join(', ')}]  sha256 ${f.sha256.slice(0, 16)}…`);
+      console.log(
+        `ok  ${f.path.padEnd(44)} ${String(f.bytes).padStart(9)} B  [${f.shape.join(', ')}]  sha256 ${f.sha256.slice(0, 16)}…`,
+      );
     });
     console.log(`${files.length} files verified in ${((Date.now() - t0) / 1000).toFixed(1)} s (${dataDir})`);
   } else if (command === 'import') {
     const [name, sourceDir] = rest;
-    if (name !== 'mnist' && name !== 'fashion-mnist') throw new Error(`import: data set must be mnist or fashion-mnist, got ${JSON.stringify(name)}; ${USAGE}`);
+    if (name !== 'mnist' && name !== 'fashion-mnist')
+      throw new Error(`import: data set must be mnist or fashion-mnist, got ${JSON.stringify(name)}; ${USAGE}`);
     if (sourceDir == null) throw new Error(`import: missing <source-dir>; ${USAGE}`);
     const written = await importDataset(datasetInfo(name).name, sourceDir, dataDir);
     for (const p of written) console.log(`wrote ${p}`);

@@ -19,7 +19,11 @@ function findRoot(start: string): string {
   let dir = start;
   for (;;) {
     const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'soft-moe-workbook') return dir;
+    if (
+      fs.existsSync(pkg) &&
+      (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'soft-moe-workbook'
+    )
+      return dir;
     const parent = path.dirname(dir);
     if (parent === dir) throw new Error(`cannot find the soft-moe-workbook package.json above ${start}`);
     dir = parent;

@@ -62,7 +62,12 @@ function stampMatches(stamp: string, digest: string): boolean {
 export function labBuildSteps(): ('npm ci' | 'webpack')[] {
   const steps: ('npm ci' | 'webpack')[] = [];
   if (!stampMatches(MODULES_STAMP, sha256Of(['package-lock.json']))) steps.push('npm ci');
-  if (steps.length > 0 || !stampMatches(BUILD_STAMP, sha256Of(BUILD_INPUTS)) || !fs.existsSync(path.join(LAB_BUILD, 'bundle.js'))) steps.push('webpack');
+  if (
+    steps.length > 0 ||
+    !stampMatches(BUILD_STAMP, sha256Of(BUILD_INPUTS)) ||
+    !fs.existsSync(path.join(LAB_BUILD, 'bundle.js'))
+  )
+    steps.push('webpack');
   return steps;
 }
 
@@ -71,7 +76,9 @@ function runIn(dir: string, command: string, args: string[], what: string): void
   setupLog(`${what}: ${[command, ...args].join(' ')} (in ${path.relative(ROOT, dir)})`, true);
   const r = spawnSync(command, args, { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) {
-    throw new SetupError(`${what} failed (${[command, ...args].join(' ')} in ${path.relative(ROOT, dir)} exited with ${r.status ?? r.signal}); see the output above`);
+    throw new SetupError(
+      `${what} failed (${[command, ...args].join(' ')} in ${path.relative(ROOT, dir)} exited with ${r.status ?? r.signal}); see the output above`,
+    );
   }
   setupLog(`${what} done in ${((Date.now() - start) / 1000).toFixed(0)} s`, true);
 }
@@ -85,11 +92,26 @@ export function ensureLabBuild(): void {
   }
   if (steps.includes('npm ci')) {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    runIn(LAB_DIR, npm, ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], 'installing the JupyterLab front end (~470 MB)');
+    runIn(
+      LAB_DIR,
+      npm,
+      ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
+      'installing the JupyterLab front end (~470 MB)',
+    );
     fs.writeFileSync(MODULES_STAMP, `${sha256Of(['package-lock.json'])}\n`);
   }
   fs.rmSync(LAB_BUILD, { recursive: true, force: true });
-  runIn(LAB_DIR, process.execPath, [path.join(MODULES_DIR, 'webpack-cli', 'bin', 'cli.js'), '--config', 'webpack.config.js', '--stats=errors-warnings'], 'building the JupyterLab front end');
+  runIn(
+    LAB_DIR,
+    process.execPath,
+    [
+      path.join(MODULES_DIR, 'webpack-cli', 'bin', 'cli.js'),
+      '--config',
+      'webpack.config.js',
+      '--stats=errors-warnings',
+    ],
+    'building the JupyterLab front end',
+  );
   fs.writeFileSync(BUILD_STAMP, `${sha256Of(BUILD_INPUTS)}\n`);
 }
 
@@ -100,9 +122,19 @@ export function ensureLabServer(python: string): void {
     setupLog(`jupyter_server and jupyterlab_server found (${python})`);
     return;
   }
-  carryOut(installPlan(`JupyterLab's server (python modules ${missing.join(', ')} for ${python})`, { debian: isDebian(), root: isRoot(), python }, DEBIAN_LAB_PACKAGES, PIP_LAB_PACKAGES));
+  carryOut(
+    installPlan(
+      `JupyterLab's server (python modules ${missing.join(', ')} for ${python})`,
+      { debian: isDebian(), root: isRoot(), python },
+      DEBIAN_LAB_PACKAGES,
+      PIP_LAB_PACKAGES,
+    ),
+  );
   missing = missingPythonModules(python, LAB_PYTHON_MODULES);
-  if (missing.length > 0) throw new SetupError(`${DEBIAN_LAB_PACKAGES.join(' ')} were installed but ${python} still cannot import ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new SetupError(
+      `${DEBIAN_LAB_PACKAGES.join(' ')} were installed but ${python} still cannot import ${missing.join(', ')}`,
+    );
 }
 
 /** Server and front end ready (installing/building what is missing); throws SetupError. */

@@ -156,7 +156,11 @@ export function executeNotebook(notebook: string, options: ExecuteOptions): Prom
   fs.mkdirSync(path.dirname(options.executed), { recursive: true });
   const args = ['-c', DRIVER, notebook, options.executed, html ?? '', String(options.cellTimeout ?? 900), KERNEL_NAME];
   return new Promise((resolve) => {
-    const child = spawn(options.python, args, { cwd: path.dirname(notebook), env: jupyterEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.python, args, {
+      cwd: path.dirname(notebook),
+      env: jupyterEnv(options.env ?? {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -169,7 +173,13 @@ export function executeNotebook(notebook: string, options: ExecuteOptions): Prom
           ok: false,
           seconds: 0,
           cells: [],
-          failure: { kind: 'driver', index: null, source: '', message: `the nbclient driver exited with ${code} without a result:\n${stderr.trim() || stdout.trim()}`, detail: '' },
+          failure: {
+            kind: 'driver',
+            index: null,
+            source: '',
+            message: `the nbclient driver exited with ${code} without a result:\n${stderr.trim() || stdout.trim()}`,
+            detail: '',
+          },
           stderr: [],
           executed: options.executed,
           html,
@@ -187,10 +197,21 @@ export function executeNotebook(notebook: string, options: ExecuteOptions): Prom
       let failure: NotebookFailure | null = null;
       if (raw.failure) {
         const f = raw.failure;
-        const message = [cleanErrorText(f.stderr), ...f.errors.filter((e) => e && e !== 'Error')].filter(Boolean).join('\n') || f.detail.trim();
+        const message =
+          [cleanErrorText(f.stderr), ...f.errors.filter((e) => e && e !== 'Error')].filter(Boolean).join('\n') ||
+          f.detail.trim();
         failure = { kind: f.kind, index: f.index, source: f.source, message, detail: f.detail };
       }
-      const result: NotebookResult = { notebook, ok: raw.ok, seconds: raw.seconds, cells: raw.cells, failure, stderr: raw.stderr, executed: options.executed, html };
+      const result: NotebookResult = {
+        notebook,
+        ok: raw.ok,
+        seconds: raw.seconds,
+        cells: raw.cells,
+        failure,
+        stderr: raw.stderr,
+        executed: options.executed,
+        html,
+      };
       if (raw.html_error) result.htmlError = raw.html_error;
       resolve(result);
     });

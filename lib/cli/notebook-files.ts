@@ -72,12 +72,18 @@ export function checkClean(files: string[]): CleanProblem[] {
     const nb = readNotebook(file);
     const kernel = nb.metadata.kernelspec?.name;
     if (kernel !== KERNEL_NAME) {
-      problems.push({ notebook: file, cell: null, problem: `kernelspec.name is ${JSON.stringify(kernel)}, expected "${KERNEL_NAME}"` });
+      problems.push({
+        notebook: file,
+        cell: null,
+        problem: `kernelspec.name is ${JSON.stringify(kernel)}, expected "${KERNEL_NAME}"`,
+      });
     }
     nb.cells.forEach((cell, index) => {
       if (cell.cell_type !== 'code') return;
-      if (cell.outputs && cell.outputs.length > 0) problems.push({ notebook: file, cell: index, problem: `has ${cell.outputs.length} output(s)` });
-      if (cell.execution_count != null) problems.push({ notebook: file, cell: index, problem: `has execution_count ${cell.execution_count}` });
+      if (cell.outputs && cell.outputs.length > 0)
+        problems.push({ notebook: file, cell: index, problem: `has ${cell.outputs.length} output(s)` });
+      if (cell.execution_count != null)
+        problems.push({ notebook: file, cell: index, problem: `has execution_count ${cell.execution_count}` });
     });
   }
   return problems;

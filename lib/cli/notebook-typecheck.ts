@@ -48,11 +48,17 @@ function toPosix(p: string): string {
 }
 
 /** One notebook → one module; returns the generated text and where each of its lines came from. */
-export function notebookToModule(notebookFile: string, outFile: string): { text: string; origins: LineOrigin[]; problems: CellDiagnostic[] } {
+export function notebookToModule(
+  notebookFile: string,
+  outFile: string,
+): { text: string; origins: LineOrigin[]; problems: CellDiagnostic[] } {
   const nb = readNotebook(notebookFile);
   const fromDir = path.dirname(notebookFile);
   const toDir = path.dirname(outFile);
-  const lines: string[] = [`// Generated from ${toPosix(path.relative(ROOT, notebookFile))} for type checking; do not edit.`, 'export {};'];
+  const lines: string[] = [
+    `// Generated from ${toPosix(path.relative(ROOT, notebookFile))} for type checking; do not edit.`,
+    'export {};',
+  ];
   const origins: LineOrigin[] = [
     { cell: null, line: 0 },
     { cell: null, line: 0 },
@@ -89,7 +95,10 @@ export function notebookToModule(notebookFile: string, outFile: string): { text:
 }
 
 /** Type-check the notebooks; returns every diagnostic mapped back to its cell (empty = pass). */
-export function typecheckNotebooks(files: string[], workDir = path.join(BUILD_DIR, 'notebook-typecheck', `run-${process.pid}`)): CellDiagnostic[] {
+export function typecheckNotebooks(
+  files: string[],
+  workDir = path.join(BUILD_DIR, 'notebook-typecheck', `run-${process.pid}`),
+): CellDiagnostic[] {
   // A folder per process: several runners may share one checkout (e.g. in parallel sessions).
   fs.rmSync(workDir, { recursive: true, force: true });
   fs.mkdirSync(workDir, { recursive: true });
@@ -123,7 +132,14 @@ export function typecheckNotebooks(files: string[], workDir = path.join(BUILD_DI
   for (const text of output.split('\n')) {
     const m = head.exec(text);
     if (m) {
-      const [, file, lineText, colText, code, message] = m as unknown as [string, string, string, string, string, string];
+      const [, file, lineText, colText, code, message] = m as unknown as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       const module = modules.get(path.resolve(ROOT, file));
       const origin = module?.origins[Number(lineText) - 1];
       last = {
@@ -142,7 +158,14 @@ export function typecheckNotebooks(files: string[], workDir = path.join(BUILD_DI
     }
   }
   if (r.status !== 0 && diagnostics.length === 0) {
-    diagnostics.push({ notebook: project, cell: null, line: 0, column: 0, code: 'tsc', message: `tsc exited with ${r.status}: ${output.trim()}` });
+    diagnostics.push({
+      notebook: project,
+      cell: null,
+      line: 0,
+      column: 0,
+      code: 'tsc',
+      message: `tsc exited with ${r.status}: ${output.trim()}`,
+    });
   }
   // Keep the generated modules only when they have something to show.
   if (diagnostics.length === 0) fs.rmSync(workDir, { recursive: true, force: true });

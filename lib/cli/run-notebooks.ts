@@ -88,7 +88,10 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
 
   if (options.clean ?? true) {
     report.clean = checkClean(notebooks);
-    for (const p of report.clean) say(`✗ ${rel(p.notebook)}${p.cell == null ? '' : ` cell ${p.cell}`} ${p.problem} (committed notebooks carry no outputs; fix: npm run test:notebooks -- --strip ${rel(p.notebook)})`);
+    for (const p of report.clean)
+      say(
+        `✗ ${rel(p.notebook)}${p.cell == null ? '' : ` cell ${p.cell}`} ${p.problem} (committed notebooks carry no outputs; fix: npm run test:notebooks -- --strip ${rel(p.notebook)})`,
+      );
     if (report.clean.length === 0) say(`✓ ${notebooks.length} notebook(s) clean: no outputs, no execution counts`);
   }
 
@@ -100,7 +103,8 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
     const t = Date.now();
     report.types = typecheckNotebooks(notebooks);
     for (const d of report.types) say(`✗ type error: ${formatDiagnostic(d)}`);
-    if (report.types.length === 0) say(`✓ code cells type-check with the project's strict settings (${formatDuration(Date.now() - t)})`);
+    if (report.types.length === 0)
+      say(`✓ code cells type-check with the project's strict settings (${formatDuration(Date.now() - t)})`);
   }
 
   if (executing) {
@@ -108,7 +112,9 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
     ensureKernel(python);
     const jobs = Math.max(1, Math.min(options.jobs ?? Math.min(2, os.cpus().length), notebooks.length));
     const quick = options.quick ?? true;
-    say(`executing ${notebooks.length} notebook(s), ${jobs} at a time${quick ? `, quick mode (${QUICK_ENV}=1)` : ', full mode'} → ${rel(out)}/`);
+    say(
+      `executing ${notebooks.length} notebook(s), ${jobs} at a time${quick ? `, quick mode (${QUICK_ENV}=1)` : ', full mode'} → ${rel(out)}/`,
+    );
     const bar = verbose ? terminalProgress({ total: notebooks.length, label: 'notebooks' }) : null;
     const queue = notebooks.map((nb, i) => ({ nb, i }));
     const results: NotebookResult[] = new Array(notebooks.length);
@@ -117,7 +123,13 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
       for (let item = queue.shift(); item; item = queue.shift()) {
         const executed = path.join(out, path.basename(item.nb));
         const env: Record<string, string> = quick ? { [QUICK_ENV]: '1' } : { [QUICK_ENV]: '0' };
-        const r = await executeNotebook(item.nb, { python, executed, html: options.html ?? true, cellTimeout: options.cellTimeout ?? 900, env });
+        const r = await executeNotebook(item.nb, {
+          python,
+          executed,
+          html: options.html ?? true,
+          cellTimeout: options.cellTimeout ?? 900,
+          env,
+        });
         results[item.i] = r;
         finished += 1;
         bar?.update(finished, `${path.basename(item.nb)} ${r.ok ? 'passed' : 'FAILED'}`);
@@ -129,7 +141,9 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
     for (const r of results) {
       if (r.ok) {
         const slowest = [...r.cells].sort((a, b) => b.seconds - a.seconds)[0];
-        say(`✓ ${rel(r.notebook)} ${formatDuration(r.seconds * 1000)}${slowest ? ` (slowest: cell ${slowest.index}, ${formatDuration(slowest.seconds * 1000)})` : ''}`);
+        say(
+          `✓ ${rel(r.notebook)} ${formatDuration(r.seconds * 1000)}${slowest ? ` (slowest: cell ${slowest.index}, ${formatDuration(slowest.seconds * 1000)})` : ''}`,
+        );
         for (const s of r.stderr) say(`  note: cell ${s.index} wrote to stderr: ${s.text.trim().split('\n')[0]}`);
       } else {
         say(`✗ ${formatFailure(r)}`);
@@ -150,7 +164,11 @@ export async function runNotebooks(options: RunOptions = {}): Promise<RunReport>
   say(`time: ${formatDuration(report.seconds * 1000)}`);
   // The closing line alone, in the 'N passed, N failed' form that CI logs are read for; a
   // notebook counts as failed if its clean check or type check failed too.
-  const checkFailed = new Set([...report.clean.map((p) => p.notebook), ...report.types.map((d) => d.notebook)].filter((f) => notebooks.includes(f)));
+  const checkFailed = new Set(
+    [...report.clean.map((p) => p.notebook), ...report.types.map((d) => d.notebook)].filter((f) =>
+      notebooks.includes(f),
+    ),
+  );
   const failedNotebooks = new Set([...report.results.filter((r) => !r.ok).map((r) => r.notebook), ...checkFailed]);
   const total = executing ? report.results.length : notebooks.length;
   say(`notebooks: ${total - failedNotebooks.size} passed, ${failedNotebooks.size} failed`);
@@ -178,8 +196,10 @@ function parseArgs(argv: string[]): RunOptions & { strip: boolean } {
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else options.paths!.push(a);
   }
-  if (options.jobs != null && (!Number.isInteger(options.jobs) || options.jobs < 1)) throw new Error(`--jobs must be an integer ≥ 1, got ${options.jobs}`);
-  if (options.cellTimeout != null && !(options.cellTimeout > 0)) throw new Error(`--cell-timeout must be a number of seconds > 0, got ${options.cellTimeout}`);
+  if (options.jobs != null && (!Number.isInteger(options.jobs) || options.jobs < 1))
+    throw new Error(`--jobs must be an integer ≥ 1, got ${options.jobs}`);
+  if (options.cellTimeout != null && !(options.cellTimeout > 0))
+    throw new Error(`--cell-timeout must be a number of seconds > 0, got ${options.cellTimeout}`);
   return options;
 }
 

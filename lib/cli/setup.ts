@@ -79,7 +79,10 @@ export function ensureBuild(options: { force?: boolean } = {}): void {
     return;
   }
   const start = Date.now();
-  const r = spawnSync(process.execPath, [TSC, '-p', path.join(ROOT, 'lib', 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [TSC, '-p', path.join(ROOT, 'lib', 'tsconfig.json')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) {
     throw new SetupError(`building the library failed (tsc -p lib/tsconfig.json):\n${r.stdout}${r.stderr}`);
   }
@@ -100,15 +103,33 @@ export type InstallPlan = { kind: 'apt-get'; commands: string[][] } | { kind: 'a
  * (`pip`, for software that pip provides; null if it does not): apt-get as root, else the
  * exact command for the user to run.
  */
-export function installPlan(what: string, system: { debian: boolean; root: boolean; python: string | null }, packages: string[], pip: string[] | null): InstallPlan {
+export function installPlan(
+  what: string,
+  system: { debian: boolean; root: boolean; python: string | null },
+  packages: string[],
+  pip: string[] | null,
+): InstallPlan {
   const aptArgs = ['install', '-y', '--no-install-recommends', ...packages];
-  if (system.debian && system.root) return { kind: 'apt-get', commands: [['apt-get', 'update', '-qq'], ['apt-get', ...aptArgs]] };
+  if (system.debian && system.root)
+    return {
+      kind: 'apt-get',
+      commands: [
+        ['apt-get', 'update', '-qq'],
+        ['apt-get', ...aptArgs],
+      ],
+    };
   let command: string;
   if (system.debian) command = `sudo apt-get update && sudo apt-get ${aptArgs.join(' ')}`;
   else if (pip) command = `${system.python ?? 'python3'} -m pip install --user ${pip.join(' ')}`;
   else command = `install ${packages.join(', ')} with your system's package manager`;
-  const extra = !system.debian && pip ? '\n(add jupyterlab to that list for JupyterLab; set SOFTMOE_PYTHON=/path/to/python3 to use another interpreter)' : '';
-  return { kind: 'advice', message: `${what} is missing. Install it with:\n\n    ${command}\n${extra}\nthen run this command again.` };
+  const extra =
+    !system.debian && pip
+      ? '\n(add jupyterlab to that list for JupyterLab; set SOFTMOE_PYTHON=/path/to/python3 to use another interpreter)'
+      : '';
+  return {
+    kind: 'advice',
+    message: `${what} is missing. Install it with:\n\n    ${command}\n${extra}\nthen run this command again.`,
+  };
 }
 
 /** Run an install plan (apt-get as root) or throw its advice as a SetupError. */
@@ -130,7 +151,9 @@ export function ensureJupyter(): string {
   }
   const sys = system();
   const missing = sys.python ? missingPythonModules(sys.python) : PYTHON_MODULES;
-  carryOut(installPlan(`Jupyter (python modules ${missing.join(', ')})`, sys, DEBIAN_JUPYTER_PACKAGES, PIP_JUPYTER_PACKAGES));
+  carryOut(
+    installPlan(`Jupyter (python modules ${missing.join(', ')})`, sys, DEBIAN_JUPYTER_PACKAGES, PIP_JUPYTER_PACKAGES),
+  );
   python = findJupyterPython();
   if (python) return python;
   throw new SetupError("Debian's Jupyter packages were installed but /usr/bin/python3 still cannot import them");
@@ -144,28 +167,49 @@ export function ensureKernel(python: string): void {
     return;
   }
   if (!fs.existsSync(TSLAB_BIN)) throw new SetupError(`${TSLAB_BIN} is missing: run npm install first`);
-  const r = spawnSync(TSLAB_BIN, ['install', `--python=${python}`, `--prefix=${JUPYTER_DIR}`, `--binary=${TSLAB_BIN}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    TSLAB_BIN,
+    ['install', `--python=${python}`, `--prefix=${JUPYTER_DIR}`, `--binary=${TSLAB_BIN}`],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0 || registeredKernelArgv()?.[0] !== TSLAB_BIN) {
     throw new SetupError(`registering the tslab kernel failed:\n${r.stdout}${r.stderr}`);
   }
   // Check that Jupyter itself finds it through JUPYTER_PATH.
-  const list = spawnSync(python, ['-m', 'jupyter_client.kernelspecapp', 'list', '--json'], { encoding: 'utf8', env: jupyterEnv() });
-  const found = list.status === 0 && (JSON.parse(list.stdout) as { kernelspecs: Record<string, unknown> }).kernelspecs[KERNEL_NAME] != null;
-  if (!found) throw new SetupError(`the tslab kernel spec was written to ${KERNEL_SPEC} but Jupyter does not list it:\n${list.stdout}${list.stderr}`);
+  const list = spawnSync(python, ['-m', 'jupyter_client.kernelspecapp', 'list', '--json'], {
+    encoding: 'utf8',
+    env: jupyterEnv(),
+  });
+  const found =
+    list.status === 0 &&
+    (JSON.parse(list.stdout) as { kernelspecs: Record<string, unknown> }).kernelspecs[KERNEL_NAME] != null;
+  if (!found)
+    throw new SetupError(
+      `the tslab kernel spec was written to ${KERNEL_SPEC} but Jupyter does not list it:\n${list.stdout}${list.stderr}`,
+    );
   log(`registered the tslab kernel in ${path.relative(ROOT, KERNEL_SPEC)}`, true);
 }
 
 /** Chromium for the browser test: its path, after installing it (root, Debian) if needed. */
 export function ensureChromium(): string {
-  const candidates = [process.env.SOFTMOE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => Boolean(p));
+  const candidates = [process.env.SOFTMOE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(
+    (p): p is string => Boolean(p),
+  );
   const found = candidates.find((p) => fs.existsSync(p));
   if (found) {
     log(`Chromium found (${found})`);
     return found;
   }
-  carryOut(installPlan('Chromium (the browser test opens a notebook in it; SOFTMOE_CHROMIUM=/path names another)', system(), DEBIAN_BROWSER_PACKAGES, null));
+  carryOut(
+    installPlan(
+      'Chromium (the browser test opens a notebook in it; SOFTMOE_CHROMIUM=/path names another)',
+      system(),
+      DEBIAN_BROWSER_PACKAGES,
+      null,
+    ),
+  );
   if (fs.existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
-  throw new SetupError('Debian\'s chromium package was installed but /usr/bin/chromium is missing');
+  throw new SetupError("Debian's chromium package was installed but /usr/bin/chromium is missing");
 }
 
 /** Whether Mesa's EGL/GLES libraries and llvmpipe driver (the software WebGPU adapter) are present. */
@@ -178,9 +222,16 @@ function softwareGpuPresent(): boolean {
 /** The software WebGPU adapter for the webgpu tests (Linux): install it as root on Debian, else advise. */
 export function ensureSoftwareGpu(): void {
   if (process.platform !== 'linux' || softwareGpuPresent()) return;
-  const plan = installPlan('A software WebGPU adapter (Mesa llvmpipe through EGL, for the webgpu tests)', system(), DEBIAN_SOFTWARE_GPU_PACKAGES, null);
+  const plan = installPlan(
+    'A software WebGPU adapter (Mesa llvmpipe through EGL, for the webgpu tests)',
+    system(),
+    DEBIAN_SOFTWARE_GPU_PACKAGES,
+    null,
+  );
   if (plan.kind === 'advice') {
-    log(`${plan.message.split('\n')[0]} ${plan.message.split('\n')[2]?.trim() ?? ''} — without it the webgpu tests are skipped`);
+    log(
+      `${plan.message.split('\n')[0]} ${plan.message.split('\n')[2]?.trim() ?? ''} — without it the webgpu tests are skipped`,
+    );
     return;
   }
   carryOut(plan);

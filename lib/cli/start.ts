@@ -17,11 +17,16 @@ import { SetupError, isMain, reportAllSteps, setup } from './setup.js';
  * The command that serves the workbook: an installed JupyterLab, else the workbook's own
  * JupyterLab when `bundledLab` (it is ready), else the classic notebook.
  */
-export function serverCommand(python: string, extra: string[] = [], options: { bundledLab?: boolean } = {}): { command: string; args: string[]; name: string } {
+export function serverCommand(
+  python: string,
+  extra: string[] = [],
+  options: { bundledLab?: boolean } = {},
+): { command: string; args: string[]; name: string } {
   const common = ['--ip=127.0.0.1', `--notebook-dir=${NOTEBOOKS_DIR}`, ...(isRoot() ? ['--allow-root'] : []), ...extra];
   const lab = findJupyterLab();
   if (lab) return { command: lab, args: common, name: `JupyterLab (${lab})` };
-  if (options.bundledLab) return { ...labServerCommand(python, common), name: "the workbook's JupyterLab (lib/jupyterlab)" };
+  if (options.bundledLab)
+    return { ...labServerCommand(python, common), name: "the workbook's JupyterLab (lib/jupyterlab)" };
   return { command: python, args: ['-m', 'notebook', ...common], name: 'the classic notebook' };
 }
 
@@ -32,7 +37,9 @@ function bundledLabReady(python: string): boolean {
     return true;
   } catch (e) {
     if (!(e instanceof SetupError)) throw e;
-    console.error(`start: the workbook's JupyterLab cannot be set up here:\n${e.message}\nstart: falling back to the classic notebook.`);
+    console.error(
+      `start: the workbook's JupyterLab cannot be set up here:\n${e.message}\nstart: falling back to the classic notebook.`,
+    );
     return false;
   }
 }

@@ -34,8 +34,25 @@ import {
   versions,
   writeResults,
 } from '../train/results.js';
-import { resolveTrainerOptions, Trainer, TrainingInterrupted, type EvalResult, type History, type ResolvedTrainerOptions, type StepResult, type TrainerOptions } from '../train/trainer.js';
-import { BLOCK_KINDS, resolveViTConfig, SIZE_PRESETS, type BlockKind, type ResolvedViTConfig, type SizePreset, type ViTConfig } from '../vit/config.js';
+import {
+  resolveTrainerOptions,
+  Trainer,
+  TrainingInterrupted,
+  type EvalResult,
+  type History,
+  type ResolvedTrainerOptions,
+  type StepResult,
+  type TrainerOptions,
+} from '../train/trainer.js';
+import {
+  BLOCK_KINDS,
+  resolveViTConfig,
+  SIZE_PRESETS,
+  type BlockKind,
+  type ResolvedViTConfig,
+  type SizePreset,
+  type ViTConfig,
+} from '../vit/config.js';
 import { modelCost } from '../vit/cost.js';
 import { ViT } from '../vit/vit.js';
 import { terminalProgress } from '../plot/terminal-progress.js';
@@ -134,14 +151,28 @@ Stopping   a diverging run (loss above 10 × max(first loss, ln classes), or not
 Sweeps     --sweep key=a,b,c (repeatable; axes multiply; 'soft+experts=64' sets two options)
            --dry-run   list the runs and their files without training`;
 
-type Args = { [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K] extends { multiple: true } ? string[] | undefined : (typeof OPTIONS)[K] extends { type: 'boolean' } ? boolean : string | undefined };
+type Args = {
+  [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K] extends { multiple: true }
+    ? string[] | undefined
+    : (typeof OPTIONS)[K] extends { type: 'boolean' }
+      ? boolean
+      : string | undefined;
+};
 
 function num(args: Args, key: keyof Args, integer = false, min = -Infinity): number | undefined {
   const raw = args[key];
   if (raw == null) return undefined;
   const value = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min) {
-    throw new Error(`--${key} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}, got ${JSON.stringify(raw)}`);
+  if (
+    typeof raw !== 'string' ||
+    raw.trim() === '' ||
+    !Number.isFinite(value) ||
+    (integer && !Number.isInteger(value)) ||
+    value < min
+  ) {
+    throw new Error(
+      `--${key} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}, got ${JSON.stringify(raw)}`,
+    );
   }
   return value;
 }
@@ -153,14 +184,18 @@ function expandSweep(axes: readonly string[]): string[][] {
     const eq = axis.indexOf('=');
     if (eq <= 0) throw new Error(`--sweep axis must look like key=a,b,c, got ${JSON.stringify(axis)}`);
     const key = axis.slice(0, eq);
-    const alternatives = axis.slice(eq + 1).split(',').filter((a) => a.length > 0);
+    const alternatives = axis
+      .slice(eq + 1)
+      .split(',')
+      .filter((a) => a.length > 0);
     if (alternatives.length === 0) throw new Error(`--sweep ${key} lists no values`);
     const expanded = alternatives.map((alt) => {
       const [value, ...extras] = alt.split('+');
       const args = [`--${key}`, value];
       for (const extra of extras) {
         const e = extra.indexOf('=');
-        if (e <= 0) throw new Error(`--sweep alternative ${JSON.stringify(alt)}: extra settings must look like key=value`);
+        if (e <= 0)
+          throw new Error(`--sweep alternative ${JSON.stringify(alt)}: extra settings must look like key=value`);
         args.push(`--${extra.slice(0, e)}`, extra.slice(e + 1));
       }
       return args;
@@ -184,7 +219,9 @@ const SOFT_RECIPE_KEYS = [
 ] as const;
 
 function softRecipePart(args: Args): string {
-  const parts = SOFT_RECIPE_KEYS.filter(([key]) => args[key] != null).map(([key, short]) => `-${short}${String(args[key])}`);
+  const parts = SOFT_RECIPE_KEYS.filter(([key]) => args[key] != null).map(
+    ([key, short]) => `-${short}${String(args[key])}`,
+  );
   if (args.normalize === 'false') parts.push('-nonorm');
   return parts.join('');
 }
@@ -238,7 +275,28 @@ export function defaultValidationCount(trainTotal: number): number {
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+=,-]*$/;
 
 /** Options already spelled out in a run's name; other swept options are appended to it. */
-const NAMED_KEYS = new Set(['dataset', 'model', 'size', 'head-init', 'shift', 'experts', 'slots', 'k', 'bpr', 'capacity-factor', 'steps', 'epochs', 'seed', 'tag', 'dispatch', 'combine', 'experts-fn', 'expert-init', 'normalize', ...SOFT_RECIPE_KEYS.map(([k]) => k)]);
+const NAMED_KEYS = new Set([
+  'dataset',
+  'model',
+  'size',
+  'head-init',
+  'shift',
+  'experts',
+  'slots',
+  'k',
+  'bpr',
+  'capacity-factor',
+  'steps',
+  'epochs',
+  'seed',
+  'tag',
+  'dispatch',
+  'combine',
+  'experts-fn',
+  'expert-init',
+  'normalize',
+  ...SOFT_RECIPE_KEYS.map(([k]) => k),
+]);
 
 /** `_lr2e-3` style suffix for the swept options a run's name does not already show. */
 function sweepSuffix(extra: string[]): string {
@@ -252,15 +310,19 @@ function sweepSuffix(extra: string[]): string {
 
 function planRun(args: Args, suffix = ''): RunPlan {
   const dataset = args.dataset as DatasetName;
-  if (!DATASET_NAMES.includes(dataset)) throw new Error(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(args.dataset)}`);
+  if (!DATASET_NAMES.includes(dataset))
+    throw new Error(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(args.dataset)}`);
   const kind = args.model as BlockKind;
-  if (!BLOCK_KINDS.includes(kind)) throw new Error(`--model must be one of ${BLOCK_KINDS.join(', ')}, got ${JSON.stringify(args.model)}`);
+  if (!BLOCK_KINDS.includes(kind))
+    throw new Error(`--model must be one of ${BLOCK_KINDS.join(', ')}, got ${JSON.stringify(args.model)}`);
   const size = args.size as SizePreset;
-  if (!Object.hasOwn(SIZE_PRESETS, size)) throw new Error(`--size must be one of ${Object.keys(SIZE_PRESETS).join(', ')}, got ${JSON.stringify(args.size)}`);
+  if (!Object.hasOwn(SIZE_PRESETS, size))
+    throw new Error(`--size must be one of ${Object.keys(SIZE_PRESETS).join(', ')}, got ${JSON.stringify(args.size)}`);
   const oneOf = <T extends string>(key: keyof Args, allowed: readonly T[]): T | undefined => {
     const v = args[key];
     if (v == null) return undefined;
-    if (!(allowed as readonly unknown[]).includes(v)) throw new Error(`--${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    if (!(allowed as readonly unknown[]).includes(v))
+      throw new Error(`--${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   };
   const preset = SIZE_PRESETS[size];
@@ -269,7 +331,8 @@ function planRun(args: Args, suffix = ''): RunPlan {
   if (args['moe-layers'] != null) {
     moeLayers = args['moe-layers'].split(',').map((s) => {
       const v = Number(s);
-      if (s.trim() === '' || !Number.isInteger(v) || v < 0) throw new Error(`--moe-layers must list block indices like 2,3, got ${JSON.stringify(args['moe-layers'])}`);
+      if (s.trim() === '' || !Number.isInteger(v) || v < 0)
+        throw new Error(`--moe-layers must list block indices like 2,3, got ${JSON.stringify(args['moe-layers'])}`);
       return v;
     });
   }
@@ -315,12 +378,15 @@ function planRun(args: Args, suffix = ''): RunPlan {
   const trainTotal = DATASETS[dataset].counts.train;
   const validationCount = num(args, 'validation', true, 1) ?? defaultValidationCount(trainTotal);
   if (validationCount >= trainTotal) {
-    throw new Error(`--validation ${validationCount} leaves no training images: ${dataset} has ${trainTotal} training images; use at most ${trainTotal - 1} (default min(5000, 10%) = ${defaultValidationCount(trainTotal)})`);
+    throw new Error(
+      `--validation ${validationCount} leaves no training images: ${dataset} has ${trainTotal} training images; use at most ${trainTotal - 1} (default min(5000, 10%) = ${defaultValidationCount(trainTotal)})`,
+    );
   }
   const splitSeed = num(args, 'split-seed', true, 0) as number;
   const batchSize = num(args, 'batch-size', true, 1) as number;
   const trainCount = trainTotal - validationCount;
-  const totalSteps = steps ?? Math.max(1, Math.round((epochs as number) * batchesPerEpoch(trainCount, batchSize, true)));
+  const totalSteps =
+    steps ?? Math.max(1, Math.round((epochs as number) * batchesPerEpoch(trainCount, batchSize, true)));
   const clip = num(args, 'clip', false, 0) as number;
   const trainerOptions: TrainerOptions = {
     steps: totalSteps,
@@ -337,11 +403,20 @@ function planRun(args: Args, suffix = ''): RunPlan {
   const evalEvery = num(args, 'eval-every', true, 0) as number;
   const evalExamples = num(args, 'eval-examples', true, 1) ?? validationCount;
   const probeExamples = num(args, 'probe-examples', true, 0) as number;
-  const evaluation = { every: evalEvery, examples: Math.min(evalExamples, validationCount), probeExamples: kind === 'soft' || model.blocks.includes('soft') ? Math.min(probeExamples, validationCount) : 0 };
-  if (args['checkpoint-every'] != null && args.checkpoint == null) throw new Error('--checkpoint-every needs --checkpoint FILE');
-  const checkpointEvery = args.checkpoint != null ? (num(args, 'checkpoint-every', true, 1) ?? (evalEvery > 0 ? evalEvery : 250)) : undefined;
+  const evaluation = {
+    every: evalEvery,
+    examples: Math.min(evalExamples, validationCount),
+    probeExamples: kind === 'soft' || model.blocks.includes('soft') ? Math.min(probeExamples, validationCount) : 0,
+  };
+  if (args['checkpoint-every'] != null && args.checkpoint == null)
+    throw new Error('--checkpoint-every needs --checkpoint FILE');
+  const checkpointEvery =
+    args.checkpoint != null ? (num(args, 'checkpoint-every', true, 1) ?? (evalEvery > 0 ? evalEvery : 250)) : undefined;
   if (args.resume && args.checkpoint == null) throw new Error('--resume needs --checkpoint FILE');
-  if (args.tag != null && !SAFE_NAME.test(args.tag)) throw new Error(`--tag must be letters, digits and . _ + = , - (no path separators), got ${JSON.stringify(args.tag)}`);
+  if (args.tag != null && !SAFE_NAME.test(args.tag))
+    throw new Error(
+      `--tag must be letters, digits and . _ + = , - (no path separators), got ${JSON.stringify(args.tag)}`,
+    );
 
   const moePart =
     kind === 'dense'
@@ -359,13 +434,38 @@ function planRun(args: Args, suffix = ''): RunPlan {
   const headPart = args['head-init'] === 'uniform' ? '_head-uniform' : '';
   const shiftPart = Number(args.shift ?? 0) > 0 ? `_shift${args.shift}` : '';
   const name = `${dataset}_${kind}${moePart}_${size}${headPart}${shiftPart}_${length}_seed${seed}${suffix}${args.tag ? `_${args.tag}` : ''}`;
-  if (!SAFE_NAME.test(name) || name.includes('..')) throw new Error(`the run's file name ${JSON.stringify(name)} would leave its folder or hold odd characters; check the swept values and --tag`);
+  if (!SAFE_NAME.test(name) || name.includes('..'))
+    throw new Error(
+      `the run's file name ${JSON.stringify(name)} would leave its folder or hold odd characters; check the swept values and --tag`,
+    );
   const dir = args['results-dir'] != null ? resolve(args['results-dir']) : defaultResultsDir();
   const outPath = args.out != null ? (isAbsolute(args.out) ? args.out : resolve(args.out)) : join(dir, `${name}.json`);
-  const settings: RunSettings = { dataset, size, model, trainer, epochs, data: { validationCount, splitSeed }, evaluation };
+  const settings: RunSettings = {
+    dataset,
+    size,
+    model,
+    trainer,
+    epochs,
+    data: { validationCount, splitSeed },
+    evaluation,
+  };
   return {
-    args, dataset, model, modelConfig: config, size, steps, epochs, trainer, validationCount, splitSeed, evaluation, checkpointEvery,
-    settings, settingsHash: settingsHash(settings), outPath, name,
+    args,
+    dataset,
+    model,
+    modelConfig: config,
+    size,
+    steps,
+    epochs,
+    trainer,
+    validationCount,
+    splitSeed,
+    evaluation,
+    checkpointEvery,
+    settings,
+    settingsHash: settingsHash(settings),
+    outPath,
+    name,
   };
 }
 
@@ -374,7 +474,9 @@ function existingFileDecision(plan: RunPlan): 'new' | 'skip' | 'replace' {
   const state = inspectResultsFile(plan.outPath);
   if (state.kind === 'absent') return 'new';
   if (state.kind === 'foreign') {
-    throw new Error(`refusing to write ${plan.outPath}: ${state.reason}. Results go only to new files or to results files of this program; remove it or choose another --out`);
+    throw new Error(
+      `refusing to write ${plan.outPath}: ${state.reason}. Results go only to new files or to results files of this program; remove it or choose another --out`,
+    );
   }
   const doc = state.doc;
   const same = doc.settingsHash === plan.settingsHash;
@@ -422,7 +524,12 @@ let active: ActiveRun | null = null;
 const stopController = new AbortController();
 
 /** Record an interruption or failure in the run's own file, if it wrote one; never throws. */
-function recordEnd(run: ActiveRun, status: 'failed' | 'interrupted', message: string, extra: Record<string, unknown> = {}): void {
+function recordEnd(
+  run: ActiveRun,
+  status: 'failed' | 'interrupted',
+  message: string,
+  extra: Record<string, unknown> = {},
+): void {
   if (run.written == null) return;
   try {
     const doc = { ...run.written, ...extra, status, error: message, endedAt: new Date().toISOString() };
@@ -476,7 +583,13 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
   // The probe of the Soft MoE diagnostics: the first images of the validation split (fixed across
   // runs with the same --split-seed).
   const probeCount = plan.evaluation.probeExamples;
-  const probe = probeCount > 0 ? batchFromIndices(validation, Int32Array.from({ length: probeCount }, (_, i) => i)) : undefined;
+  const probe =
+    probeCount > 0
+      ? batchFromIndices(
+          validation,
+          Int32Array.from({ length: probeCount }, (_, i) => i),
+        )
+      : undefined;
   const header = {
     kind: RESULTS_KIND,
     runId: run.runId,
@@ -491,14 +604,25 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
       model: model.config,
       trainer: trainer.options,
       epochs: plan.epochs,
-      data: { trainCount: train.count, validationCount: validation.count, testCount: test.count, splitSeed: plan.splitSeed, normalization: full.normalization },
+      data: {
+        trainCount: train.count,
+        validationCount: validation.count,
+        testCount: test.count,
+        splitSeed: plan.splitSeed,
+        normalization: full.normalization,
+      },
       evaluation: plan.evaluation,
     },
     backend: backendInfo(),
     machine: machineInfo(),
     versions: versions(),
     git: gitInfo(),
-    cost: { parameters: cost.parameters, parameterCountFromVariables: model.parameterCount, flopsPerImage: cost.flopsPerImage, blocks: cost.blocks },
+    cost: {
+      parameters: cost.parameters,
+      parameterCountFromVariables: model.parameterCount,
+      flopsPerImage: cost.flopsPerImage,
+      blocks: cost.blocks,
+    },
   };
   const curves = (h: History) => ({
     loss: compact(h.loss),
@@ -508,7 +632,12 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
     gradNorm: compact(h.gradNorm),
     dropFraction: compact(h.dropFraction),
     stepMs: compact(h.stepMs),
-    validation: h.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, loss: Number(e.loss.toPrecision(5)), count: e.count })),
+    validation: h.evals.map((e) => ({
+      step: e.step,
+      accuracy: e.accuracy,
+      loss: Number(e.loss.toPrecision(5)),
+      count: e.count,
+    })),
     /** Soft MoE diagnostics per block on the probe batch (lib/moe/diagnostics.ts), before training and at each evaluation. */
     diagnostics: h.diagnostics,
   });
@@ -529,8 +658,11 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
     }
     write({ status: 'running', ...header, curves: curves(trainer.history) });
 
-    console.error(`${label}: ${cost.parameters.toLocaleString('en')} parameters, ${(cost.flopsPerImage.total / 1e6).toFixed(2)} MFLOP/image forward, ${steps} updates of ${batchSize}, backend ${tf.getBackend()}`);
-    if (args.checkpoint != null) console.error(`checkpoint every ${plan.checkpointEvery} updates to ${args.checkpoint}`);
+    console.error(
+      `${label}: ${cost.parameters.toLocaleString('en')} parameters, ${(cost.flopsPerImage.total / 1e6).toFixed(2)} MFLOP/image forward, ${steps} updates of ${batchSize}, backend ${tf.getBackend()}`,
+    );
+    if (args.checkpoint != null)
+      console.error(`checkpoint every ${plan.checkpointEvery} updates to ${args.checkpoint}`);
     const wallStart = performance.now();
     const cpuStart = process.cpuUsage();
     let lastVal: EvalResult | null = null;
@@ -545,7 +677,9 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
       evalEvery: plan.evaluation.every,
       evalLimit: plan.evaluation.examples,
       probe: probe?.x,
-      ...(args.checkpoint != null ? { saveCheckpoint: (t: Trainer) => saveTrainerCheckpoint(t, args.checkpoint as string) } : {}),
+      ...(args.checkpoint != null
+        ? { saveCheckpoint: (t: Trainer) => saveTrainerCheckpoint(t, args.checkpoint as string) }
+        : {}),
       checkpointEvery: plan.checkpointEvery,
       signal: stopController.signal,
       onStep: (r) => {
@@ -567,7 +701,8 @@ async function train(plan: RunPlan, run: ActiveRun, label: string): Promise<void
     const trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
     console.error('evaluating on the validation and test splits …');
     const finalValidation = await trainer.evaluate(validation);
-    if (stopController.signal.aborted) throw new TrainingInterrupted(trainer.step, String(stopController.signal.reason ?? ''));
+    if (stopController.signal.aborted)
+      throw new TrainingInterrupted(trainer.step, String(stopController.signal.reason ?? ''));
     const finalTest = await trainer.evaluate(test);
     const h = trainer.history;
     const lastN = Math.min(100, h.loss.length);
@@ -642,21 +777,31 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const sweepRuns = expandSweep(base.sweep ?? []);
-  const plans = sweepRuns.map((extra) => planRun(parse([...argv.filter((_, i) => !isSweepArg(argv, i)), ...extra]), sweepSuffix(extra)));
+  const plans = sweepRuns.map((extra) =>
+    planRun(parse([...argv.filter((_, i) => !isSweepArg(argv, i)), ...extra]), sweepSuffix(extra)),
+  );
   const names = new Set<string>();
   for (const p of plans) {
-    if (names.has(p.outPath)) throw new Error(`two runs of the sweep would write ${p.outPath}; add a --tag or vary the output`);
+    if (names.has(p.outPath))
+      throw new Error(`two runs of the sweep would write ${p.outPath}; add a --tag or vary the output`);
     names.add(p.outPath);
   }
-  if (plans.length > 1 && base.out != null) throw new Error('--out names one file; a sweep writes one file per run (use --results-dir)');
-  if (plans.length > 1 && base.checkpoint != null) throw new Error('--checkpoint names one file; use it with single runs');
+  if (plans.length > 1 && base.out != null)
+    throw new Error('--out names one file; a sweep writes one file per run (use --results-dir)');
+  if (plans.length > 1 && base.checkpoint != null)
+    throw new Error('--checkpoint names one file; use it with single runs');
   if (base['dry-run']) {
     let refused = 0;
     for (const p of plans) {
       let line: string;
       try {
         const decision = existingFileDecision(p);
-        line = decision === 'skip' ? 'finished' : decision === 'new' ? 'new' : `replace ${inspectResultsFile(p.outPath).kind === 'ours' ? (inspectResultsFile(p.outPath) as { status: string }).status : ''}`.trim();
+        line =
+          decision === 'skip'
+            ? 'finished'
+            : decision === 'new'
+              ? 'new'
+              : `replace ${inspectResultsFile(p.outPath).kind === 'ours' ? (inspectResultsFile(p.outPath) as { status: string }).status : ''}`.trim();
       } catch (e) {
         refused++;
         line = `refused: ${(e as Error).message.replace(/\n/g, ' ')}`;
@@ -670,12 +815,16 @@ async function main(argv: string[]): Promise<number> {
   const decisions = plans.map((p) => existingFileDecision(p));
   installSignalHandlers();
   const info = await initBackend(base.backend);
-  console.error(`backend ${describeBackend(info)}${info.skipped.length ? ` (skipped: ${info.skipped.join('; ')})` : ''}`);
+  console.error(
+    `backend ${describeBackend(info)}${info.skipped.length ? ` (skipped: ${info.skipped.join('; ')})` : ''}`,
+  );
   let failures = 0;
   for (const [i, plan] of plans.entries()) {
     if (stopController.signal.aborted) break;
     if (decisions[i] === 'skip') {
-      console.error(`[${i + 1}/${plans.length}] ${plan.name}: finished result with these settings exists at ${plan.outPath}; skipping (--force re-runs)`);
+      console.error(
+        `[${i + 1}/${plans.length}] ${plan.name}: finished result with these settings exists at ${plan.outPath}; skipping (--force re-runs)`,
+      );
       continue;
     }
     try {

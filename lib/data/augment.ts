@@ -42,13 +42,16 @@ export function randomShift(
   offsets: Int32Array;
 } {
   const { maxShift, fill, seed } = options;
-  if (!Number.isInteger(maxShift) || maxShift < 0) throw new Error(`randomShift: maxShift must be an integer ≥ 0, got ${String(maxShift)}`);
+  if (!Number.isInteger(maxShift) || maxShift < 0)
+    throw new Error(`randomShift: maxShift must be an integer ≥ 0, got ${String(maxShift)}`);
   if (maxShift >= Math.min(height, width)) {
     throw new Error(`randomShift: maxShift ${maxShift} must be smaller than the image side (${height}×${width})`);
   }
   if (!Number.isFinite(fill)) throw new Error(`randomShift: fill must be a finite number, got ${String(fill)}`);
   if (images.length !== count * height * width) {
-    throw new Error(`randomShift: expected ${count}×${height}×${width} = ${count * height * width} values, got ${images.length}`);
+    throw new Error(
+      `randomShift: expected ${count}×${height}×${width} = ${count * height * width} values, got ${images.length}`,
+    );
   }
   const rng = new SeededRandom(seed);
   const out = new Float32Array(images.length);

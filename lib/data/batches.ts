@@ -28,7 +28,10 @@ export interface Batch {
 }
 
 /** Tensors for the images at `indices` (the caller disposes x and y). */
-export function batchFromIndices(ds: ImageDataset, indices: Int32Array): {
+export function batchFromIndices(
+  ds: ImageDataset,
+  indices: Int32Array,
+): {
   /** Images [b, height, width, 1], float32. */
   x: tf.Tensor4D;
   /** Labels [b], int32. */
@@ -92,7 +95,9 @@ function checkBatchSize(ds: ImageDataset, batchSize: number, needFull: boolean):
     throw new Error(`batchSize must be an integer ≥ 1, got ${String(batchSize)}`);
   }
   if (needFull && batchSize > ds.count) {
-    throw new Error(`batchSize ${batchSize} exceeds the ${ds.count} images of ${ds.name} ${ds.split}; no full batch exists`);
+    throw new Error(
+      `batchSize ${batchSize} exceeds the ${ds.count} images of ${ds.name} ${ds.split}; no full batch exists`,
+    );
   }
 }
 
@@ -108,7 +113,11 @@ export function batchesPerEpoch(count: number, batchSize: number, dropRemainder:
  */
 export function* epochBatches(ds: ImageDataset, options: EpochBatchOptions): Generator<Batch, void, undefined> {
   if (options == null) throw new Error('epochBatches needs options {batchSize}');
-  checkOptions(options, { batchSize: 'number', seed: 'number', epoch: 'number', dropRemainder: 'boolean' }, 'epochBatches');
+  checkOptions(
+    options,
+    { batchSize: 'number', seed: 'number', epoch: 'number', dropRemainder: 'boolean' },
+    'epochBatches',
+  );
   const { batchSize } = options;
   const epoch = options.epoch ?? 0;
   const dropRemainder = options.dropRemainder ?? false;
@@ -152,15 +161,22 @@ const SHIFT_STREAM = 0x5348_4654; // 'SHFT'
  */
 export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Generator<Batch, never, undefined> {
   if (options == null) throw new Error('batchStream needs options {batchSize, seed}');
-  checkOptions(options, { batchSize: 'number', seed: 'number', startStep: 'number', maxShift: 'number' }, 'batchStream');
+  checkOptions(
+    options,
+    { batchSize: 'number', seed: 'number', startStep: 'number', maxShift: 'number' },
+    'batchStream',
+  );
   const { batchSize, seed } = options;
   checkBatchSize(ds, batchSize, true);
   checkSeed(seed);
   const startStep = options.startStep ?? 0;
-  if (!Number.isInteger(startStep) || startStep < 0) throw new Error(`startStep must be an integer ≥ 0, got ${String(startStep)}`);
+  if (!Number.isInteger(startStep) || startStep < 0)
+    throw new Error(`startStep must be an integer ≥ 0, got ${String(startStep)}`);
   const maxShift = options.maxShift ?? 0;
   if (!Number.isInteger(maxShift) || maxShift < 0 || maxShift >= Math.min(ds.height, ds.width)) {
-    throw new Error(`maxShift must be an integer in [0, ${Math.min(ds.height, ds.width)}) pixels, got ${String(maxShift)}`);
+    throw new Error(
+      `maxShift must be an integer in [0, ${Math.min(ds.height, ds.width)}) pixels, got ${String(maxShift)}`,
+    );
   }
   const perEpoch = batchesPerEpoch(ds.count, batchSize, true);
   let epoch = -1;
@@ -174,7 +190,14 @@ export function* batchStream(ds: ImageDataset, options: BatchStreamOptions): Gen
     const j = step - epoch * perEpoch;
     const indices = order.slice(j * batchSize, (j + 1) * batchSize);
     const { images, labels } = gather(ds, indices);
-    const pixels = maxShift === 0 ? images : randomShift(images, indices.length, ds.height, ds.width, { maxShift, fill: backgroundValue(ds), seed: deriveSeed(seed, SHIFT_STREAM, step) }).images;
+    const pixels =
+      maxShift === 0
+        ? images
+        : randomShift(images, indices.length, ds.height, ds.width, {
+            maxShift,
+            fill: backgroundValue(ds),
+            seed: deriveSeed(seed, SHIFT_STREAM, step),
+          }).images;
     yield { ...toTensors(ds, pixels, labels), indices, epoch, step };
   }
 }

@@ -21,7 +21,10 @@ export function gzipBytes(bytes: Uint8Array): Uint8Array {
 
 async function readManifestOrEmpty(dataDir: string): Promise<Manifest> {
   if (!existsSync(join(dataDir, MANIFEST_FILE))) {
-    return { description: 'Sizes and SHA-256 sums of the data files (stored gzip and decoded IDX); see README.md.', files: {} };
+    return {
+      description: 'Sizes and SHA-256 sums of the data files (stored gzip and decoded IDX); see README.md.',
+      files: {},
+    };
   }
   return readManifest(dataDir);
 }
@@ -31,7 +34,14 @@ async function writeManifest(dataDir: string, manifest: Manifest): Promise<void>
   await writeFile(join(dataDir, MANIFEST_FILE), `${JSON.stringify({ ...manifest, files }, null, 2)}\n`);
 }
 
-async function storeFile(dataDir: string, manifest: Manifest, relPath: string, stored: Uint8Array, decoded: Uint8Array, dims: number): Promise<void> {
+async function storeFile(
+  dataDir: string,
+  manifest: Manifest,
+  relPath: string,
+  stored: Uint8Array,
+  decoded: Uint8Array,
+  dims: number,
+): Promise<void> {
   const idx = decodeIdx(decoded, dims, relPath);
   await mkdir(dirname(join(dataDir, relPath)), { recursive: true });
   await writeFile(join(dataDir, relPath), stored);
@@ -48,7 +58,10 @@ export async function importDataset(name: DatasetName, sourceDir: string, dataDi
   const written: string[] = [];
   for (const split of SPLITS) {
     const files = splitFiles(info, split);
-    for (const [relPath, dims] of [[files.images, 3], [files.labels, 1]] as const) {
+    for (const [relPath, dims] of [
+      [files.images, 3],
+      [files.labels, 1],
+    ] as const) {
       const base = relPath.slice(info.dir.length + 1); // e.g. train-images-idx3-ubyte.gz
       const gz = join(sourceDir, base);
       const raw = join(sourceDir, base.replace(/\.gz$/, ''));
@@ -117,7 +130,9 @@ export async function verifyDataDir(dataDir: string, onFile?: (f: VerifiedFile) 
     const decoded = await readDataFile(dataDir, relPath, manifest);
     const idx = decodeIdx(decoded, entry.decoded.shape.length, join(dataDir, relPath));
     if (idx.shape.join(',') !== entry.decoded.shape.join(',')) {
-      throw new Error(`${join(dataDir, relPath)}: IDX shape [${idx.shape.join(', ')}], manifest says [${entry.decoded.shape.join(', ')}]`);
+      throw new Error(
+        `${join(dataDir, relPath)}: IDX shape [${idx.shape.join(', ')}], manifest says [${entry.decoded.shape.join(', ')}]`,
+      );
     }
     const f = { path: relPath, bytes: entry.bytes, shape: idx.shape, sha256: entry.sha256 };
     onFile?.(f);

@@ -51,7 +51,16 @@ export interface DatasetInfo {
 const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 // Label names from Zalando's Fashion-MNIST README ("Labels" table).
 const FASHION_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ] as const;
 
 // Pixel statistics of the full training splits (60000 × 784 bytes / 255, float64), computed with
@@ -68,20 +77,48 @@ export const TINY_COUNTS: Record<DatasetSplit, number> = { train: 512, test: 256
 /** Static facts of every data set in data/ (sizes, classes, pixel mean and std), by name. */
 export const DATASETS: Record<DatasetName, DatasetInfo> = {
   mnist: {
-    name: 'mnist', dir: 'mnist', title: 'MNIST handwritten digits', height: 28, width: 28,
-    classNames: MNIST_CLASSES, counts: { train: 60000, test: 10000 }, mean: MNIST_MEAN, std: MNIST_STD,
+    name: 'mnist',
+    dir: 'mnist',
+    title: 'MNIST handwritten digits',
+    height: 28,
+    width: 28,
+    classNames: MNIST_CLASSES,
+    counts: { train: 60000, test: 10000 },
+    mean: MNIST_MEAN,
+    std: MNIST_STD,
   },
   'fashion-mnist': {
-    name: 'fashion-mnist', dir: 'fashion-mnist', title: 'Fashion-MNIST (Zalando article images)', height: 28, width: 28,
-    classNames: FASHION_CLASSES, counts: { train: 60000, test: 10000 }, mean: FASHION_MEAN, std: FASHION_STD,
+    name: 'fashion-mnist',
+    dir: 'fashion-mnist',
+    title: 'Fashion-MNIST (Zalando article images)',
+    height: 28,
+    width: 28,
+    classNames: FASHION_CLASSES,
+    counts: { train: 60000, test: 10000 },
+    mean: FASHION_MEAN,
+    std: FASHION_STD,
   },
   'tiny-mnist': {
-    name: 'tiny-mnist', dir: 'tiny/mnist', title: 'MNIST, tiny slice for tests', height: 28, width: 28,
-    classNames: MNIST_CLASSES, counts: TINY_COUNTS, mean: MNIST_MEAN, std: MNIST_STD,
+    name: 'tiny-mnist',
+    dir: 'tiny/mnist',
+    title: 'MNIST, tiny slice for tests',
+    height: 28,
+    width: 28,
+    classNames: MNIST_CLASSES,
+    counts: TINY_COUNTS,
+    mean: MNIST_MEAN,
+    std: MNIST_STD,
   },
   'tiny-fashion-mnist': {
-    name: 'tiny-fashion-mnist', dir: 'tiny/fashion-mnist', title: 'Fashion-MNIST, tiny slice for tests', height: 28, width: 28,
-    classNames: FASHION_CLASSES, counts: TINY_COUNTS, mean: FASHION_MEAN, std: FASHION_STD,
+    name: 'tiny-fashion-mnist',
+    dir: 'tiny/fashion-mnist',
+    title: 'Fashion-MNIST, tiny slice for tests',
+    height: 28,
+    width: 28,
+    classNames: FASHION_CLASSES,
+    counts: TINY_COUNTS,
+    mean: FASHION_MEAN,
+    std: FASHION_STD,
   },
 };
 
@@ -171,7 +208,11 @@ export function toUnitRange(values: Float32Array, normalization: Normalization):
  *
  * @throws Error if an index is not an integer in [0, count).
  */
-export function subset(ds: ImageDataset, indices: ArrayLike<number>, split: ImageDataset['split'] = ds.split): ImageDataset {
+export function subset(
+  ds: ImageDataset,
+  indices: ArrayLike<number>,
+  split: ImageDataset['split'] = ds.split,
+): ImageDataset {
   const size = ds.height * ds.width * ds.channels;
   const images = new Float32Array(indices.length * size);
   const labels = new Int32Array(indices.length);
@@ -218,7 +259,9 @@ export function splitValidation(
   checkOptions(options, { count: 'number', fraction: 'number', seed: 'number' }, 'splitValidation');
   checkSeed(options.seed, 'splitValidation seed');
   if ((options.count == null) === (options.fraction == null)) {
-    throw new Error(`splitValidation needs exactly one of count or fraction, got count=${String(options.count)}, fraction=${String(options.fraction)}`);
+    throw new Error(
+      `splitValidation needs exactly one of count or fraction, got count=${String(options.count)}, fraction=${String(options.fraction)}`,
+    );
   }
   let count: number;
   if (options.fraction != null) {
@@ -231,7 +274,9 @@ export function splitValidation(
     count = options.count as number;
   }
   if (!Number.isInteger(count) || count < 1 || count >= ds.count) {
-    throw new Error(`splitValidation: validation count must be an integer in [1, ${ds.count - 1}] for ${ds.count} images, got ${String(count)}`);
+    throw new Error(
+      `splitValidation: validation count must be an integer in [1, ${ds.count - 1}] for ${ds.count} images, got ${String(count)}`,
+    );
   }
   const order = permutation(ds.count, options.seed);
   const validationIdx = order.slice(0, count).sort();

@@ -4,7 +4,15 @@
  */
 import { join } from 'node:path';
 import { checkOptions } from '../ops/check.js';
-import { datasetInfo, splitFiles, type DatasetName, type DatasetSplit, type ImageDataset, type Normalization, type NormalizationKind } from './datasets.js';
+import {
+  datasetInfo,
+  splitFiles,
+  type DatasetName,
+  type DatasetSplit,
+  type ImageDataset,
+  type Normalization,
+  type NormalizationKind,
+} from './datasets.js';
 import { decodeIdx } from './idx.js';
 import { readDataFile, readManifest, type Manifest } from './manifest.js';
 import { defaultDataDir } from './paths.js';
@@ -68,13 +76,17 @@ export async function loadDataset(
 
   const [count, height, width] = images.shape;
   if (labels.shape[0] !== count) {
-    throw new Error(`${info.name} ${split}: ${imagesPath} holds ${count} images but ${labelsPath} holds ${labels.shape[0]} labels`);
+    throw new Error(
+      `${info.name} ${split}: ${imagesPath} holds ${count} images but ${labelsPath} holds ${labels.shape[0]} labels`,
+    );
   }
   if (count !== info.counts[split]) {
     throw new Error(`${info.name} ${split}: expected ${info.counts[split]} images, ${imagesPath} holds ${count}`);
   }
   if (height !== info.height || width !== info.width) {
-    throw new Error(`${info.name} ${split}: expected ${info.height}×${info.width} images, ${imagesPath} holds ${height}×${width}`);
+    throw new Error(
+      `${info.name} ${split}: expected ${info.height}×${info.width} images, ${imagesPath} holds ${height}×${width}`,
+    );
   }
   const numClasses = info.classNames.length;
   const labelArray = new Int32Array(count);
@@ -96,7 +108,16 @@ export async function loadDataset(
   for (let i = 0; i < pixels.length; i++) values[i] = table[pixels[i]];
 
   return {
-    name: info.name, split, count, height, width, channels: 1, numClasses, classNames: info.classNames,
-    images: values, labels: labelArray, normalization,
+    name: info.name,
+    split,
+    count,
+    height,
+    width,
+    channels: 1,
+    numClasses,
+    classNames: info.classNames,
+    images: values,
+    labels: labelArray,
+    normalization,
   };
 }

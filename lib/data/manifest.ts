@@ -65,7 +65,9 @@ export async function readManifest(dataDir: string): Promise<Manifest> {
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new Error(`data manifest ${path} is not valid JSON (${(err as Error).message}); ${restoreHint(MANIFEST_FILE)}`);
+    throw new Error(
+      `data manifest ${path} is not valid JSON (${(err as Error).message}); ${restoreHint(MANIFEST_FILE)}`,
+    );
   }
   const files = (parsed as { files?: unknown }).files;
   if (files == null || typeof files !== 'object') {
@@ -81,7 +83,9 @@ export async function readManifest(dataDir: string): Promise<Manifest> {
       typeof e.decoded.sha256 === 'string' &&
       Array.isArray(e.decoded.shape);
     if (!ok) {
-      throw new Error(`data manifest ${path}: entry "${name}" must have bytes, sha256 and decoded {bytes, sha256, shape}`);
+      throw new Error(
+        `data manifest ${path}: entry "${name}" must have bytes, sha256 and decoded {bytes, sha256, shape}`,
+      );
     }
   }
   return parsed as Manifest;

@@ -58,7 +58,8 @@ export function withContext<T>(what: string, fn: () => T): T {
 
 /** Check the settings shared by the MoE layers (at construction, so a bad config fails at once). */
 export function checkMoELayerArgs(args: MoELayerArgs): void {
-  if (args == null || typeof args !== 'object') throw new Error(`arguments must be an object {numExperts, …}, got ${String(args)}`);
+  if (args == null || typeof args !== 'object')
+    throw new Error(`arguments must be an object {numExperts, …}, got ${String(args)}`);
   checkInt(args.numExperts, 'numExperts');
   if (args.hidden != null) checkInt(args.hidden, 'hidden');
   if (args.expertInit != null) checkOneOf(args.expertInit, ['shared', 'independent'] as const, 'expertInit');
@@ -67,7 +68,8 @@ export function checkMoELayerArgs(args: MoELayerArgs): void {
 
 /** Throw unless `value` is true, false or absent. */
 export function checkOptionalBoolean(value: unknown, name: string): void {
-  if (value != null && typeof value !== 'boolean') throw new Error(`${name} must be true or false, got ${JSON.stringify(value)}`);
+  if (value != null && typeof value !== 'boolean')
+    throw new Error(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 /**
@@ -97,7 +99,8 @@ class TensorInitializer extends tf.serialization.Serializable {
 /** The single input tensor of a call (tf.layers passes Tensor | Tensor[]). */
 export function singleInput(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   if (Array.isArray(inputs)) {
-    if (inputs.length !== 1) throw new Error(`expects one input tensor [batch, tokens, d], got a list of ${inputs.length}`);
+    if (inputs.length !== 1)
+      throw new Error(`expects one input tensor [batch, tokens, d], got a list of ${inputs.length}`);
     return inputs[0]!;
   }
   return inputs;
@@ -141,15 +144,21 @@ export abstract class MoELayerBase extends tf.layers.Layer {
   /** Check a shape [batch, tokens, d] with d known; return it as [batch, tokens, d]. */
   protected checkShape(inputShape: LayerShape | LayerShape[]): [number | null, number | null, number] {
     const nested = Array.isArray(inputShape[0]);
-    if (nested && inputShape.length !== 1) throw new Error(`${this.label}: expects one input [batch, tokens, d], got ${inputShape.length} input shapes`);
+    if (nested && inputShape.length !== 1)
+      throw new Error(`${this.label}: expects one input [batch, tokens, d], got ${inputShape.length} input shapes`);
     const shape = (nested ? inputShape[0] : inputShape) as LayerShape;
     if (!Array.isArray(shape) || shape.length !== 3) {
-      throw new Error(`${this.label}: input must be [batch, tokens, d] (rank 3), got shape ${JSON.stringify(inputShape)}`);
+      throw new Error(
+        `${this.label}: input must be [batch, tokens, d] (rank 3), got shape ${JSON.stringify(inputShape)}`,
+      );
     }
     const [batch, tokens, d] = shape;
-    if (d == null) throw new Error(`${this.label}: the input width d (last axis) must be known, got shape ${JSON.stringify(shape)}`);
+    if (d == null)
+      throw new Error(`${this.label}: the input width d (last axis) must be known, got shape ${JSON.stringify(shape)}`);
     if (this.built && d !== this.dim) {
-      throw new Error(`${this.label}: input width d must be ${this.dim} (the width it was built for), got shape ${JSON.stringify(shape)}`);
+      throw new Error(
+        `${this.label}: input width d must be ${this.dim} (the width it was built for), got shape ${JSON.stringify(shape)}`,
+      );
     }
     return [batch ?? null, tokens ?? null, d];
   }
@@ -187,7 +196,8 @@ export abstract class MoELayerBase extends tf.layers.Layer {
   /** The input of a call as a float32 [batch, tokens, d] tensor, with errors naming the layer. */
   protected checkedInput(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor3D {
     const x = withContext(this.label, () => singleInput(inputs));
-    if (!(x instanceof tf.Tensor)) throw new Error(`${this.label}: input must be a tf.Tensor [batch, tokens, d], got ${String(x)}`);
+    if (!(x instanceof tf.Tensor))
+      throw new Error(`${this.label}: input must be a tf.Tensor [batch, tokens, d], got ${String(x)}`);
     this.checkShape(x.shape);
     if (x.dtype !== 'float32') throw new Error(`${this.label}: input must have dtype float32, got ${x.dtype}`);
     return x as tf.Tensor3D;
@@ -196,7 +206,8 @@ export abstract class MoELayerBase extends tf.layers.Layer {
   /** The current value of a weight (the variable itself: gradients reach it). */
   protected weight<T extends tf.Tensor>(name: string): T {
     const v = this.weightsByName[name];
-    if (v == null) throw new Error(`${this.label}: weight ${JSON.stringify(name)} does not exist (is the layer built?)`);
+    if (v == null)
+      throw new Error(`${this.label}: weight ${JSON.stringify(name)} does not exist (is the layer built?)`);
     return v.read() as T;
   }
 
@@ -206,6 +217,12 @@ export abstract class MoELayerBase extends tf.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { numExperts: this.numExperts, hidden: this.hiddenArg, expertInit: this.expertInit, seed: this.seed, ...super.getConfig() };
+    return {
+      numExperts: this.numExperts,
+      hidden: this.hiddenArg,
+      expertInit: this.expertInit,
+      seed: this.seed,
+      ...super.getConfig(),
+    };
   }
 }

@@ -24,9 +24,11 @@ const FILE_SCHEME = 'file://';
 
 /** The model.json path for a folder, a `.json` file, or either behind `file://`. */
 function modelJsonPath(location: string): string {
-  if (typeof location !== 'string' || location.length === 0) throw new Error(`fileIO needs a folder or a .json path, got ${JSON.stringify(location)}`);
+  if (typeof location !== 'string' || location.length === 0)
+    throw new Error(`fileIO needs a folder or a .json path, got ${JSON.stringify(location)}`);
   const p = location.startsWith(FILE_SCHEME) ? location.slice(FILE_SCHEME.length) : location;
-  if (p.length === 0) throw new Error(`fileIO needs a folder or a .json path after file://, got ${JSON.stringify(location)}`);
+  if (p.length === 0)
+    throw new Error(`fileIO needs a folder or a .json path after file://, got ${JSON.stringify(location)}`);
   return p.endsWith('.json') ? p : path.join(p, MODEL_JSON);
 }
 
@@ -49,7 +51,8 @@ export function fileIO(location: string): tf.io.IOHandler {
       if (artifacts.modelTopology instanceof ArrayBuffer) {
         throw new Error('fileIO saves models with a JSON topology (tf.LayersModel); got a binary (GraphDef) topology');
       }
-      const weightData = artifacts.weightData == null ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const weightData =
+        artifacts.weightData == null ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
       const modelJson: tf.io.ModelJSON = {
         modelTopology: artifacts.modelTopology ?? {},
         weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
@@ -89,7 +92,9 @@ export function fileIO(location: string): tf.io.IOHandler {
           for (const name of group.paths) {
             const file = path.resolve(folder, name);
             if (path.relative(folder, file).startsWith('..') || path.isAbsolute(name)) {
-              throw new Error(`${jsonPath}: weights file ${JSON.stringify(name)} lies outside the model folder ${folder}`);
+              throw new Error(
+                `${jsonPath}: weights file ${JSON.stringify(name)} lies outside the model folder ${folder}`,
+              );
             }
             let bytes: Buffer;
             try {
@@ -104,7 +109,9 @@ export function fileIO(location: string): tf.io.IOHandler {
         const data = tf.io.CompositeArrayBuffer.join(buffers);
         const expected = specs.reduce((sum, s) => sum + weightBytes(s), 0);
         if (data.byteLength !== expected) {
-          throw new Error(`${jsonPath}: the weights files hold ${data.byteLength} bytes, the manifest describes ${expected}`);
+          throw new Error(
+            `${jsonPath}: the weights files hold ${data.byteLength} bytes, the manifest describes ${expected}`,
+          );
         }
         return [specs, data];
       });
@@ -130,7 +137,8 @@ export function registerFileScheme(): boolean {
   const probe = `${FILE_SCHEME}probe`;
   if (tf.io.getSaveHandlers(probe).length > 0 || tf.io.getLoadHandlers(probe).length > 0) return false;
   // A router answers null for URLs it does not handle (as tfjs' own routers; its type says IOHandler).
-  const route = (url: string | string[]) => (typeof url === 'string' && url.startsWith(FILE_SCHEME) ? fileIO(url) : (null as unknown as tf.io.IOHandler));
+  const route = (url: string | string[]) =>
+    typeof url === 'string' && url.startsWith(FILE_SCHEME) ? fileIO(url) : (null as unknown as tf.io.IOHandler);
   tf.io.registerSaveRouter(route);
   tf.io.registerLoadRouter(route);
   return true;

@@ -76,7 +76,9 @@ export class SoftMoE extends MoELayerBase {
     super(args, 'soft_moe');
     withContext(this.label, () => {
       if ((args.slotsPerExpert == null) === (args.capacityFactor == null)) {
-        throw new Error(`give exactly one of slotsPerExpert and capacityFactor, got slotsPerExpert = ${String(args.slotsPerExpert)}, capacityFactor = ${String(args.capacityFactor)}`);
+        throw new Error(
+          `give exactly one of slotsPerExpert and capacityFactor, got slotsPerExpert = ${String(args.slotsPerExpert)}, capacityFactor = ${String(args.capacityFactor)}`,
+        );
       }
       if (args.slotsPerExpert != null) checkInt(args.slotsPerExpert, 'slotsPerExpert');
       if (args.capacityFactor != null) checkPositive(args.capacityFactor, 'capacityFactor');
@@ -99,17 +101,31 @@ export class SoftMoE extends MoELayerBase {
 
   protected makeInitialWeights(tokens: number | null, dim: number): Record<string, tf.Tensor> {
     if (this.slotsPerExpert == null) {
-      if (tokens == null) throw new Error(`capacityFactor ${this.capacityFactor} needs the number of tokens in the input shape, got [batch, null, ${dim}]; give slotsPerExpert instead, or a fixed token count`);
+      if (tokens == null)
+        throw new Error(
+          `capacityFactor ${this.capacityFactor} needs the number of tokens in the input shape, got [batch, null, ${dim}]; give slotsPerExpert instead, or a fixed token count`,
+        );
       this.slotsPerExpert = slotsFromCapacityFactor(tokens, this.numExperts, this.capacityFactor!);
     }
-    const init = initSoftMoEParams({ dim, numExperts: this.numExperts, slotsPerExpert: this.slotsPerExpert, hidden: this.hiddenFor(dim), expertInit: this.expertInit ?? undefined, seed: this.initSeed() });
+    const init = initSoftMoEParams({
+      dim,
+      numExperts: this.numExperts,
+      slotsPerExpert: this.slotsPerExpert,
+      hidden: this.hiddenFor(dim),
+      expertInit: this.expertInit ?? undefined,
+      seed: this.initSeed(),
+    });
     return { ...init };
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = this.checkedInput(inputs);
-      const params = { phi: this.weight<tf.Tensor3D>('phi'), scale: this.weight<tf.Scalar>('scale'), ...this.expertParams() };
+      const params = {
+        phi: this.weight<tf.Tensor3D>('phi'),
+        scale: this.weight<tf.Scalar>('scale'),
+        ...this.expertParams(),
+      };
       return softMoE(x, params, this.options).y;
     });
   }

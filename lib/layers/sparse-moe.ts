@@ -37,13 +37,20 @@ export interface SparseCapacityArgs {
 /** Check the capacity settings; return the ones given, as router options. */
 function capacityOptions(args: SparseCapacityArgs): SparseCapacityArgs {
   if ((args.capacityFactor == null) === (args.capacity == null)) {
-    throw new Error(`give exactly one of capacityFactor and capacity, got capacityFactor = ${String(args.capacityFactor)}, capacity = ${String(args.capacity)}`);
+    throw new Error(
+      `give exactly one of capacityFactor and capacity, got capacityFactor = ${String(args.capacityFactor)}, capacity = ${String(args.capacity)}`,
+    );
   }
   if (args.capacityFactor != null) checkPositive(args.capacityFactor, 'capacityFactor');
   if (args.capacity != null) checkInt(args.capacity, 'capacity');
   if (args.ceilOrRound != null) checkOneOf(args.ceilOrRound, ['ceil', 'round'] as const, 'ceilOrRound');
   if (args.multipleOf != null) checkInt(args.multipleOf, 'multipleOf');
-  return { capacityFactor: args.capacityFactor ?? null, capacity: args.capacity ?? null, ceilOrRound: args.ceilOrRound ?? null, multipleOf: args.multipleOf ?? null };
+  return {
+    capacityFactor: args.capacityFactor ?? null,
+    capacity: args.capacity ?? null,
+    ceilOrRound: args.ceilOrRound ?? null,
+    multipleOf: args.multipleOf ?? null,
+  };
 }
 
 /** The given (non-null) entries of an options record: the router function applies its defaults to the rest. */
@@ -54,7 +61,13 @@ function given<T extends object>(options: { [K in keyof T]?: T[K] | null }): T {
 /** The base of the sparse layers: router and expert weights. */
 abstract class SparseMoEBase extends MoELayerBase {
   protected makeInitialWeights(_tokens: number | null, dim: number): Record<string, tf.Tensor> {
-    const init = initRouterParams({ dim, numExperts: this.numExperts, hidden: this.hiddenFor(dim), expertInit: this.expertInit ?? undefined, seed: this.initSeed() });
+    const init = initRouterParams({
+      dim,
+      numExperts: this.numExperts,
+      hidden: this.hiddenFor(dim),
+      expertInit: this.expertInit ?? undefined,
+      seed: this.initSeed(),
+    });
     return { ...init };
   }
 
@@ -103,17 +116,32 @@ export class TokensChoiceMoE extends SparseMoEBase {
       if (args.k > args.numExperts) throw new Error(`k must be ≤ numExperts = ${args.numExperts}, got k = ${args.k}`);
       const capacity = capacityOptions(args);
       checkOptionalBoolean(args.batchPriority, 'batchPriority');
-      if (args.noiseStd != null && !(typeof args.noiseStd === 'number' && Number.isFinite(args.noiseStd) && args.noiseStd >= 0)) {
+      if (
+        args.noiseStd != null &&
+        !(typeof args.noiseStd === 'number' && Number.isFinite(args.noiseStd) && args.noiseStd >= 0)
+      ) {
         throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(args.noiseStd)}`);
       }
-      if (args.auxLoss != null) checkOneOf(args.auxLoss, ['importance', 'load', 'importance+load', 'gshard', 'none'] as const, 'auxLoss');
+      if (args.auxLoss != null)
+        checkOneOf(args.auxLoss, ['importance', 'load', 'importance+load', 'gshard', 'none'] as const, 'auxLoss');
       if ((args.auxLoss === 'load' || args.auxLoss === 'importance+load') && !((args.noiseStd ?? 0) > 0)) {
-        throw new Error(`auxLoss ${JSON.stringify(args.auxLoss)} needs noisy gates (noiseStd > 0), got noiseStd = ${String(args.noiseStd ?? 0)}`);
+        throw new Error(
+          `auxLoss ${JSON.stringify(args.auxLoss)} needs noisy gates (noiseStd > 0), got noiseStd = ${String(args.noiseStd ?? 0)}`,
+        );
       }
-      if (args.auxLossWeight != null && !(typeof args.auxLossWeight === 'number' && Number.isFinite(args.auxLossWeight) && args.auxLossWeight >= 0)) {
+      if (
+        args.auxLossWeight != null &&
+        !(typeof args.auxLossWeight === 'number' && Number.isFinite(args.auxLossWeight) && args.auxLossWeight >= 0)
+      ) {
         throw new Error(`auxLossWeight must be a finite number ≥ 0, got ${String(args.auxLossWeight)}`);
       }
-      return given<TokensChoiceOptions>({ k: args.k, ...capacity, batchPriority: args.batchPriority, noiseStd: args.noiseStd, auxLoss: args.auxLoss });
+      return given<TokensChoiceOptions>({
+        k: args.k,
+        ...capacity,
+        batchPriority: args.batchPriority,
+        noiseStd: args.noiseStd,
+        auxLoss: args.auxLoss,
+      });
     });
     this.options = options;
     this.auxLossWeightArg = args.auxLossWeight ?? null;
@@ -129,7 +157,9 @@ export class TokensChoiceMoE extends SparseMoEBase {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {
-    const options = tokensChoiceCallOptions(this.options, kwargs.training ?? false, () => (this.noiseSeed == null ? undefined : this.noiseSeed++));
+    const options = tokensChoiceCallOptions(this.options, kwargs.training ?? false, () =>
+      this.noiseSeed == null ? undefined : this.noiseSeed++,
+    );
     // Keep y and the auxiliary loss: they live in the caller's scope (model.fit's gradient scope
     // reads the loss through addLoss after the forward).
     const { y, auxLoss } = tf.tidy(() => {
@@ -193,7 +223,13 @@ export class ExpertsChoiceMoE extends SparseMoEBase {
   /** The constructor arguments, for serialization (round-trips through the constructor). */
   override getConfig(): tf.serialization.ConfigDict {
     const o = this.options;
-    return { capacityFactor: o.capacityFactor ?? null, capacity: o.capacity ?? null, ceilOrRound: o.ceilOrRound ?? null, multipleOf: o.multipleOf ?? null, ...super.getConfig() };
+    return {
+      capacityFactor: o.capacityFactor ?? null,
+      capacity: o.capacity ?? null,
+      ceilOrRound: o.ceilOrRound ?? null,
+      multipleOf: o.multipleOf ?? null,
+      ...super.getConfig(),
+    };
   }
 }
 

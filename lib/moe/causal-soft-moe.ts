@@ -43,7 +43,13 @@ import { checkAllFiniteParams, checkInt, checkOptions } from '../ops/check.js';
 import { transposeLast2 } from '../ops/matmul.js';
 import { dispatchAndCombine } from './dispatch.js';
 import { applyExperts, checkExpertParams } from './experts.js';
-import { checkSoftMoEInputs, softMoELogits, weightsResult, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
+import {
+  checkSoftMoEInputs,
+  softMoELogits,
+  weightsResult,
+  type SoftMoEParams,
+  type SoftMoEResult,
+} from './soft-moe.js';
 
 /** Added to masked logits before a softmax: exp(−1e9 + logit) underflows to exactly 0 in float32. */
 export const CAUSAL_MASK_LOGIT = -1e9;
@@ -74,15 +80,21 @@ export function evenSlotPositions(numTokens: number, numSlots: number): number[]
 /** Check slot positions against m tokens and S slots; returns them as a plain array. */
 export function checkSlotPositions(positions: readonly number[], numTokens: number, numSlots: number): number[] {
   if (!Array.isArray(positions) || positions.length !== numSlots) {
-    throw new Error(`slotPositions must be an array of n·p = ${numSlots} integers, got ${Array.isArray(positions) ? `${positions.length} values` : String(positions)}`);
+    throw new Error(
+      `slotPositions must be an array of n·p = ${numSlots} integers, got ${Array.isArray(positions) ? `${positions.length} values` : String(positions)}`,
+    );
   }
   positions.forEach((t, s) => {
     if (!Number.isInteger(t) || t < 0 || t >= numTokens) {
-      throw new Error(`slotPositions[${s}] must be an integer token position in [0, ${numTokens - 1}], got ${String(t)}`);
+      throw new Error(
+        `slotPositions[${s}] must be an integer token position in [0, ${numTokens - 1}], got ${String(t)}`,
+      );
     }
   });
   if (!positions.includes(0)) {
-    throw new Error(`slotPositions must include 0 so that token 0 has a slot to read from, got smallest position ${Math.min(...positions)}`);
+    throw new Error(
+      `slotPositions must include 0 so that token 0 has a slot to read from, got smallest position ${Math.min(...positions)}`,
+    );
   }
   return positions.slice();
 }
@@ -91,7 +103,10 @@ export function checkSlotPositions(positions: readonly number[], numTokens: numb
  * The two masks as 0/1 arrays: dispatchMask [S][m] (slot s may read token i: i ≤ τ(s)) and
  * combineMask [m][S] (token t may read slot s: τ(s) ≤ t).
  */
-export function causalMasks(slotPositions: readonly number[], numTokens: number): {
+export function causalMasks(
+  slotPositions: readonly number[],
+  numTokens: number,
+): {
   /** dispatchMask[s][i] = 1 when slot s may read token i (i ≤ τ(s)), [S][m]. */
   dispatchMask: number[][];
   /** combineMask[t][s] = 1 when token t may read slot s (τ(s) ≤ t), [m][S]. */
@@ -115,14 +130,31 @@ function additiveMask(mask: number[][]): tf.Tensor2D {
  * @throws Error if a shape does not match (see {@link checkSoftMoEInputs}), `slotPositions` is not
  * n·p integers in [0, m) including 0, or with `checkFinite` the input holds NaN or ±Inf.
  */
-export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: CausalSoftMoEOptions = {}): SoftMoEResult {
-  checkOptions(options, { slotPositions: 'array', normalize: 'boolean', returnWeights: 'boolean', checkFinite: 'boolean' }, 'causalSoftMoE');
+export function causalSoftMoE(
+  x: tf.Tensor3D,
+  params: SoftMoEParams,
+  options: CausalSoftMoEOptions = {},
+): SoftMoEResult {
+  checkOptions(
+    options,
+    { slotPositions: 'array', normalize: 'boolean', returnWeights: 'boolean', checkFinite: 'boolean' },
+    'causalSoftMoE',
+  );
   const { g, m, d, n, p } = checkSoftMoEInputs(x, params);
   checkExpertParams(params, d, n);
   const s = n * p;
   const positions = checkSlotPositions(options.slotPositions ?? evenSlotPositions(m, s), m, s);
   const normalize = options.normalize ?? true;
-  if (options.checkFinite) checkAllFiniteParams({ x, phi: params.phi, scale: params.scale, w1: params.w1, b1: params.b1, w2: params.w2, b2: params.b2 });
+  if (options.checkFinite)
+    checkAllFiniteParams({
+      x,
+      phi: params.phi,
+      scale: params.scale,
+      w1: params.w1,
+      b1: params.b1,
+      w2: params.w2,
+      b2: params.b2,
+    });
   const { dispatchMask, combineMask } = causalMasks(positions, m);
 
   return tf.tidy(() => {
@@ -135,10 +167,15 @@ export function causalSoftMoE(x: tf.Tensor3D, params: SoftMoEParams, options: Ca
     const combine = tf.softmax(tf.add(logits, additiveMask(combineMask))) as tf.Tensor3D;
 
     // Slots, experts and combine as in the unmasked layer (eqs. 1–3), shared code in dispatch.ts.
-    const { y, bufferInputs: slotInputs, bufferOutputs: slotOutputs } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params));
+    const {
+      y,
+      bufferInputs: slotInputs,
+      bufferOutputs: slotOutputs,
+    } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params));
 
     const result: SoftMoEResult = { y };
-    if (options.returnWeights) Object.assign(result, weightsResult({ g, m, d, n, p }, logits, dispatchT, combine, slotInputs, slotOutputs));
+    if (options.returnWeights)
+      Object.assign(result, weightsResult({ g, m, d, n, p }, logits, dispatchT, combine, slotInputs, slotOutputs));
     return result as unknown as tf.TensorContainer;
   }) as unknown as SoftMoEResult;
 }

@@ -37,7 +37,13 @@ import { slotsFromCapacityFactor } from './soft-moe.js';
 export type MoELayerKind = 'dense-mlp' | 'dense-mixture' | 'tokens-choice' | 'experts-choice' | 'soft';
 
 /** Every {@link MoELayerKind}. */
-export const MOE_LAYER_KINDS: readonly MoELayerKind[] = ['dense-mlp', 'dense-mixture', 'tokens-choice', 'experts-choice', 'soft'];
+export const MOE_LAYER_KINDS: readonly MoELayerKind[] = [
+  'dense-mlp',
+  'dense-mixture',
+  'tokens-choice',
+  'experts-choice',
+  'soft',
+];
 
 /** Sizes of one MoE (or dense MLP) layer for the cost formulas. */
 export interface MoELayerSizes {
@@ -103,7 +109,8 @@ export function moeLayerFlops(kind: MoELayerKind, sizes: MoELayerSizes): MoELaye
     experts = m * mlp;
   } else {
     const n = sizes.experts;
-    if (n == null) throw new Error(`moeLayerFlops(${JSON.stringify(kind)}) needs sizes.experts (the number of experts n), got none`);
+    if (n == null)
+      throw new Error(`moeLayerFlops(${JSON.stringify(kind)}) needs sizes.experts (the number of experts n), got none`);
     checkInt(n, 'experts n');
     const cf = sizes.capacityFactor ?? 1;
     checkPositive(cf, 'capacityFactor');
@@ -126,7 +133,10 @@ export function moeLayerFlops(kind: MoELayerKind, sizes: MoELayerSizes): MoELaye
       const capacity =
         sizes.capacity ??
         (kind === 'tokens-choice'
-          ? computeCapacity(m * k, n, cf, { ceilOrRound: sizes.ceilOrRound ?? TOKENS_CHOICE_ROUNDING, multipleOf: sizes.multipleOf })
+          ? computeCapacity(m * k, n, cf, {
+              ceilOrRound: sizes.ceilOrRound ?? TOKENS_CHOICE_ROUNDING,
+              multipleOf: sizes.multipleOf,
+            })
           : expertsChoiceCapacity(m, n, cf, sizes.ceilOrRound ?? EXPERTS_CHOICE_ROUNDING, sizes.multipleOf));
       checkInt(capacity, 'capacity C');
       bufferSize = capacity;

@@ -29,7 +29,8 @@ export function checkDenseMLPParams(params: DenseMLPParams, dim: number): number
   if (params == null) throw new Error('dense MLP params must be an object {w1, b1, w2, b2}');
   checkRank(params.w1, 2, 'w1 [d, h]');
   const [d, h] = params.w1.shape;
-  if (d !== dim) throw new Error(`w1 must be [${dim}, h] to match the input width ${dim}, got [${params.w1.shape.join(', ')}]`);
+  if (d !== dim)
+    throw new Error(`w1 must be [${dim}, h] to match the input width ${dim}, got [${params.w1.shape.join(', ')}]`);
   checkShape(params.b1, [h], 'b1');
   checkShape(params.w2, [h, d], 'w2');
   checkShape(params.b2, [d], 'b2');

@@ -120,10 +120,14 @@ function checkDiagnosticsInput(input: DiagnosticsInput): { g: number; m: number;
   checkRank(input.scale, 0, 'scale');
   const [g, m, n, p] = input.dispatch.shape;
   if (input.combine.shape.some((s, i) => s !== input.dispatch.shape[i])) {
-    throw new Error(`combine must have the dispatch shape [${input.dispatch.shape.join(', ')}], got [${input.combine.shape.join(', ')}]`);
+    throw new Error(
+      `combine must have the dispatch shape [${input.dispatch.shape.join(', ')}], got [${input.combine.shape.join(', ')}]`,
+    );
   }
-  if (input.phi.shape[1] !== n || input.phi.shape[2] !== p) throw new Error(`phi must be [d, ${n}, ${p}] to match the weights, got [${input.phi.shape.join(', ')}]`);
-  if (n * p < 2 || m < 2) throw new Error(`diagnostics need at least 2 tokens and 2 slots (pairs to compare), got m = ${m}, n·p = ${n * p}`);
+  if (input.phi.shape[1] !== n || input.phi.shape[2] !== p)
+    throw new Error(`phi must be [d, ${n}, ${p}] to match the weights, got [${input.phi.shape.join(', ')}]`);
+  if (n * p < 2 || m < 2)
+    throw new Error(`diagnostics need at least 2 tokens and 2 slots (pairs to compare), got m = ${m}, n·p = ${n * p}`);
   if (input.experts != null && input.experts.w1.shape[0] !== n) {
     throw new Error(`experts must hold ${n} experts (w1 [n, d, h]), got w1 [${input.experts.w1.shape.join(', ')}]`);
   }
@@ -142,10 +146,19 @@ export async function softMoEDiagnostics(input: DiagnosticsInput): Promise<SoftM
     const dispatchT = transposeLast2(input.dispatch.reshape([g, m, s]) as tf.Tensor3D); // [g, s, m]: one column per slot
     const combine = input.combine.reshape([g, m, s]) as tf.Tensor3D; // [g, m, s]: one row per token
     const phiT = transposeLast2(input.phi.reshape([1, input.phi.shape[0], s]) as tf.Tensor3D); // [1, s, d]
-    const parts: tf.Tensor[] = [similarityStats(pairwiseCosine(dispatchT)), similarityStats(pairwiseCosine(combine)), similarityStats(pairwiseCosine(phiT))];
+    const parts: tf.Tensor[] = [
+      similarityStats(pairwiseCosine(dispatchT)),
+      similarityStats(pairwiseCosine(combine)),
+      similarityStats(pairwiseCosine(phiT)),
+    ];
     if (withExperts) {
       const e = input.experts as ExpertParams;
-      const flat = tf.concat([e.w1, e.b1, e.w2, e.b2].map((t) => t.reshape([n, -1])), 1).reshape([1, n, -1]) as tf.Tensor3D;
+      const flat = tf
+        .concat(
+          [e.w1, e.b1, e.w2, e.b2].map((t) => t.reshape([n, -1])),
+          1,
+        )
+        .reshape([1, n, -1]) as tf.Tensor3D;
       parts.push(similarityStats(pairwiseCosine(flat)));
     }
     // x·ln x with 0·ln 0 = 0 (a weight that underflowed to 0 contributes nothing).
@@ -160,7 +173,11 @@ export async function softMoEDiagnostics(input: DiagnosticsInput): Promise<SoftM
   });
   const values = await packed.data();
   packed.dispose();
-  const stats = (offset: number): SimilarityStats => ({ mean: values[offset], min: values[offset + 1], max: values[offset + 2] });
+  const stats = (offset: number): SimilarityStats => ({
+    mean: values[offset],
+    min: values[offset + 1],
+    max: values[offset + 2],
+  });
   let at = withExperts ? 12 : 9;
   const result: SoftMoEDiagnostics = {
     tokens: m,

@@ -58,7 +58,12 @@ export interface CapacityOptions {
  * @throws Error if the counts are not positive integers, the capacity factor is not > 0, or the
  * rounding is not 'ceil' or 'round'.
  */
-export function computeCapacity(numTokens: number, numExperts: number, capacityFactor: number, options: CapacityOptions): number {
+export function computeCapacity(
+  numTokens: number,
+  numExperts: number,
+  capacityFactor: number,
+  options: CapacityOptions,
+): number {
   checkInt(numTokens, 'number of tokens to place (m·K)');
   checkInt(numExperts, 'number of experts n');
   checkPositive(capacityFactor, 'capacityFactor');
@@ -90,7 +95,10 @@ const constantLeftBatchMatMul = customOp(2, ([a, b], save) => {
   const aShape = a.shape;
   return {
     value: batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D),
-    gradFunc: (dy, saved) => [tf.zeros(aShape), batchMatMul(transposeLast2(saved[0] as tf.Tensor3D), dy as tf.Tensor3D)],
+    gradFunc: (dy, saved) => [
+      tf.zeros(aShape),
+      batchMatMul(transposeLast2(saved[0] as tf.Tensor3D), dy as tf.Tensor3D),
+    ],
   };
 });
 
@@ -156,9 +164,12 @@ export function dispatchAndCombine(
     throw new Error(`combine must be [${g}, ${m}, ${slots}], got [${combine.shape.join(', ')}]`);
   }
   // Dispatch: each buffer slot receives its weighted tokens, [g, n·C, d].
-  const bufferInputs = options.constantDispatch ? (constantLeftBatchMatMul(dispatchT, x) as tf.Tensor3D) : batchMatMul(dispatchT, x);
+  const bufferInputs = options.constantDispatch
+    ? (constantLeftBatchMatMul(dispatchT, x) as tf.Tensor3D)
+    : batchMatMul(dispatchT, x);
   // Expert e on its C slots of every group: one batched product over the expert axis.
-  const bufferOutputs = experts == null ? bufferInputs : expertsToGroups(experts(groupsToExperts(bufferInputs, numExperts)), g);
+  const bufferOutputs =
+    experts == null ? bufferInputs : expertsToGroups(experts(groupsToExperts(bufferInputs, numExperts)), g);
   // Combine: each token sums the slot outputs with its combine weights, [g, m, d].
   const y = batchMatMul(combine, bufferOutputs);
   return { y, bufferInputs, bufferOutputs };
@@ -174,7 +185,10 @@ export function dispatchAndCombine(
  * vmoe `_get_top_experts_per_item_einsum_dispatcher`: combine_weights = einsum('SE,SEC->SEC',
  * gates, dispatch_weights), i.e. the raw gate of each kept choice (not renormalised).
  */
-export function sparseDispatchCombine(dispatchMask: tf.Tensor4D, gates: tf.Tensor3D): {
+export function sparseDispatchCombine(
+  dispatchMask: tf.Tensor4D,
+  gates: tf.Tensor3D,
+): {
   /** The transposed one-hot dispatch, [g, n·C, m] (no gradient). */
   dispatchT: tf.Tensor3D;
   /** Combine weights mask · gate, [g, m, n·C] (gradient to the gates). */

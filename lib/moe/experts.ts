@@ -44,8 +44,10 @@ export function checkExpertParams(params: ExpertParams, dim?: number, numExperts
   if (params == null) throw new Error('expert params must be an object {w1, b1, w2, b2}, got ' + String(params));
   checkRank(params.w1, 3, 'w1');
   const [n, d, h] = params.w1.shape;
-  if (dim != null && d !== dim) throw new Error(`w1 must be [n, ${dim}, h] to match the input width ${dim}, got [${params.w1.shape.join(', ')}]`);
-  if (numExperts != null && n !== numExperts) throw new Error(`w1 must hold ${numExperts} experts (leading axis), got [${params.w1.shape.join(', ')}]`);
+  if (dim != null && d !== dim)
+    throw new Error(`w1 must be [n, ${dim}, h] to match the input width ${dim}, got [${params.w1.shape.join(', ')}]`);
+  if (numExperts != null && n !== numExperts)
+    throw new Error(`w1 must hold ${numExperts} experts (leading axis), got [${params.w1.shape.join(', ')}]`);
   checkShape(params.b1, [n, h], 'b1', 'n experts × hidden width from w1');
   checkShape(params.w2, [n, h, d], 'w2', 'n × h × d from w1');
   checkShape(params.b2, [n, d], 'b2', 'n experts × width from w1');
@@ -82,7 +84,12 @@ export interface ExpertInitOptions {
  * `xavier_uniform`), zero biases (flax default; vmoe's `MlpBlock` uses normal(1e-6) biases, a
  * difference without effect at this scale).
  */
-export function initExpertParams(numExperts: number, dim: number, hidden: number, options: ExpertInitOptions = {}): ExpertParams {
+export function initExpertParams(
+  numExperts: number,
+  dim: number,
+  hidden: number,
+  options: ExpertInitOptions = {},
+): ExpertParams {
   checkOptions(options, { mode: ['shared', 'independent'], seed: 'seed' }, 'initExpertParams');
   const mode = options.mode ?? 'shared';
   const seed = options.seed ?? 0;
@@ -98,6 +105,11 @@ export function initExpertParams(numExperts: number, dim: number, hidden: number
       w1 = draw([numExperts, dim, hidden], lim1, initSeed(seed, 0)) as tf.Tensor3D;
       w2 = draw([numExperts, hidden, dim], lim1, initSeed(seed, 1)) as tf.Tensor3D;
     }
-    return { w1, b1: tf.zeros([numExperts, hidden]) as tf.Tensor2D, w2, b2: tf.zeros([numExperts, dim]) as tf.Tensor2D };
+    return {
+      w1,
+      b1: tf.zeros([numExperts, hidden]) as tf.Tensor2D,
+      w2,
+      b2: tf.zeros([numExperts, dim]) as tf.Tensor2D,
+    };
   });
 }

@@ -26,7 +26,8 @@ export function checkRouterWeight(x: tf.Tensor, wg: tf.Tensor, name = 'wg'): num
   checkRank(wg, 2, `${name} [d, n]`);
   const d = x.shape[x.rank - 1];
   const [dw, n] = wg.shape;
-  if (dw !== d) throw new Error(`${name} must be [${d}, n] to match the input width d = ${d}, got [${wg.shape.join(', ')}]`);
+  if (dw !== d)
+    throw new Error(`${name} must be [${d}, n] to match the input width d = ${d}, got [${wg.shape.join(', ')}]`);
   if (n < 1) throw new Error(`${name} must have n ≥ 1 experts (columns), got [${wg.shape.join(', ')}]`);
   return n;
 }
@@ -40,7 +41,11 @@ export interface RouterParams extends ExpertParams {
 }
 
 /** Check x [g, m, d] and the router + expert parameters; return the sizes. */
-export function checkRouterInputs(x: tf.Tensor, params: RouterParams, what: string): {
+export function checkRouterInputs(
+  x: tf.Tensor,
+  params: RouterParams,
+  what: string,
+): {
   /** Groups g. */
   g: number;
   /** Tokens per group m. */
@@ -68,7 +73,12 @@ export function checkRouterInputs(x: tf.Tensor, params: RouterParams, what: stri
  * and the gates are the softmax of the noisy logits.
  * x [..., d], wg [d, n] → logits, noisyLogits (= logits without noise), gates [..., n].
  */
-export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: number): {
+export function routerGates(
+  x: tf.Tensor,
+  wg: tf.Tensor2D,
+  noiseStd = 0,
+  seed?: number,
+): {
   /** x·W_g, [..., n]. */
   logits: tf.Tensor;
   /** The logits plus the noise (the logits when there is none), [..., n]. */
@@ -82,7 +92,10 @@ export function routerGates(x: tf.Tensor, wg: tf.Tensor2D, noiseStd = 0, seed?: 
   const logits = linear(x, wg);
   if (!(noiseStd > 0)) return { logits, noisyLogits: logits, gates: tf.softmax(logits), noiseScale: 0 };
   const noiseScale = noiseStd / n;
-  const noisyLogits = tf.add(logits, tf.randomNormal(logits.shape, 0, noiseScale, 'float32', seed == null ? undefined : tfjsSeed(seed)));
+  const noisyLogits = tf.add(
+    logits,
+    tf.randomNormal(logits.shape, 0, noiseScale, 'float32', seed == null ? undefined : tfjsSeed(seed)),
+  );
   return { logits, noisyLogits, gates: tf.softmax(noisyLogits), noiseScale };
 }
 
@@ -153,7 +166,11 @@ export function noisyTopKGating(x: tf.Tensor, params: NoisyTopKParams, options: 
   if (!(x instanceof tf.Tensor) || x.rank < 1) throw new Error(`x must be a tensor [..., d], got ${String(x)}`);
   checkFloat(x, 'x');
   if (options == null) throw new Error('noisyTopKGating needs options {k}');
-  checkOptions(options, { k: 'integer', noisy: 'boolean', seed: 'seed', noise: 'tensor', checkFinite: 'boolean' }, 'noisyTopKGating');
+  checkOptions(
+    options,
+    { k: 'integer', noisy: 'boolean', seed: 'seed', noise: 'tensor', checkFinite: 'boolean' },
+    'noisyTopKGating',
+  );
   if (params == null) throw new Error('noisyTopKGating params must be an object {wg, wNoise}');
   const n = checkRouterWeight(x, params.wg, 'wg');
   checkShape(params.wNoise, params.wg.shape, 'wNoise', 'the same shape as wg');
@@ -169,7 +186,9 @@ export function noisyTopKGating(x: tf.Tensor, params: NoisyTopKParams, options: 
     const noiseStddev = tf.softplus(linear(x, params.wNoise));
     let noisyLogits = cleanLogits;
     if (noisy) {
-      const eps = options.noise ?? tf.randomNormal(outShape, 0, 1, 'float32', options.seed == null ? undefined : tfjsSeed(options.seed));
+      const eps =
+        options.noise ??
+        tf.randomNormal(outShape, 0, 1, 'float32', options.seed == null ? undefined : tfjsSeed(options.seed));
       noisyLogits = tf.add(cleanLogits, tf.mul(eps, noiseStddev));
     }
     const mask = topKMask(noisyLogits, k);
@@ -196,7 +215,24 @@ export function noisyTopKLoad(result: NoisyTopKResult, k: number): tf.Tensor1D {
     // The k-th and (k+1)-th largest of H per token, picked with no-gradient one-hot masks so that
     // the gradient flows through H at those entries (as tensor2tensor's top_k values do).
     const kth = (j: number) =>
-      tf.sum(tf.mul(withoutGradient((v) => oneHot(tf.topk(v, j).indices.slice([0, j - 1], [-1, 1]).reshape([-1]), n).cast('float32'), h), h), -1, true);
+      tf.sum(
+        tf.mul(
+          withoutGradient(
+            (v) =>
+              oneHot(
+                tf
+                  .topk(v, j)
+                  .indices.slice([0, j - 1], [-1, 1])
+                  .reshape([-1]),
+                n,
+              ).cast('float32'),
+            h,
+          ),
+          h,
+        ),
+        -1,
+        true,
+      );
     const inTopK = result.topKMask.reshape([-1, n]);
     // Excluding expert i: if i is in the top k, the k-th largest of the others is the (k+1)-th.
     const threshold = tf.add(tf.mul(inTopK, kth(k + 1)), tf.mul(tf.sub(1, inTopK), kth(k)));

@@ -10,9 +10,26 @@ import { initSeed } from '../core/random.js';
 import { denseMLP, type DenseMLPParams } from './dense-mlp.js';
 import { initExpertParams, type ExpertInitOptions } from './experts.js';
 import type { RouterParams } from './gating.js';
-import { EXPERTS_CHOICE_OPTION_KINDS, expertsChoice, type ExpertsChoiceOptions, type ExpertsChoiceResult } from './routers/experts-choice.js';
-import { TOKENS_CHOICE_OPTION_KINDS, tokensChoice, type TokensChoiceOptions, type TokensChoiceResult } from './routers/tokens-choice.js';
-import { SOFT_MOE_OPTION_KINDS, softMoE, slotsFromCapacityFactor, type SoftMoEOptions, type SoftMoEParams, type SoftMoEResult } from './soft-moe.js';
+import {
+  EXPERTS_CHOICE_OPTION_KINDS,
+  expertsChoice,
+  type ExpertsChoiceOptions,
+  type ExpertsChoiceResult,
+} from './routers/experts-choice.js';
+import {
+  TOKENS_CHOICE_OPTION_KINDS,
+  tokensChoice,
+  type TokensChoiceOptions,
+  type TokensChoiceResult,
+} from './routers/tokens-choice.js';
+import {
+  SOFT_MOE_OPTION_KINDS,
+  softMoE,
+  slotsFromCapacityFactor,
+  type SoftMoEOptions,
+  type SoftMoEParams,
+  type SoftMoEResult,
+} from './soft-moe.js';
 
 /**
  * Configuration of a {@link SoftMoELayer}: sizes d, n, h, the slots per expert p (or a capacity
@@ -72,16 +89,22 @@ export interface MoEInitConfig {
  * drawn with `initSeed(seed, 0)`, std `phiInitStd` when given; `scale` [] = `scaleInit`, default 1
  * (vmoe `scale_init = ones`); experts from initExpertParams with `initSeed(seed, 1)`.
  */
-export function initSoftMoEParams(config: MoEInitConfig & { slotsPerExpert: number; scaleInit?: number; phiInitStd?: number }): SoftMoEParams {
+export function initSoftMoEParams(
+  config: MoEInitConfig & { slotsPerExpert: number; scaleInit?: number; phiInitStd?: number },
+): SoftMoEParams {
   const { dim: d, numExperts: n, slotsPerExpert: p } = config;
   const seed = config.seed ?? 0;
   const scaleInit = config.scaleInit ?? 1;
-  if (typeof scaleInit !== 'number' || !Number.isFinite(scaleInit)) throw new Error(`scaleInit must be a finite number, got ${String(scaleInit)}`);
+  if (typeof scaleInit !== 'number' || !Number.isFinite(scaleInit))
+    throw new Error(`scaleInit must be a finite number, got ${String(scaleInit)}`);
   const phiInitStd = config.phiInitStd ?? 1 / Math.sqrt(d);
   if (typeof phiInitStd !== 'number' || !Number.isFinite(phiInitStd) || phiInitStd <= 0) {
     throw new Error(`phiInitStd must be a finite number > 0, got ${String(phiInitStd)}`);
   }
-  const experts = initExpertParams(n, d, config.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
+  const experts = initExpertParams(n, d, config.hidden, {
+    mode: config.expertInit ?? 'shared',
+    seed: initSeed(seed, 1),
+  });
   const phi = tf.randomNormal([d, n, p], 0, phiInitStd, 'float32', initSeed(seed, 0)) as tf.Tensor3D;
   return { phi, scale: tf.scalar(scaleInit), ...experts };
 }
@@ -94,8 +117,17 @@ export function initSoftMoEParams(config: MoEInitConfig & { slotsPerExpert: numb
  */
 export function initRouterParams(config: MoEInitConfig): RouterParams {
   const seed = config.seed ?? 0;
-  const experts = initExpertParams(config.numExperts, config.dim, config.hidden, { mode: config.expertInit ?? 'shared', seed: initSeed(seed, 1) });
-  const wg = tf.randomNormal([config.dim, config.numExperts], 0, 1 / Math.sqrt(config.dim), 'float32', initSeed(seed, 0)) as tf.Tensor2D;
+  const experts = initExpertParams(config.numExperts, config.dim, config.hidden, {
+    mode: config.expertInit ?? 'shared',
+    seed: initSeed(seed, 1),
+  });
+  const wg = tf.randomNormal(
+    [config.dim, config.numExperts],
+    0,
+    1 / Math.sqrt(config.dim),
+    'float32',
+    initSeed(seed, 0),
+  ) as tf.Tensor2D;
   return { wg, ...experts };
 }
 
@@ -129,10 +161,23 @@ export class SoftMoELayer implements Module {
    * `capacityFactor` with `numTokens` is given (or they give p < 1).
    */
   constructor(config: SoftMoELayerConfig) {
-    if (config == null) throw new Error('SoftMoELayer needs a config {dim, numExperts, slotsPerExpert | capacityFactor + numTokens}');
+    if (config == null)
+      throw new Error('SoftMoELayer needs a config {dim, numExperts, slotsPerExpert | capacityFactor + numTokens}');
     checkOptions(
       config,
-      { dim: 'integer', numExperts: 'integer', hidden: 'integer', slotsPerExpert: 'integer', capacityFactor: 'number', numTokens: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object', scaleInit: 'number', phiInitStd: 'number' },
+      {
+        dim: 'integer',
+        numExperts: 'integer',
+        hidden: 'integer',
+        slotsPerExpert: 'integer',
+        capacityFactor: 'number',
+        numTokens: 'integer',
+        expertInit: ['shared', 'independent'],
+        seed: 'seed',
+        options: 'object',
+        scaleInit: 'number',
+        phiInitStd: 'number',
+      },
       'SoftMoELayer',
     );
     checkOptions(config.options, SOFT_MOE_OPTION_KINDS, 'SoftMoELayer options');
@@ -168,7 +213,14 @@ export class SoftMoELayer implements Module {
    */
   get params(): SoftMoEParams {
     const v = this.variables;
-    return { phi: v.phi as tf.Variable<tf.Rank.R3>, scale: v.scale as tf.Variable<tf.Rank.R0>, w1: v.w1 as tf.Variable<tf.Rank.R3>, b1: v.b1 as tf.Variable<tf.Rank.R2>, w2: v.w2 as tf.Variable<tf.Rank.R3>, b2: v.b2 as tf.Variable<tf.Rank.R2> };
+    return {
+      phi: v.phi as tf.Variable<tf.Rank.R3>,
+      scale: v.scale as tf.Variable<tf.Rank.R0>,
+      w1: v.w1 as tf.Variable<tf.Rank.R3>,
+      b1: v.b1 as tf.Variable<tf.Rank.R2>,
+      w2: v.w2 as tf.Variable<tf.Rank.R3>,
+      b2: v.b2 as tf.Variable<tf.Rank.R2>,
+    };
   }
 
   /** Forward pass; extra options override the layer's own for this call. */
@@ -197,18 +249,44 @@ export interface SparseMoELayerConfig {
 }
 
 /** Variables of a sparse MoE layer: router W_g [d, n] and stacked experts. */
-function sparseMoEVariables(config: SparseMoELayerConfig, where: string): { hidden: number; variables: Record<string, tf.Variable> } {
+function sparseMoEVariables(
+  config: SparseMoELayerConfig,
+  where: string,
+): { hidden: number; variables: Record<string, tf.Variable> } {
   if (config == null) throw new Error(`${where} needs a config {dim, numExperts, options}`);
-  checkOptions(config, { dim: 'integer', numExperts: 'integer', hidden: 'integer', expertInit: ['shared', 'independent'], seed: 'seed', options: 'object' }, where);
+  checkOptions(
+    config,
+    {
+      dim: 'integer',
+      numExperts: 'integer',
+      hidden: 'integer',
+      expertInit: ['shared', 'independent'],
+      seed: 'seed',
+      options: 'object',
+    },
+    where,
+  );
   checkInt(config.dim, 'dim');
   checkInt(config.numExperts, 'numExperts');
   const hidden = resolveHidden(config.dim, config.hidden);
-  const init = initRouterParams({ dim: config.dim, numExperts: config.numExperts, hidden, expertInit: config.expertInit, seed: config.seed });
+  const init = initRouterParams({
+    dim: config.dim,
+    numExperts: config.numExperts,
+    hidden,
+    expertInit: config.expertInit,
+    seed: config.seed,
+  });
   return { hidden, variables: Object.fromEntries(Object.entries(init).map(([name, t]) => [name, ownVariable(t)])) };
 }
 
 function routerParamsOf(v: Record<string, tf.Variable>): RouterParams {
-  return { wg: v.wg as tf.Variable<tf.Rank.R2>, w1: v.w1 as tf.Variable<tf.Rank.R3>, b1: v.b1 as tf.Variable<tf.Rank.R2>, w2: v.w2 as tf.Variable<tf.Rank.R3>, b2: v.b2 as tf.Variable<tf.Rank.R2> };
+  return {
+    wg: v.wg as tf.Variable<tf.Rank.R2>,
+    w1: v.w1 as tf.Variable<tf.Rank.R3>,
+    b1: v.b1 as tf.Variable<tf.Rank.R2>,
+    w2: v.w2 as tf.Variable<tf.Rank.R3>,
+    b2: v.b2 as tf.Variable<tf.Rank.R2>,
+  };
 }
 
 export interface TokensChoiceLayerConfig extends SparseMoELayerConfig {
@@ -230,7 +308,11 @@ export function firstNoiseSeed(seed: number): number {
  * the options fix one; without noise, the load loss (which needs noisy gates) falls back to the
  * importance loss, as vmoe's router at evaluation.
  */
-export function tokensChoiceCallOptions(options: TokensChoiceOptions, training: boolean, nextSeed: () => number | undefined): TokensChoiceOptions {
+export function tokensChoiceCallOptions(
+  options: TokensChoiceOptions,
+  training: boolean,
+  nextSeed: () => number | undefined,
+): TokensChoiceOptions {
   const out: TokensChoiceOptions = { ...options };
   if (training && (out.noiseStd ?? 0) > 0) {
     out.seed ??= nextSeed();
@@ -290,7 +372,11 @@ export class TokensChoiceLayer implements Module {
   /** Forward pass. Noise only with `training: true`; other options override the layer's. */
   apply(x: tf.Tensor3D, call: Partial<TokensChoiceOptions> & { training?: boolean } = {}): TokensChoiceResult {
     const { training, ...overrides } = call;
-    const options = tokensChoiceCallOptions({ ...this.options, ...overrides }, training ?? false, () => this.noiseSeed++);
+    const options = tokensChoiceCallOptions(
+      { ...this.options, ...overrides },
+      training ?? false,
+      () => this.noiseSeed++,
+    );
     return tokensChoice(x, this.params, options);
   }
 
@@ -410,7 +496,12 @@ export class DenseMLPLayer implements Module {
   /** The variables as {@link denseMLP} takes them: w1 [d, h], b1 [h], w2 [h, d], b2 [d]. */
   get params(): DenseMLPParams {
     const v = this.variables;
-    return { w1: v.w1 as tf.Variable<tf.Rank.R2>, b1: v.b1 as tf.Variable<tf.Rank.R1>, w2: v.w2 as tf.Variable<tf.Rank.R2>, b2: v.b2 as tf.Variable<tf.Rank.R1> };
+    return {
+      w1: v.w1 as tf.Variable<tf.Rank.R2>,
+      b1: v.b1 as tf.Variable<tf.Rank.R1>,
+      w2: v.w2 as tf.Variable<tf.Rank.R2>,
+      b2: v.b2 as tf.Variable<tf.Rank.R1>,
+    };
   }
 
   /** y = gelu(x·w1 + b1)·w2 + b2 on every token, x [..., d]. */

@@ -19,7 +19,9 @@ import { oneHot } from '../ops/one-hot.js';
 /** Accept [m, n] or [g, m, n] and return [g, m, n] (a reshape, no copy). */
 function asGroups(t: tf.Tensor, name: string): tf.Tensor3D {
   if (!(t instanceof tf.Tensor) || (t.rank !== 2 && t.rank !== 3)) {
-    throw new Error(`${name} must be [m, n] or [g, m, n], got ${t instanceof tf.Tensor ? `shape [${t.shape.join(', ')}]` : String(t)}`);
+    throw new Error(
+      `${name} must be [m, n] or [g, m, n], got ${t instanceof tf.Tensor ? `shape [${t.shape.join(', ')}]` : String(t)}`,
+    );
   }
   return (t.rank === 2 ? t.reshape([1, ...t.shape]) : t) as tf.Tensor3D;
 }
@@ -93,7 +95,14 @@ export function loadLoss(logits: tf.Tensor, noisyLogits: tf.Tensor, options: Loa
   const k = options.k;
   return tf.tidy(() => {
     const kthIndex = withoutGradient(
-      (v) => oneHot(tf.topk(v, k).indices.slice([0, 0, k - 1], [-1, -1, 1]).reshape(v.shape.slice(0, 2)), n).cast('float32'),
+      (v) =>
+        oneHot(
+          tf
+            .topk(v, k)
+            .indices.slice([0, 0, k - 1], [-1, -1, 1])
+            .reshape(v.shape.slice(0, 2)),
+          n,
+        ).cast('float32'),
       noisy,
     );
     const threshold = tf.sum(tf.mul(kthIndex, noisy), -1, true); // [g, m, 1]
@@ -112,4 +121,3 @@ export const VMOE_AUX_LOSS_WEIGHT = 0.005;
 
 /** Which auxiliary loss a Tokens Choice router adds (see tokens-choice.ts for the default). */
 export type AuxLossKind = 'importance' | 'load' | 'importance+load' | 'gshard' | 'none';
-

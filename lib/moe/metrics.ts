@@ -19,13 +19,19 @@ export function expertLoad(dispatch: tf.Tensor4D): tf.Tensor2D {
   // Sum over tokens, then slots: sumRows (lib/ops/matmul.ts) avoids tf.sum over a non-last axis,
   // which transposes internally on wasm. [g, m, n·C] → [g, n·C].
   const perSlot = sumRows(dispatch.reshape([g, m, n * c]) as tf.Tensor3D);
-  return tf.sum(perSlot.reshape([g, n, c]), -1).round().cast('int32') as tf.Tensor2D;
+  return tf
+    .sum(perSlot.reshape([g, n, c]), -1)
+    .round()
+    .cast('int32') as tf.Tensor2D;
 }
 
 /** Experts that process each token: [g, m] int32 (Experts Choice's "experts per token"). */
 export function expertsPerToken(dispatch: tf.Tensor4D): tf.Tensor2D {
   const [g, m, n, c] = dispatch.shape;
-  return tf.sum(dispatch.reshape([g, m, n * c]), -1).round().cast('int32') as tf.Tensor2D;
+  return tf
+    .sum(dispatch.reshape([g, m, n * c]), -1)
+    .round()
+    .cast('int32') as tf.Tensor2D;
 }
 
 /** Fraction of tokens none of whose choices was processed: 1 − mean(tokenKept), a scalar. */
@@ -46,7 +52,11 @@ export function choiceDropFraction(kept: tf.Tensor): tf.Scalar {
  * - ratioProcessedItemsByAtLeast{t}Experts for t = 1, 2, 4, …, ≤ n, and t = n.
  * numExpertsPerToken [g, m] int32; selectedGates [g, n, C].
  */
-export function expertsChoiceMetrics(numExpertsPerToken: tf.Tensor2D, selectedGates: tf.Tensor3D, numExperts: number): Record<string, tf.Scalar> {
+export function expertsChoiceMetrics(
+  numExpertsPerToken: tf.Tensor2D,
+  selectedGates: tf.Tensor3D,
+  numExperts: number,
+): Record<string, tf.Scalar> {
   const perToken = numExpertsPerToken.cast('float32');
   const [g] = selectedGates.shape;
   const flatGates = selectedGates.reshape([g, -1]);

@@ -22,7 +22,15 @@
  * is exactly the left operand of the slot-input product, so no transposed product is needed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAllFiniteParams, checkFloat, checkOneOf, checkOptions, checkRank, checkShape, type OptionKind } from '../ops/check.js';
+import {
+  checkAllFiniteParams,
+  checkFloat,
+  checkOneOf,
+  checkOptions,
+  checkRank,
+  checkShape,
+  type OptionKind,
+} from '../ops/check.js';
 import { matMul, transposeLast2 } from '../ops/matmul.js';
 import { l2Normalize, softmax } from '../ops/nn.js';
 import { roundHalfToEven } from '../ops/round.js';
@@ -148,9 +156,12 @@ export function weightsResult(
  * @throws Error if a count is not a positive integer, the capacity factor is not > 0, or p < 1.
  */
 export function slotsFromCapacityFactor(numTokens: number, numExperts: number, capacityFactor: number): number {
-  if (!Number.isInteger(numTokens) || numTokens < 1) throw new Error(`numTokens must be an integer ≥ 1, got ${numTokens}`);
-  if (!Number.isInteger(numExperts) || numExperts < 1) throw new Error(`numExperts must be an integer ≥ 1, got ${numExperts}`);
-  if (!Number.isFinite(capacityFactor) || capacityFactor <= 0) throw new Error(`capacityFactor must be a finite number > 0, got ${capacityFactor}`);
+  if (!Number.isInteger(numTokens) || numTokens < 1)
+    throw new Error(`numTokens must be an integer ≥ 1, got ${numTokens}`);
+  if (!Number.isInteger(numExperts) || numExperts < 1)
+    throw new Error(`numExperts must be an integer ≥ 1, got ${numExperts}`);
+  if (!Number.isFinite(capacityFactor) || capacityFactor <= 0)
+    throw new Error(`capacityFactor must be a finite number > 0, got ${capacityFactor}`);
   const p = roundHalfToEven((numTokens * capacityFactor) / numExperts);
   if (p < 1) {
     throw new Error(
@@ -167,7 +178,10 @@ export function slotsFromCapacityFactor(numTokens: number, numExperts: number, c
  *
  * @throws Error naming the bad shape or dtype and the expected one.
  */
-export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams): {
+export function checkSoftMoEInputs(
+  x: tf.Tensor,
+  params: SoftMoEParams,
+): {
   /** Groups (sequences) g. */
   g: number;
   /** Tokens per group m. */
@@ -183,12 +197,15 @@ export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams): {
   checkFloat(x, 'x');
   const [g, m, d] = x.shape as [number, number, number];
   if (g < 1 || m < 1 || d < 1) throw new Error(`x must have g, m, d ≥ 1, got [${x.shape.join(', ')}]`);
-  if (params == null || typeof params !== 'object') throw new Error(`softMoE params must be an object {phi, scale, w1, b1, w2, b2}, got ${String(params)}`);
+  if (params == null || typeof params !== 'object')
+    throw new Error(`softMoE params must be an object {phi, scale, w1, b1, w2, b2}, got ${String(params)}`);
   checkRank(params.phi, 3, 'phi [d, n, p]');
   checkFloat(params.phi, 'phi');
   const [dPhi, n, p] = params.phi.shape;
-  if (dPhi !== d) throw new Error(`phi must be [${d}, n, p] to match the input width d = ${d}, got [${params.phi.shape.join(', ')}]`);
-  if (n < 1 || p < 1) throw new Error(`phi must have n ≥ 1 experts and p ≥ 1 slots per expert, got [${params.phi.shape.join(', ')}]`);
+  if (dPhi !== d)
+    throw new Error(`phi must be [${d}, n, p] to match the input width d = ${d}, got [${params.phi.shape.join(', ')}]`);
+  if (n < 1 || p < 1)
+    throw new Error(`phi must have n ≥ 1 experts and p ≥ 1 slots per expert, got [${params.phi.shape.join(', ')}]`);
   checkShape(params.scale, [], 'scale', 'a scalar');
   checkFloat(params.scale, 'scale');
   return { g, m, d, n, p };
@@ -200,12 +217,20 @@ export function checkSoftMoEInputs(x: tf.Tensor, params: SoftMoEParams): {
  *   creates `scale` only with normalisation). One 2-D product [g·m, d]·[d, n·p].
  * Shared by softMoE and causalSoftMoE; call inside a tidy.
  */
-export function softMoELogits(x: tf.Tensor3D, params: Pick<SoftMoEParams, 'phi' | 'scale'>, normalize = true): tf.Tensor3D {
+export function softMoELogits(
+  x: tf.Tensor3D,
+  params: Pick<SoftMoEParams, 'phi' | 'scale'>,
+  normalize = true,
+): tf.Tensor3D {
   const [g, m, d] = x.shape;
   const s = params.phi.shape[1] * params.phi.shape[2];
   const xForLogits = normalize ? l2Normalize(x, -1) : x;
   const phi = normalize ? tf.mul(l2Normalize(params.phi, 0), params.scale) : params.phi;
-  return matMul(xForLogits.reshape([g * m, d]) as tf.Tensor2D, phi.reshape([d, s]) as tf.Tensor2D).reshape([g, m, s]) as tf.Tensor3D;
+  return matMul(xForLogits.reshape([g * m, d]) as tf.Tensor2D, phi.reshape([d, s]) as tf.Tensor2D).reshape([
+    g,
+    m,
+    s,
+  ]) as tf.Tensor3D;
 }
 
 /**
@@ -253,28 +278,42 @@ export function softMoE(x: tf.Tensor3D, params: SoftMoEParams, options: SoftMoEO
     checkAllFiniteParams(expertsMode === 'mlp' ? { x, phi, scale, w1, b1, w2, b2 } : { x, phi, scale });
   }
   const noiseStd = options.noiseStd ?? 0;
-  if (!Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
-  if (noiseStd > 0 && !Number.isInteger(options.noiseSeed)) throw new Error(`noiseStd > 0 needs an integer noiseSeed, got ${String(options.noiseSeed)}`);
+  if (!Number.isFinite(noiseStd) || noiseStd < 0)
+    throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
+  if (noiseStd > 0 && !Number.isInteger(options.noiseSeed))
+    throw new Error(`noiseStd > 0 needs an integer noiseSeed, got ${String(options.noiseSeed)}`);
   const s = n * p;
 
   return tf.tidy(() => {
     const cleanLogits = softMoELogits(x, params, normalize);
     // vmoe SoftRouter.add_noise: logits + noise_std · N(0, 1), the same noisy logits for both softmaxes.
-    const logits = noiseStd > 0 ? (tf.add(cleanLogits, tf.randomNormal(cleanLogits.shape, 0, noiseStd, 'float32', options.noiseSeed)) as tf.Tensor3D) : cleanLogits;
+    const logits =
+      noiseStd > 0
+        ? (tf.add(
+            cleanLogits,
+            tf.randomNormal(cleanLogits.shape, 0, noiseStd, 'float32', options.noiseSeed),
+          ) as tf.Tensor3D)
+        : cleanLogits;
 
     // Dispatch weights, eq. (1): softmax over the m tokens of each slot, kept as Dᵀ [g, n·p, m].
     const dispatchT: tf.Tensor3D =
       dispatchMode === 'softmax' ? (softmax(transposeLast2(logits)) as tf.Tensor3D) : tf.fill([g, s, m], 1 / m);
     // Combine weights, eq. (3): softmax over all n·p slots of each token.
-    const combine: tf.Tensor3D = combineMode === 'softmax' ? (softmax(logits) as tf.Tensor3D) : tf.fill([g, m, s], 1 / s);
+    const combine: tf.Tensor3D =
+      combineMode === 'softmax' ? (softmax(logits) as tf.Tensor3D) : tf.fill([g, m, s], 1 / s);
 
     // Slot inputs X̃ = Dᵀ X (each slot a convex combination of the raw tokens, eq. 1), expert i
     // on its p slots (eq. 2), Y = C Ỹ (eq. 3): the data movement shared with the sparse routers.
     const experts = expertsMode === 'identity' ? null : (xs: tf.Tensor3D) => applyExperts(xs, params);
-    const { y, bufferInputs: slotInputs, bufferOutputs: slotOutputs } = dispatchAndCombine(x, dispatchT, combine, n, experts);
+    const {
+      y,
+      bufferInputs: slotInputs,
+      bufferOutputs: slotOutputs,
+    } = dispatchAndCombine(x, dispatchT, combine, n, experts);
 
     const result: SoftMoEResult = { y };
-    if (options.returnWeights) Object.assign(result, weightsResult({ g, m, d, n, p }, logits, dispatchT, combine, slotInputs, slotOutputs));
+    if (options.returnWeights)
+      Object.assign(result, weightsResult({ g, m, d, n, p }, logits, dispatchT, combine, slotInputs, slotOutputs));
     if (options.metrics) {
       result.metrics = {
         combineWeightsMinMean: tf.mean(tf.min(combine, -1)),

@@ -42,7 +42,9 @@ export function checkPositive(value: number, name: string): void {
 /** Throw unless `value` is one of `allowed`. */
 export function checkOneOf<T extends string>(value: unknown, allowed: readonly T[], name: string): asserts value is T {
   if (!(allowed as readonly unknown[]).includes(value)) {
-    throw new Error(`${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`,
+    );
   }
 }
 
@@ -64,7 +66,9 @@ export function checkAllFinite(t: tf.Tensor, name: string): void {
     const vals = t.dataSync();
     let index = 0;
     while (index < vals.length && Number.isFinite(vals[index])) index++;
-    throw new Error(`${name} must be finite, got ${String(vals[index])} at flat index ${index} of shape [${t.shape.join(', ')}]`);
+    throw new Error(
+      `${name} must be finite, got ${String(vals[index])} at flat index ${index} of shape [${t.shape.join(', ')}]`,
+    );
   }
 }
 
@@ -93,16 +97,32 @@ export function checkAllFiniteParams(tensors: Record<string, tf.Tensor | undefin
  * The expected type of one option: a primitive kind, 'seed' (an integer ≥ 0), 'tensor', 'any',
  * or a list of the allowed strings.
  */
-export type OptionKind = 'boolean' | 'number' | 'number-or-null' | 'integer' | 'integer-or-null' | 'seed' | 'string' | 'object' | 'array' | 'function' | 'tensor' | 'any' | readonly string[];
+export type OptionKind =
+  | 'boolean'
+  | 'number'
+  | 'number-or-null'
+  | 'integer'
+  | 'integer-or-null'
+  | 'seed'
+  | 'string'
+  | 'object'
+  | 'array'
+  | 'function'
+  | 'tensor'
+  | 'any'
+  | readonly string[];
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps) for "did you mean". */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -185,19 +205,29 @@ function kindText(kind: OptionKind): string {
  * skipped (they mean "default");
  * `options` itself may be undefined, but not null or a non-object.
  */
-export function checkOptions(options: unknown, spec: Readonly<Record<string, OptionKind>>, where: string, path = ''): void {
+export function checkOptions(
+  options: unknown,
+  spec: Readonly<Record<string, OptionKind>>,
+  where: string,
+  path = '',
+): void {
   if (options === undefined) return;
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof tf.Tensor) {
-    throw new Error(`${where}: ${path ? path.replace(/\.$/, '') : 'options'} must be an object (or left out), got ${describe(options)}`);
+    throw new Error(
+      `${where}: ${path ? path.replace(/\.$/, '') : 'options'} must be an object (or left out), got ${describe(options)}`,
+    );
   }
   const allowed = Object.keys(spec);
   for (const [key, value] of Object.entries(options)) {
     if (!Object.hasOwn(spec, key)) {
       const near = nearestName(key, allowed);
-      throw new Error(`${where}: unknown option ${JSON.stringify(path + key)}${near ? ` — did you mean ${JSON.stringify(path + near)}?` : ''} Allowed: ${allowed.join(', ')}`);
+      throw new Error(
+        `${where}: unknown option ${JSON.stringify(path + key)}${near ? ` — did you mean ${JSON.stringify(path + near)}?` : ''} Allowed: ${allowed.join(', ')}`,
+      );
     }
     if (value === undefined) continue;
     const kind = spec[key];
-    if (!kindMatches(value, kind)) throw new Error(`${where}: ${path}${key} must be ${kindText(kind)}, got ${describe(value)}`);
+    if (!kindMatches(value, kind))
+      throw new Error(`${where}: ${path}${key} must be ${kindText(kind)}, got ${describe(value)}`);
   }
 }

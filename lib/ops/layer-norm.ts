@@ -46,8 +46,12 @@ function layerNormRows(eps: number) {
  */
 export function layerNorm(x: tf.Tensor, scale: tf.Tensor1D, bias: tf.Tensor1D | null, eps: number): tf.Tensor {
   const d = x.shape[x.rank - 1];
-  if (scale.shape[0] !== d) throw new Error(`layerNorm: scale must be [${d}] for input [${x.shape.join(', ')}], got [${scale.shape.join(', ')}]`);
-  if (bias != null && bias.shape[0] !== d) throw new Error(`layerNorm: bias must be [${d}] for input [${x.shape.join(', ')}], got [${bias.shape.join(', ')}]`);
+  if (scale.shape[0] !== d)
+    throw new Error(
+      `layerNorm: scale must be [${d}] for input [${x.shape.join(', ')}], got [${scale.shape.join(', ')}]`,
+    );
+  if (bias != null && bias.shape[0] !== d)
+    throw new Error(`layerNorm: bias must be [${d}] for input [${x.shape.join(', ')}], got [${bias.shape.join(', ')}]`);
   return tf.tidy(() => {
     const rows = x.reshape([x.size / d, d]) as tf.Tensor2D;
     const b = bias ?? (tf.zeros([d]) as tf.Tensor1D);

@@ -48,7 +48,13 @@ export function product(a: tf.Tensor3D, b: tf.Tensor3D, options: ProductOptions 
   });
 }
 
-function checkProductShapes(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean, bias?: tf.Tensor): void {
+function checkProductShapes(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias?: tf.Tensor,
+): void {
   const [batch, a1, a2] = a.shape as number[];
   const [bBatch, b1, b2] = b.shape as number[];
   const k = transposeA ? a1 : a2;
@@ -93,7 +99,10 @@ const matMul2dOp = customOp(2, ([a, b], save) => {
     gradFunc: (dy, saved) => {
       const [sa, sb] = saved;
       const g = as3d(dy);
-      return [product(g, as3d(sb), { transposeB: true }).reshape(sa.shape), product(as3d(sa), g, { transposeA: true }).reshape(sb.shape)];
+      return [
+        product(g, as3d(sb), { transposeB: true }).reshape(sa.shape),
+        product(as3d(sa), g, { transposeA: true }).reshape(sb.shape),
+      ];
     },
   };
 });
@@ -152,7 +161,9 @@ export function batchLinear(x: tf.Tensor3D, w: tf.Tensor3D, bias?: tf.Tensor2D):
   if (bias == null) return batchMatMul(x, w);
   const n = w.shape[2];
   if (bias.rank !== 2 || bias.shape[0] !== batch || bias.shape[1] !== n) {
-    throw new Error(`batchLinear: bias must be [${batch}, ${n}] for w [${w.shape.join(', ')}], got [${bias.shape.join(', ')}]`);
+    throw new Error(
+      `batchLinear: bias must be [${batch}, ${n}] for w [${w.shape.join(', ')}], got [${bias.shape.join(', ')}]`,
+    );
   }
   return batchLinearBiasOp(x, w, bias) as tf.Tensor3D;
 }

@@ -51,8 +51,11 @@ export const NORMALIZE_EPS = 1e-6;
  */
 export function l2Normalize(v: tf.Tensor, axis = -1, eps = NORMALIZE_EPS): tf.Tensor {
   const ax0 = axis < 0 ? v.rank + axis : axis;
-  if (ax0 < 0 || ax0 >= v.rank) throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
-  return tf.tidy(() => l2NormalizeUnscaled(v.dtype === 'float32' && v.size > 0 ? tf.mul(v, largeRowFactorOp(ax0)(v)) : v, ax0, eps));
+  if (ax0 < 0 || ax0 >= v.rank)
+    throw new Error(`l2Normalize: axis ${axis} out of range for a tensor of rank ${v.rank}`);
+  return tf.tidy(() =>
+    l2NormalizeUnscaled(v.dtype === 'float32' && v.size > 0 ? tf.mul(v, largeRowFactorOp(ax0)(v)) : v, ax0, eps),
+  );
 }
 
 // The factor as one node with a zero gradient: its ops (Greater, Floor) are not recorded, as in

@@ -17,7 +17,10 @@ export function inversePermutation(perm: readonly number[]): number[] {
  * size 1, then merge runs of axes that are adjacent in the input and stay adjacent, in order,
  * in the output. Returns the reduced input shape and permutation.
  */
-export function reducePermutation(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+export function reducePermutation(
+  shape: readonly number[],
+  perm: readonly number[],
+): { shape: number[]; perm: number[] } {
   const kept = perm.filter((axis) => shape[axis] !== 1);
   // Runs of consecutive input axes in output order.
   const runs: number[][] = [];

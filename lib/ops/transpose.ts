@@ -15,7 +15,9 @@ export { inversePermutation, reducePermutation } from './permutation.js';
 function checkPerm(x: tf.Tensor, perm: readonly number[]): void {
   const sorted = [...perm].sort((p, q) => p - q);
   if (perm.length !== x.rank || sorted.some((p, i) => p !== i)) {
-    throw new Error(`transpose: perm [${perm.join(', ')}] is not a permutation of the ${x.rank} axes of a tensor [${x.shape.join(', ')}]`);
+    throw new Error(
+      `transpose: perm [${perm.join(', ')}] is not a permutation of the ${x.rank} axes of a tensor [${x.shape.join(', ')}]`,
+    );
   }
 }
 

@@ -42,7 +42,13 @@ export const DIAGNOSTICS_LABELS: Readonly<Record<string, string>> = {
  */
 export function diagnosticsCharts(
   runs: readonly DiagnosticsRun[],
-  metrics: readonly string[] = ['scale', 'maxDispatchRelMedian', 'effectiveTokensPerSlot', 'dispatchSimilarityMean', 'expertSimilarityMean'],
+  metrics: readonly string[] = [
+    'scale',
+    'maxDispatchRelMedian',
+    'effectiveTokensPerSlot',
+    'dispatchSimilarityMean',
+    'expertSimilarityMean',
+  ],
   options: { height?: number } = {},
 ): Figure[] {
   if (!Array.isArray(runs) || runs.length === 0) throw new Error('diagnosticsCharts needs at least one run');
@@ -52,9 +58,17 @@ export function diagnosticsCharts(
       .filter((r) => r.points.some((p: DiagnosticsPoint) => Number.isFinite(p.values[metric])))
       .map((r) => {
         const points = r.points.filter((p: DiagnosticsPoint) => Number.isFinite(p.values[metric]));
-        return { name: r.name, x: points.map((p: DiagnosticsPoint) => p.step), y: points.map((p: DiagnosticsPoint) => p.values[metric]), mode: 'lines+markers' as const };
+        return {
+          name: r.name,
+          x: points.map((p: DiagnosticsPoint) => p.step),
+          y: points.map((p: DiagnosticsPoint) => p.values[metric]),
+          mode: 'lines+markers' as const,
+        };
       });
-    if (series.length === 0) throw new Error(`no run has values of ${JSON.stringify(metric)}; runs have ${Object.keys(runs[0].points[0]?.values ?? {}).join(', ')}`);
+    if (series.length === 0)
+      throw new Error(
+        `no run has values of ${JSON.stringify(metric)}; runs have ${Object.keys(runs[0].points[0]?.values ?? {}).join(', ')}`,
+      );
     const label = DIAGNOSTICS_LABELS[metric] ?? metric;
     return lineChart(series, { title: label, xTitle: 'update', yTitle: label, height: options.height ?? 320 });
   });

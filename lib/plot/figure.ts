@@ -34,7 +34,15 @@ export interface Figure {
 }
 
 /** Options shared by the builders. */
-const AXES_OPTION_KINDS = { title: 'string', xTitle: 'string', yTitle: 'string', logX: 'boolean', logY: 'boolean', width: 'number', height: 'number' } as const;
+const AXES_OPTION_KINDS = {
+  title: 'string',
+  xTitle: 'string',
+  yTitle: 'string',
+  logX: 'boolean',
+  logY: 'boolean',
+  width: 'number',
+  height: 'number',
+} as const;
 
 /** Options shared by the builders: titles, log axes, size. */
 export interface AxesOptions {
@@ -58,7 +66,8 @@ export interface AxesOptions {
 export type Numbers = ArrayLike<number>;
 
 function toArray(values: Numbers, name: string): number[] {
-  if (values == null || typeof values.length !== 'number') throw new Error(`${name} must be an array of numbers, got ${String(values)}`);
+  if (values == null || typeof values.length !== 'number')
+    throw new Error(`${name} must be an array of numbers, got ${String(values)}`);
   const out = Array.from(values, Number);
   return out;
 }
@@ -68,8 +77,18 @@ function baseLayout(options: AxesOptions): Layout {
     margin: { l: 60, r: 20, t: options.title ? 50 : 20, b: 50 },
     // Axis type only when asked for: plotly then infers linear, category (string labels) or date.
     // automargin: the margins grow to fit long tick labels and titles instead of cutting them.
-    xaxis: { title: { text: options.xTitle ?? '' }, zeroline: false, automargin: true, ...(options.logX ? { type: 'log' } : {}) },
-    yaxis: { title: { text: options.yTitle ?? '' }, zeroline: false, automargin: true, ...(options.logY ? { type: 'log' } : {}) },
+    xaxis: {
+      title: { text: options.xTitle ?? '' },
+      zeroline: false,
+      automargin: true,
+      ...(options.logX ? { type: 'log' } : {}),
+    },
+    yaxis: {
+      title: { text: options.yTitle ?? '' },
+      zeroline: false,
+      automargin: true,
+      ...(options.logY ? { type: 'log' } : {}),
+    },
     height: options.height ?? 420,
   };
   if (options.title) layout.title = { text: options.title };
@@ -105,12 +124,21 @@ const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'x', 'cross'] as 
 
 function seriesTrace(s: Series, defaultMode: Series['mode'], index: number): Trace {
   const y = toArray(s.y, `series ${JSON.stringify(s.name)} y`);
-  const x = s.x == null ? y.map((_, i) => i) : Array.isArray(s.x) && typeof s.x[0] === 'string' ? (s.x as string[]).slice() : toArray(s.x as Numbers, `series ${JSON.stringify(s.name)} x`);
+  const x =
+    s.x == null
+      ? y.map((_, i) => i)
+      : Array.isArray(s.x) && typeof s.x[0] === 'string'
+        ? (s.x as string[]).slice()
+        : toArray(s.x as Numbers, `series ${JSON.stringify(s.name)} x`);
   if (x.length !== y.length) {
-    throw new Error(`series ${JSON.stringify(s.name)} (#${index}) has ${x.length} x values but ${y.length} y values; they must match`);
+    throw new Error(
+      `series ${JSON.stringify(s.name)} (#${index}) has ${x.length} x values but ${y.length} y values; they must match`,
+    );
   }
   if (s.showText && (!s.text || s.text.length !== y.length)) {
-    throw new Error(`series ${JSON.stringify(s.name)} (#${index}) has showText but ${s.text?.length ?? 0} texts for ${y.length} points`);
+    throw new Error(
+      `series ${JSON.stringify(s.name)} (#${index}) has showText but ${s.text?.length ?? 0} texts for ${y.length} points`,
+    );
   }
   const mode = s.mode ?? defaultMode ?? 'lines';
   const trace: Trace = { type: 'scatter', name: s.name, x, y, mode: s.showText ? `${mode}+text` : mode };
@@ -151,7 +179,8 @@ function logTicks(traces: Trace[], layout: Layout, axis: 'x' | 'y'): void {
   const ax = layout[`${axis}axis`] as Record<string, unknown>;
   if (ax.type !== 'log') return;
   const values = new Set<number>();
-  for (const t of traces) for (const v of (t[axis] ?? []) as unknown[]) if (typeof v === 'number' && v > 0) values.add(v);
+  for (const t of traces)
+    for (const v of (t[axis] ?? []) as unknown[]) if (typeof v === 'number' && v > 0) values.add(v);
   if (values.size < 2) return;
   if (axis === 'x' && values.size <= 12) {
     ax.tickmode = 'array';
@@ -180,7 +209,10 @@ function xyFigure(traces: Trace[], options: AxesOptions): Figure {
 export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'lineChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('lineChart needs at least one series');
-  return xyFigure(series.map((s, i) => seriesTrace(s, 'lines', i)), options);
+  return xyFigure(
+    series.map((s, i) => seriesTrace(s, 'lines', i)),
+    options,
+  );
 }
 
 /**
@@ -191,7 +223,10 @@ export function lineChart(series: Series[], options: AxesOptions = {}): Figure {
 export function scatterChart(series: Series[], options: AxesOptions = {}): Figure {
   checkOptions(options, AXES_OPTION_KINDS, 'scatterChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('scatterChart needs at least one series');
-  return xyFigure(series.map((s, i) => seriesTrace(s, 'markers', i)), options);
+  return xyFigure(
+    series.map((s, i) => seriesTrace(s, 'markers', i)),
+    options,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,7 +236,18 @@ export function scatterChart(series: Series[], options: AxesOptions = {}): Figur
 export type Direction = 'min' | 'max';
 
 /** Plotly's default trace colours (layout.colorway), in order. */
-export const PLOTLY_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+export const PLOTLY_COLORS = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
 
 /** One model or run on a cost/quality plot. */
 export interface ParetoPoint {
@@ -220,14 +266,20 @@ export interface ParetoPoint {
  *
  * @throws Error if a point has a non-finite x or y.
  */
-export function paretoFront(points: readonly ParetoPoint[], directions: { x?: Direction; y?: Direction } = {}): number[] {
+export function paretoFront(
+  points: readonly ParetoPoint[],
+  directions: { x?: Direction; y?: Direction } = {},
+): number[] {
   const sx = (directions.x ?? 'min') === 'min' ? 1 : -1;
   const sy = (directions.y ?? 'max') === 'min' ? 1 : -1;
   points.forEach((p, i) => {
-    if (!Number.isFinite(p.x) || !Number.isFinite(p.y)) throw new Error(`pareto point #${i} must have finite x and y, got (${p.x}, ${p.y})`);
+    if (!Number.isFinite(p.x) || !Number.isFinite(p.y))
+      throw new Error(`pareto point #${i} must have finite x and y, got (${p.x}, ${p.y})`);
   });
   // Minimise a = sx·x and b = sy·y: sort by a then b, keep each point that improves the best b.
-  const order = points.map((p, i) => ({ a: sx * p.x, b: sy * p.y, i })).sort((u, v) => u.a - v.a || u.b - v.b || u.i - v.i);
+  const order = points
+    .map((p, i) => ({ a: sx * p.x, b: sy * p.y, i }))
+    .sort((u, v) => u.a - v.a || u.b - v.b || u.i - v.i);
   const front: number[] = [];
   let best = Infinity;
   for (const { b, i } of order) {
@@ -255,8 +307,15 @@ export interface ParetoSeries {
  *
  * @throws Error if there is no series, or a point has a non-finite x or y.
  */
-export function paretoChart(series: ParetoSeries[], options: AxesOptions & { x?: Direction; y?: Direction; labelPoints?: boolean } = {}): Figure {
-  checkOptions(options, { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'], labelPoints: 'boolean' }, 'paretoChart');
+export function paretoChart(
+  series: ParetoSeries[],
+  options: AxesOptions & { x?: Direction; y?: Direction; labelPoints?: boolean } = {},
+): Figure {
+  checkOptions(
+    options,
+    { ...AXES_OPTION_KINDS, x: ['min', 'max'], y: ['min', 'max'], labelPoints: 'boolean' },
+    'paretoChart',
+  );
   if (!Array.isArray(series) || series.length === 0) throw new Error('paretoChart needs at least one series');
   const data: Trace[] = [];
   series.forEach((s, i) => {
@@ -322,11 +381,13 @@ export function toMatrix(values: MatrixInput, name = 'matrix'): number[][] {
     if (values.rank !== 2) throw new Error(`${name} must be a 2-D tensor, got shape [${values.shape.join(', ')}]`);
     return values.arraySync() as number[][];
   }
-  if (values == null || typeof values.length !== 'number' || values.length === 0) throw new Error(`${name} must be a non-empty array of rows, got ${String(values)}`);
+  if (values == null || typeof values.length !== 'number' || values.length === 0)
+    throw new Error(`${name} must be a non-empty array of rows, got ${String(values)}`);
   const rows = Array.from(values, (row, i) => toArray(row, `${name} row ${i}`));
   const width = rows[0]!.length;
   rows.forEach((row, i) => {
-    if (row.length !== width) throw new Error(`${name} row ${i} has ${row.length} values but row 0 has ${width}; rows must have equal length`);
+    if (row.length !== width)
+      throw new Error(`${name} row ${i} has ${row.length} values but row 0 has ${width}; rows must have equal length`);
   });
   return rows;
 }
@@ -357,9 +418,13 @@ export interface HeatmapOptions extends AxesOptions {
 
 /** k distinct colours: plotly's 10 qualitative colours, then evenly spaced hues. */
 export function categoricalColors(k: number): string[] {
-  if (!Number.isInteger(k) || k < 1) throw new Error(`categoricalColors needs a whole number of categories ≥ 1, got ${k}`);
+  if (!Number.isInteger(k) || k < 1)
+    throw new Error(`categoricalColors needs a whole number of categories ≥ 1, got ${k}`);
   if (k <= PLOTLY_COLORS.length) return PLOTLY_COLORS.slice(0, k);
-  return Array.from({ length: k }, (_, i) => `hsl(${Math.round((360 * i) / k)}, ${i % 2 ? 55 : 75}%, ${i % 3 === 2 ? 35 : 50}%)`);
+  return Array.from(
+    { length: k },
+    (_, i) => `hsl(${Math.round((360 * i) / k)}, ${i % 2 ? 55 : 75}%, ${i % 3 === 2 ? 35 : 50}%)`,
+  );
 }
 
 /**
@@ -368,7 +433,10 @@ export function categoricalColors(k: number): string[] {
  */
 function categoricalScale(colors: string[]): Array<[number, string]> {
   const k = colors.length;
-  return colors.flatMap((c, i): Array<[number, string]> => [[i / k, c], [(i + 1) / k, c]]);
+  return colors.flatMap((c, i): Array<[number, string]> => [
+    [i / k, c],
+    [(i + 1) / k, c],
+  ]);
 }
 
 /**
@@ -377,12 +445,28 @@ function categoricalScale(colors: string[]): Array<[number, string]> {
  * @throws Error if the matrix is empty or ragged, or the labels do not match its size.
  */
 export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figure {
-  checkOptions(options, { ...AXES_OPTION_KINDS, xLabels: 'array', yLabels: 'array', colorscale: 'string', zmin: 'number', zmax: 'number', zTitle: 'string', categories: 'array', showValues: 'boolean' }, 'heatmap');
+  checkOptions(
+    options,
+    {
+      ...AXES_OPTION_KINDS,
+      xLabels: 'array',
+      yLabels: 'array',
+      colorscale: 'string',
+      zmin: 'number',
+      zmax: 'number',
+      zTitle: 'string',
+      categories: 'array',
+      showValues: 'boolean',
+    },
+    'heatmap',
+  );
   const z = toMatrix(matrix, 'heatmap matrix');
   const rows = z.length;
   const cols = z[0]!.length;
-  if (options.xLabels && options.xLabels.length !== cols) throw new Error(`heatmap xLabels has ${options.xLabels.length} labels for ${cols} columns`);
-  if (options.yLabels && options.yLabels.length !== rows) throw new Error(`heatmap yLabels has ${options.yLabels.length} labels for ${rows} rows`);
+  if (options.xLabels && options.xLabels.length !== cols)
+    throw new Error(`heatmap xLabels has ${options.xLabels.length} labels for ${cols} columns`);
+  if (options.yLabels && options.yLabels.length !== rows)
+    throw new Error(`heatmap yLabels has ${options.yLabels.length} labels for ${rows} rows`);
   const trace: Trace = {
     type: 'heatmap',
     z,
@@ -399,13 +483,22 @@ export function heatmap(matrix: MatrixInput, options: HeatmapOptions = {}): Figu
   }
   if (options.categories) {
     const k = options.categories.length;
-    z.forEach((row, r) => row.forEach((v, c) => {
-      if (!(Number.isInteger(v) && v >= 0 && v < k)) throw new Error(`heatmap with ${k} categories needs integer values 0 … ${k - 1}, got ${v} at row ${r}, column ${c}`);
-    }));
+    z.forEach((row, r) =>
+      row.forEach((v, c) => {
+        if (!(Number.isInteger(v) && v >= 0 && v < k))
+          throw new Error(
+            `heatmap with ${k} categories needs integer values 0 … ${k - 1}, got ${v} at row ${r}, column ${c}`,
+          );
+      }),
+    );
     trace.colorscale = categoricalScale(categoricalColors(k));
     trace.zmin = -0.5;
     trace.zmax = k - 0.5;
-    trace.colorbar = { title: { text: options.zTitle ?? '' }, tickvals: options.categories.map((_, i) => i), ticktext: options.categories.slice() };
+    trace.colorbar = {
+      title: { text: options.zTitle ?? '' },
+      tickvals: options.categories.map((_, i) => i),
+      ticktext: options.categories.slice(),
+    };
     trace.text = z.map((row) => row.map((v) => options.categories![v]!));
     trace.hovertemplate = '%{x}, %{y}: %{text}<extra></extra>';
   }
@@ -446,8 +539,12 @@ function toImage(image: ImageInput, index: number): number[][] {
   if (image != null && 'width' in image && 'height' in image && 'data' in image) {
     const { width, height } = image;
     const data = toArray(image.data, `${name} data`);
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new Error(`${name} must have integer width, height ≥ 1, got ${width}×${height}`);
-    if (data.length !== width * height) throw new Error(`${name} has ${data.length} values, expected width·height = ${width}·${height} = ${width * height}`);
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+      throw new Error(`${name} must have integer width, height ≥ 1, got ${width}×${height}`);
+    if (data.length !== width * height)
+      throw new Error(
+        `${name} has ${data.length} values, expected width·height = ${width}·${height} = ${width * height}`,
+      );
     return Array.from({ length: height }, (_, r) => data.slice(r * width, (r + 1) * width));
   }
   return toMatrix(image as MatrixInput, name);
@@ -492,13 +589,30 @@ export interface ImageGridOptions {
  * the titles do not match the images.
  */
 export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}): Figure {
-  checkOptions(options, { title: 'string', columns: 'integer', titles: 'array', colorscale: 'string', reverseScale: 'boolean', zmin: 'number', zmax: 'number', cellSize: 'number', showScale: 'boolean', axes: 'object' }, 'imageGrid');
+  checkOptions(
+    options,
+    {
+      title: 'string',
+      columns: 'integer',
+      titles: 'array',
+      colorscale: 'string',
+      reverseScale: 'boolean',
+      zmin: 'number',
+      zmax: 'number',
+      cellSize: 'number',
+      showScale: 'boolean',
+      axes: 'object',
+    },
+    'imageGrid',
+  );
   if (!Array.isArray(images) || images.length === 0) throw new Error('imageGrid needs at least one image');
   const pixels = images.map((img, i) => toImage(img, i));
   const count = pixels.length;
   const columns = options.columns ?? Math.min(count, 8);
-  if (!Number.isInteger(columns) || columns < 1) throw new Error(`imageGrid columns must be an integer ≥ 1, got ${columns}`);
-  if (options.titles && options.titles.length !== count) throw new Error(`imageGrid has ${count} images but ${options.titles.length} titles`);
+  if (!Number.isInteger(columns) || columns < 1)
+    throw new Error(`imageGrid columns must be an integer ≥ 1, got ${columns}`);
+  if (options.titles && options.titles.length !== count)
+    throw new Error(`imageGrid has ${count} images but ${options.titles.length} titles`);
   const rows = Math.ceil(count / columns);
   const [lo, hi] = finiteRange(pixels.flat());
   const zmin = options.zmin ?? lo;
@@ -509,7 +623,12 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
   const layout: Layout = {
     height: Math.max(150, rows * cell + (options.title ? 50 : 10) + (options.titles ? rows * 18 : 0)),
     width: Math.max(300, columns * cell + 80),
-    margin: { l: options.axes ? 50 : 10, r: options.showScale ? 60 : 10, t: options.title ? 50 : 10, b: options.axes ? 40 : 10 },
+    margin: {
+      l: options.axes ? 50 : 10,
+      r: options.showScale ? 60 : 10,
+      t: options.title ? 50 : 10,
+      b: options.axes ? 40 : 10,
+    },
     annotations: [] as unknown[],
   };
   if (options.title) layout.title = { text: options.title };
@@ -522,15 +641,41 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
     const y1 = 1 - r / rows - gap / 2 - titleSpace / rows;
     const y0 = 1 - (r + 1) / rows + gap / 2;
     const shown = options.axes
-      ? { visible: true, showgrid: false, zeroline: false, ticks: 'outside', ticklen: 2, tickfont: { size: 9 }, dtick: Math.max(1, Math.ceil(Math.max(z.length, z[0]!.length) / 8)) }
+      ? {
+          visible: true,
+          showgrid: false,
+          zeroline: false,
+          ticks: 'outside',
+          ticklen: 2,
+          tickfont: { size: 9 },
+          dtick: Math.max(1, Math.ceil(Math.max(z.length, z[0]!.length) / 8)),
+        }
       : { visible: false };
     // Axis titles on the left column (y) and bottom row (x) only.
     const xTitle = options.axes && r === rows - 1 ? { title: { text: options.axes.x, font: { size: 10 } } } : {};
     const yTitle = options.axes && c === 0 ? { title: { text: options.axes.y, font: { size: 10 } } } : {};
     layout[`xaxis${axis}`] = { domain: [x0, x1], ...shown, ...xTitle, anchor: `y${axis}`, constrain: 'domain' };
-    layout[`yaxis${axis}`] = { domain: [y0, y1], ...shown, ...yTitle, anchor: `x${axis}`, autorange: 'reversed', scaleanchor: `x${axis}`, constrain: 'domain' };
+    layout[`yaxis${axis}`] = {
+      domain: [y0, y1],
+      ...shown,
+      ...yTitle,
+      anchor: `x${axis}`,
+      autorange: 'reversed',
+      scaleanchor: `x${axis}`,
+      constrain: 'domain',
+    };
     if (options.titles) {
-      (layout.annotations as unknown[]).push({ text: options.titles[i], showarrow: false, x: (x0 + x1) / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', font: { size: 11 } });
+      (layout.annotations as unknown[]).push({
+        text: options.titles[i],
+        showarrow: false,
+        x: (x0 + x1) / 2,
+        y: y1,
+        xref: 'paper',
+        yref: 'paper',
+        xanchor: 'center',
+        yanchor: 'bottom',
+        font: { size: 11 },
+      });
     }
     return {
       type: 'heatmap',
@@ -538,7 +683,7 @@ export function imageGrid(images: ImageInput[], options: ImageGridOptions = {}):
       xaxis: `x${axis}`,
       yaxis: `y${axis}`,
       colorscale: options.colorscale ?? 'Greys',
-      reversescale: options.reverseScale ?? (options.colorscale == null),
+      reversescale: options.reverseScale ?? options.colorscale == null,
       zmin,
       zmax,
       showscale: Boolean(options.showScale) && i === 0,
@@ -569,15 +714,20 @@ export interface BarSeries {
  *
  * @throws Error if there is no series, or a series has labels and values of different lengths.
  */
-export function barChart(series: BarSeries[], options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {}): Figure {
+export function barChart(
+  series: BarSeries[],
+  options: AxesOptions & { barmode?: 'group' | 'stack'; showValues?: boolean } = {},
+): Figure {
   checkOptions(options, { ...AXES_OPTION_KINDS, barmode: ['group', 'stack'], showValues: 'boolean' }, 'barChart');
   if (!Array.isArray(series) || series.length === 0) throw new Error('barChart needs at least one series');
   const data: Trace[] = series.map((s) => {
     const y = toArray(s.y, `bar series ${JSON.stringify(s.name)} y`);
-    if (s.x.length !== y.length) throw new Error(`bar series ${JSON.stringify(s.name)} has ${s.x.length} labels but ${y.length} values`);
+    if (s.x.length !== y.length)
+      throw new Error(`bar series ${JSON.stringify(s.name)} has ${s.x.length} labels but ${y.length} values`);
     const trace: Trace = { type: 'bar', name: s.name, x: s.x.map(String), y };
     if (s.color) trace.marker = { color: s.color };
-    if (options.showValues) Object.assign(trace, { text: y.map((v) => fmt(v)), textposition: 'outside', cliponaxis: false });
+    if (options.showValues)
+      Object.assign(trace, { text: y.map((v) => fmt(v)), textposition: 'outside', cliponaxis: false });
     return trace;
   });
   const layout = baseLayout(options);

@@ -55,7 +55,10 @@ function scriptSafe(js: string): string {
 
 /** JSON safe inside a <script> element (`<` escaped, which JSON allows as \u003c). */
 function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** A <script> that defines window.Plotly unless the page already has it. */
@@ -101,7 +104,10 @@ export function untrustedNote(figure: Figure): string {
 export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): string {
   checkOptions(options, { includePlotly: 'boolean', id: 'string' }, 'figureHtml');
   const id = options.id ?? newId();
-  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(id)) throw new Error(`figureHtml id must be letters, digits, _ and - (starting with a letter), got ${JSON.stringify(id)}`);
+  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(id))
+    throw new Error(
+      `figureHtml id must be letters, digits, _ and - (starting with a letter), got ${JSON.stringify(id)}`,
+    );
   const height = typeof figure.layout.height === 'number' ? figure.layout.height : 420;
   const width = typeof figure.layout.width === 'number' ? `${figure.layout.width}px` : '100%';
   const config = { responsive: true, displaylogo: false, ...(figure.config ?? {}) };

@@ -51,7 +51,10 @@ export function inNotebook(): boolean {
  * With `displayId`, later calls with `update: true` replace that output in place (progress).
  * Returns false outside a notebook (nothing sent).
  */
-export function displayBundle(data: Record<string, unknown>, options: { displayId?: string; update?: boolean } = {}): boolean {
+export function displayBundle(
+  data: Record<string, unknown>,
+  options: { displayId?: string; update?: boolean } = {},
+): boolean {
   const writer = tslabWriter();
   if (writer == null) return false;
   const transient: DisplayData['transient'] = {};

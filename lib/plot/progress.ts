@@ -21,7 +21,8 @@ function escapeHtml(text: string): string {
 
 /** A progress line in the running notebook cell (null outside a notebook). */
 export function notebookProgress(total: number, label = ''): Progress | null {
-  if (!Number.isInteger(total) || total < 1) throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
+  if (!Number.isInteger(total) || total < 1)
+    throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
   if (!inNotebook()) return null;
   const displayId = `softmoe-progress-${randomBytes(6).toString('hex')}`;
   const start = Date.now();

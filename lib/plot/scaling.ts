@@ -34,7 +34,8 @@ export function expertScalingFigure(points: readonly ScalingPoint[], options: Sc
   checkOptions(options, { referenceMs: 'number', title: 'string', height: 'number' }, 'expertScalingFigure');
   if (points.length === 0) throw new Error('expertScalingFigure needs at least one point');
   for (const p of points) {
-    if (!(p.experts >= 1) || !(p.medianMs > 0)) throw new Error(`scaling point ${JSON.stringify(p)} needs experts ≥ 1 and medianMs > 0`);
+    if (!(p.experts >= 1) || !(p.medianMs > 0))
+      throw new Error(`scaling point ${JSON.stringify(p)} needs experts ≥ 1 and medianMs > 0`);
   }
   const methods = [...new Set(points.map((p) => p.method))];
   const first = points.filter((p) => p.method === methods[0]).sort((a, b) => a.experts - b.experts)[0];
@@ -51,7 +52,9 @@ export function expertScalingFigure(points: readonly ScalingPoint[], options: Sc
     };
   });
   const figure = lineChart(series, {
-    title: options.title ?? `Step time vs experts at fixed slots (relative to ${methods[0]} at ${first.experts} experts = ${reference.toFixed(1)} ms)`,
+    title:
+      options.title ??
+      `Step time vs experts at fixed slots (relative to ${methods[0]} at ${first.experts} experts = ${reference.toFixed(1)} ms)`,
     xTitle: 'number of experts',
     yTitle: 'relative step time',
     logX: true,
@@ -71,5 +74,7 @@ export function expertScalingFigure(points: readonly ScalingPoint[], options: Sc
     }
   });
   const xs = [...new Set(points.map((p) => p.experts))].sort((a, b) => a - b);
-  return withLayout(figure, { xaxis: { type: 'log', title: { text: 'number of experts' }, tickvals: xs, ticktext: xs.map(String) } });
+  return withLayout(figure, {
+    xaxis: { type: 'log', title: { text: 'number of experts' }, tickvals: xs, ticktext: xs.map(String) },
+  });
 }

@@ -36,7 +36,11 @@ export interface ShowOptions {
 export function figureBundle(figure: Figure, options: { includePlotly?: boolean } = {}): Record<string, unknown> {
   checkFigure(figure);
   return {
-    [PLOTLY_MIME]: { data: escapeFigureText(figure.data), layout: escapeFigureText(figure.layout), ...(figure.config ? { config: figure.config } : {}) },
+    [PLOTLY_MIME]: {
+      data: escapeFigureText(figure.data),
+      layout: escapeFigureText(figure.layout),
+      ...(figure.config ? { config: figure.config } : {}),
+    },
     'text/html': figureHtml(figure, { includePlotly: options.includePlotly ?? false }),
     'text/plain': describeFigure(figure),
   };
@@ -62,11 +66,15 @@ export function show(figure: Figure, options: ShowOptions = {}): void {
     if (includePlotly) plotlySent = true;
     return;
   }
-  console.log(`${describeFigure(figure)}\n(not in a notebook: use writeHtml(figure, 'build/figure.html') to look at it)`);
+  console.log(
+    `${describeFigure(figure)}\n(not in a notebook: use writeHtml(figure, 'build/figure.html') to look at it)`,
+  );
 }
 
 function checkFigure(figure: Figure): void {
   if (figure == null || !Array.isArray(figure.data) || typeof figure.layout !== 'object' || figure.layout == null) {
-    throw new Error(`a figure must be an object {data: Trace[], layout: {...}}, got ${figure === null ? 'null' : typeof figure}`);
+    throw new Error(
+      `a figure must be an object {data: Trace[], layout: {...}}, got ${figure === null ? 'null' : typeof figure}`,
+    );
   }
 }

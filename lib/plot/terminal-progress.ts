@@ -80,12 +80,14 @@ export function progressHandle(
   render: (done: number, final: boolean, note?: string) => void,
   due: (done: number) => boolean,
 ): Progress {
-  if (!Number.isInteger(total) || total < 1) throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
+  if (!Number.isInteger(total) || total < 1)
+    throw new Error(`progress total must be an integer ≥ 1, got ${String(total)}`);
   let done = 0;
   let finished = false;
   const update = (value: number, note?: string) => {
     if (finished) return;
-    if (!Number.isFinite(value) || value < 0) throw new Error(`progress value must be a finite number ≥ 0, got ${String(value)}`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`progress value must be a finite number ≥ 0, got ${String(value)}`);
     done = Math.min(total, value);
     if (due(done)) render(done, false, note);
   };

@@ -104,17 +104,33 @@ export class Adam {
    * or `clipNorm` is not a finite number > 0 or null.
    */
   constructor(params: Record<string, tf.Variable>, options: AdamOptions = {}) {
-    checkOptions(options, { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null', decays: 'function', lrMultiplier: 'function' }, 'Adam');
+    checkOptions(
+      options,
+      {
+        beta1: 'number',
+        beta2: 'number',
+        epsilon: 'number',
+        weightDecay: 'number',
+        clipNorm: 'number-or-null',
+        decays: 'function',
+        lrMultiplier: 'function',
+      },
+      'Adam',
+    );
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0;
     this.clipNorm = options.clipNorm === undefined ? 1.0 : options.clipNorm;
-    for (const [name, b] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+    for (const [name, b] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const) {
       if (!(b >= 0 && b < 1)) throw new Error(`Adam ${name} must be in [0, 1), got ${String(b)}`);
     }
     if (!(this.epsilon > 0)) throw new Error(`Adam epsilon must be > 0, got ${String(this.epsilon)}`);
-    if (!(this.weightDecay >= 0) || !Number.isFinite(this.weightDecay)) throw new Error(`weightDecay must be a finite number ≥ 0, got ${String(this.weightDecay)}`);
+    if (!(this.weightDecay >= 0) || !Number.isFinite(this.weightDecay))
+      throw new Error(`weightDecay must be a finite number ≥ 0, got ${String(this.weightDecay)}`);
     if (this.clipNorm != null && !(this.clipNorm > 0 && Number.isFinite(this.clipNorm))) {
       throw new Error(`clipNorm must be a finite number > 0 or null, got ${String(this.clipNorm)}`);
     }
@@ -123,7 +139,8 @@ export class Adam {
     this.decayed = new Set(Object.keys(params).filter((n) => decays(n, params[n])));
     for (const name of Object.keys(params)) {
       const k = options.lrMultiplier?.(name) ?? 1;
-      if (typeof k !== 'number' || !Number.isFinite(k) || k < 0) throw new Error(`Adam lrMultiplier(${JSON.stringify(name)}) must be a finite number ≥ 0, got ${String(k)}`);
+      if (typeof k !== 'number' || !Number.isFinite(k) || k < 0)
+        throw new Error(`Adam lrMultiplier(${JSON.stringify(name)}) must be a finite number ≥ 0, got ${String(k)}`);
       this.multipliers[name] = k;
     }
     for (const [name, p] of Object.entries(params)) {
@@ -143,7 +160,8 @@ export class Adam {
    * before clipping as a scalar the caller owns (read it outside tidy, then dispose).
    */
   apply(grads: Record<string, tf.Tensor>, learningRate: number): tf.Scalar {
-    if (!(learningRate >= 0) || !Number.isFinite(learningRate)) throw new Error(`learning rate must be a finite number ≥ 0, got ${String(learningRate)}`);
+    if (!(learningRate >= 0) || !Number.isFinite(learningRate))
+      throw new Error(`learning rate must be a finite number ≥ 0, got ${String(learningRate)}`);
     const names = Object.keys(this.params);
     for (const n of names) {
       if (grads[n] == null) throw new Error(`Adam.apply: no gradient for parameter ${JSON.stringify(n)}`);
@@ -176,16 +194,31 @@ export class Adam {
   }
 
   /** Restore moments and step; every parameter's moments must be present with matching shapes. */
-  setState(state: { step: number; m: Record<string, tf.Tensor | Float32Array>; v: Record<string, tf.Tensor | Float32Array> }): void {
-    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`Adam state step must be an integer ≥ 0, got ${String(state.step)}`);
+  setState(state: {
+    step: number;
+    m: Record<string, tf.Tensor | Float32Array>;
+    v: Record<string, tf.Tensor | Float32Array>;
+  }): void {
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new Error(`Adam state step must be an integer ≥ 0, got ${String(state.step)}`);
     for (const n of Object.keys(this.params)) {
-      for (const [which, moments] of [['m', state.m], ['v', state.v]] as const) {
+      for (const [which, moments] of [
+        ['m', state.m],
+        ['v', state.v],
+      ] as const) {
         const value = moments[n];
         if (value == null) throw new Error(`Adam state has no ${which} for parameter ${JSON.stringify(n)}`);
         const target = which === 'm' ? this.m[n] : this.v[n];
         const size = value instanceof tf.Tensor ? value.size : value.length;
-        if (size !== target.size) throw new Error(`Adam state ${which}/${n} has ${size} values, the parameter has ${target.size} (shape [${target.shape.join(', ')}])`);
-        tf.tidy(() => target.assign(value instanceof tf.Tensor ? value.reshape(target.shape) : tf.tensor(value, target.shape, 'float32')));
+        if (size !== target.size)
+          throw new Error(
+            `Adam state ${which}/${n} has ${size} values, the parameter has ${target.size} (shape [${target.shape.join(', ')}])`,
+          );
+        tf.tidy(() =>
+          target.assign(
+            value instanceof tf.Tensor ? value.reshape(target.shape) : tf.tensor(value, target.shape, 'float32'),
+          ),
+        );
       }
     }
     this.step = state.step;

@@ -54,7 +54,8 @@ interface Header {
 }
 
 function checkLittleEndian(): void {
-  if (os.endianness() !== 'LE') throw new Error('checkpoints are stored little-endian; this machine is big-endian, which is not supported');
+  if (os.endianness() !== 'LE')
+    throw new Error('checkpoints are stored little-endian; this machine is big-endian, which is not supported');
 }
 
 /**
@@ -62,7 +63,10 @@ function checkLittleEndian(): void {
  *
  * @throws Error if a tensor is not float32.
  */
-export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | StoredTensor>, meta: unknown): Promise<Uint8Array> {
+export async function encodeCheckpoint(
+  tensors: Record<string, tf.Tensor | StoredTensor>,
+  meta: unknown,
+): Promise<Uint8Array> {
   checkLittleEndian();
   const entries: HeaderEntry[] = [];
   const chunks: Float32Array[] = [];
@@ -70,7 +74,8 @@ export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | Store
   for (const [name, t] of Object.entries(tensors)) {
     let data: Float32Array;
     if (t instanceof tf.Tensor) {
-      if (t.dtype !== 'float32') throw new Error(`checkpoint tensor ${JSON.stringify(name)} must be float32, got ${t.dtype}`);
+      if (t.dtype !== 'float32')
+        throw new Error(`checkpoint tensor ${JSON.stringify(name)} must be float32, got ${t.dtype}`);
       data = (await t.data()) as Float32Array;
     } else {
       data = t.data;
@@ -106,19 +111,32 @@ export async function encodeCheckpoint(tensors: Record<string, tf.Tensor | Store
 export function decodeCheckpoint<Meta = unknown>(bytes: Uint8Array, source = 'checkpoint'): CheckpointContents<Meta> {
   checkLittleEndian();
   const minimum = PREFIX_BYTES + CHECKSUM_BYTES;
-  if (bytes.length < minimum) throw new Error(`${source} is not a checkpoint: ${bytes.length} bytes, fewer than the ${minimum} of an empty one (truncated?)`);
+  if (bytes.length < minimum)
+    throw new Error(
+      `${source} is not a checkpoint: ${bytes.length} bytes, fewer than the ${minimum} of an empty one (truncated?)`,
+    );
   const magic = new TextDecoder().decode(bytes.subarray(0, 8));
-  if (magic !== CHECKPOINT_MAGIC) throw new Error(`${source} is not a checkpoint: it starts with ${JSON.stringify(magic)}, expected ${JSON.stringify(CHECKPOINT_MAGIC)}`);
+  if (magic !== CHECKPOINT_MAGIC)
+    throw new Error(
+      `${source} is not a checkpoint: it starts with ${JSON.stringify(magic)}, expected ${JSON.stringify(CHECKPOINT_MAGIC)}`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== CHECKPOINT_VERSION) throw new Error(`${source} has checkpoint format version ${version}; this library reads version ${CHECKPOINT_VERSION}`);
+  if (version !== CHECKPOINT_VERSION)
+    throw new Error(
+      `${source} has checkpoint format version ${version}; this library reads version ${CHECKPOINT_VERSION}`,
+    );
   const headerLength = view.getUint32(12, true);
   if (PREFIX_BYTES + headerLength + CHECKSUM_BYTES > bytes.length) {
-    throw new Error(`${source} is truncated: its header alone needs ${PREFIX_BYTES + headerLength + CHECKSUM_BYTES} bytes, the file has ${bytes.length}`);
+    throw new Error(
+      `${source} is truncated: its header alone needs ${PREFIX_BYTES + headerLength + CHECKSUM_BYTES} bytes, the file has ${bytes.length}`,
+    );
   }
   let header: Header;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength))) as Header;
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength)),
+    ) as Header;
   } catch (e) {
     throw new Error(`${source} is corrupted: its header is not valid JSON (${(e as Error).message})`);
   }
@@ -127,20 +145,26 @@ export function decodeCheckpoint<Meta = unknown>(bytes: Uint8Array, source = 'ch
   }
   const expected = PREFIX_BYTES + headerLength + header.payloadBytes + CHECKSUM_BYTES;
   if (bytes.length !== expected) {
-    throw new Error(`${source} is ${bytes.length < expected ? 'truncated' : 'corrupted (trailing bytes)'}: expected ${expected} bytes, the file has ${bytes.length}`);
+    throw new Error(
+      `${source} is ${bytes.length < expected ? 'truncated' : 'corrupted (trailing bytes)'}: expected ${expected} bytes, the file has ${bytes.length}`,
+    );
   }
   const body = expected - CHECKSUM_BYTES;
   const digest = createHash('sha256').update(bytes.subarray(0, body)).digest();
   const stored = bytes.subarray(body);
   if (!digest.equals(stored)) {
-    throw new Error(`${source} is corrupted: SHA-256 ${digest.toString('hex').slice(0, 16)}… does not match the stored ${Buffer.from(stored).toString('hex').slice(0, 16)}…`);
+    throw new Error(
+      `${source} is corrupted: SHA-256 ${digest.toString('hex').slice(0, 16)}… does not match the stored ${Buffer.from(stored).toString('hex').slice(0, 16)}…`,
+    );
   }
   const payloadStart = PREFIX_BYTES + headerLength;
   const tensors: Record<string, StoredTensor> = {};
   for (const e of header.tensors) {
     const size = e.shape.reduce((a, b) => a * b, 1);
     if (size !== e.length || e.offset < 0 || e.offset + e.length * 4 > header.payloadBytes) {
-      throw new Error(`${source} is corrupted: tensor ${JSON.stringify(e.name)} (shape [${e.shape.join(', ')}]) does not fit its payload entry`);
+      throw new Error(
+        `${source} is corrupted: tensor ${JSON.stringify(e.name)} (shape [${e.shape.join(', ')}]) does not fit its payload entry`,
+      );
     }
     // Copy into an aligned buffer (the payload offset need not be a multiple of 4).
     const data = new Float32Array(e.length);
@@ -154,7 +178,11 @@ export function decodeCheckpoint<Meta = unknown>(bytes: Uint8Array, source = 'ch
  * Write a checkpoint file atomically (temporary file, then rename; the temporary file is removed
  * on any error). Refuses to replace an existing file that is not a checkpoint.
  */
-export async function saveCheckpoint(path: string, tensors: Record<string, tf.Tensor | StoredTensor>, meta: unknown): Promise<void> {
+export async function saveCheckpoint(
+  path: string,
+  tensors: Record<string, tf.Tensor | StoredTensor>,
+  meta: unknown,
+): Promise<void> {
   await checkReplaceable(path);
   const bytes = await encodeCheckpoint(tensors, meta);
   await writeFileAtomic(path, bytes);
@@ -176,7 +204,9 @@ export async function checkReplaceable(path: string): Promise<void> {
     throw fileError('check the existing file', path, e);
   }
   if (head.toString('latin1') !== CHECKPOINT_MAGIC) {
-    throw new Error(`refusing to overwrite ${path}: it exists and is not a checkpoint (it does not start with ${JSON.stringify(CHECKPOINT_MAGIC)}); remove it or choose another path`);
+    throw new Error(
+      `refusing to overwrite ${path}: it exists and is not a checkpoint (it does not start with ${JSON.stringify(CHECKPOINT_MAGIC)}); remove it or choose another path`,
+    );
   }
 }
 

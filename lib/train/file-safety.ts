@@ -10,7 +10,16 @@
  *   a lock whose process is gone (same host) is taken over, a live one is reported with its pid.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, promises as fsp, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  promises as fsp,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import * as os from 'node:os';
 
@@ -128,7 +137,12 @@ export function acquireLock(target: string, what = 'writing'): FileLock {
   } catch (e) {
     throw fileError('create the folder of', lockPath, e);
   }
-  const info: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const info: LockInfo = {
+    pid: process.pid,
+    host: os.hostname(),
+    startedAt: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     let fd: number;
     try {
@@ -136,13 +150,16 @@ export function acquireLock(target: string, what = 'writing'): FileLock {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fileError('create the lock file', lockPath, e);
       const holder = readLock(lockPath);
-      const stale = holder != null && holder.host === info.host && Number.isInteger(holder.pid) && !processAlive(holder.pid);
+      const stale =
+        holder != null && holder.host === info.host && Number.isInteger(holder.pid) && !processAlive(holder.pid);
       if (stale && attempt === 0) {
         removeQuietly(lockPath);
         continue;
       }
       const who = holder ? `process ${holder.pid} on ${holder.host}, since ${holder.startedAt}` : 'another process';
-      throw new Error(`${target} is locked: ${who} is ${what} it (lock file ${lockPath}; remove it only if no such run is alive)`);
+      throw new Error(
+        `${target} is locked: ${who} is ${what} it (lock file ${lockPath}; remove it only if no such run is alive)`,
+      );
     }
     try {
       writeSync(fd, JSON.stringify(info) + '\n');

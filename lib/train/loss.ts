@@ -14,7 +14,9 @@ function checkLogitsLabels(logits: tf.Tensor2D, labels: tf.Tensor1D): void {
   checkRank(logits, 2, 'logits [b, classes]');
   checkRank(labels, 1, 'labels [b]');
   if (labels.shape[0] !== logits.shape[0]) {
-    throw new Error(`labels must have one entry per row of logits (${logits.shape[0]}), got [${labels.shape.join(', ')}]`);
+    throw new Error(
+      `labels must have one entry per row of logits (${logits.shape[0]}), got [${labels.shape.join(', ')}]`,
+    );
   }
   if (labels.dtype !== 'int32') throw new Error(`labels must be int32 class indices, got dtype ${labels.dtype}`);
 }

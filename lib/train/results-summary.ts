@@ -82,12 +82,25 @@ interface ResultsDocument {
   name: string;
   command: string;
   startedAt: string;
-  config: { dataset: string; model: ResolvedViTConfig; trainer: { steps: number; batchSize: number; seed: number; learningRate: number; maxShift?: number } };
+  config: {
+    dataset: string;
+    model: ResolvedViTConfig;
+    trainer: { steps: number; batchSize: number; seed: number; learningRate: number; maxShift?: number };
+  };
   backend: { name: string };
   machine: { cpuModel: string; cores: number; loadAverage?: number[] };
   git: { commit: string; uncommittedLibraryFiles?: string[] } | null;
   cost: { parameters: number; flopsPerImage: { total: number } };
-  summary?: { steps: number; testAccuracy: number; validationAccuracy: number; testCount: number; msPerStepMedian: number; trainCpuSeconds?: number; trainWallSeconds?: number; finalDropFraction?: number };
+  summary?: {
+    steps: number;
+    testAccuracy: number;
+    validationAccuracy: number;
+    testCount: number;
+    msPerStepMedian: number;
+    trainCpuSeconds?: number;
+    trainWallSeconds?: number;
+    finalDropFraction?: number;
+  };
   curves: { validation: Array<{ step: number; accuracy: number }> };
 }
 
@@ -139,7 +152,9 @@ export function summarizeRun(doc: unknown, file = '(in memory)'): RunSummary {
 export function readResultsDir(dir: string, options: { all?: boolean } = {}): RunSummary[] {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new Error(`cannot list the results folder ${dir}: ${(e as Error).message}`);
@@ -192,7 +207,14 @@ export function seedStats(values: readonly number[]): SeedStats {
   const n = values.length;
   const mean = values.reduce((a, b) => a + b, 0) / n;
   const variance = n > 1 ? values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) : 0;
-  return { count: n, mean, std: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values), values: [...values] };
+  return {
+    count: n,
+    mean,
+    std: Math.sqrt(variance),
+    min: Math.min(...values),
+    max: Math.max(...values),
+    values: [...values],
+  };
 }
 
 /** Runs grouped by a key (e.g. model and number of experts), in first-seen order. */

@@ -95,13 +95,24 @@ export interface GitInfo {
 export function gitInfo(): GitInfo | null {
   const cwd = findProjectRoot();
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', '.'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', '.'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const lines = status.split('\n').filter((l) => l.length > 3);
     return {
       commit,
       dirty: lines.some((l) => !l.startsWith('??')),
-      uncommittedLibraryFiles: lines.map((l) => l.slice(3)).filter((f) => f.startsWith('lib/')).sort(),
+      uncommittedLibraryFiles: lines
+        .map((l) => l.slice(3))
+        .filter((f) => f.startsWith('lib/'))
+        .sort(),
     };
   } catch {
     return null;
@@ -166,7 +177,10 @@ export function inspectResultsFile(path: string): ResultsFileState {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'foreign', reason: code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${(e as Error).message})` };
+    return {
+      kind: 'foreign',
+      reason: code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${(e as Error).message})`,
+    };
   }
   let doc: unknown;
   try {
@@ -174,7 +188,8 @@ export function inspectResultsFile(path: string): ResultsFileState {
   } catch {
     return { kind: 'foreign', reason: 'it is not JSON' };
   }
-  if (!isOurDocument(doc)) return { kind: 'foreign', reason: 'it is not a results file written by this project (no status/kind/command)' };
+  if (!isOurDocument(doc))
+    return { kind: 'foreign', reason: 'it is not a results file written by this project (no status/kind/command)' };
   return { kind: 'ours', status: doc.status, doc };
 }
 
@@ -200,12 +215,19 @@ export interface WriteResultsOptions {
  * (whatever `force` says), a finished result unless `force`, and, with `owner`, a file whose
  * `runId` is not `owner`.
  */
-export function writeResults(path: string, doc: { status: string } & Record<string, unknown>, options: WriteResultsOptions = {}): void {
+export function writeResults(
+  path: string,
+  doc: { status: string } & Record<string, unknown>,
+  options: WriteResultsOptions = {},
+): void {
   const state = inspectResultsFile(path);
-  if (state.kind === 'foreign') throw new Error(`refusing to overwrite ${path}: ${state.reason}; remove it or write elsewhere`);
+  if (state.kind === 'foreign')
+    throw new Error(`refusing to overwrite ${path}: ${state.reason}; remove it or write elsewhere`);
   if (state.kind === 'ours') {
     if (options.owner != null && state.doc.runId !== options.owner) {
-      throw new Error(`refusing to overwrite ${path}: another run (runId ${JSON.stringify(state.doc.runId ?? null)}) wrote it after this one started`);
+      throw new Error(
+        `refusing to overwrite ${path}: another run (runId ${JSON.stringify(state.doc.runId ?? null)}) wrote it after this one started`,
+      );
     }
     if (!options.force && state.status === 'finished' && options.owner == null) {
       throw new Error(`${path} holds a finished result; pass --force (force: true) to overwrite it`);
@@ -223,7 +245,11 @@ export function writeResults(path: string, doc: { status: string } & Record<stri
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v == null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, (v as Record<string, unknown>)[k]]),
+    );
   });
 }
 
@@ -246,14 +272,21 @@ function flatten(value: unknown, prefix: string, out: Map<string, unknown>): Map
  * Settings that differ between a stored run and a new one, as "key: stored → now" lines.
  * `ignoreMissing`: skip keys the stored settings do not have (files written before a setting existed).
  */
-export function settingsDifferences(stored: unknown, now: unknown, options: { ignoreMissing?: boolean } = {}): string[] {
+export function settingsDifferences(
+  stored: unknown,
+  now: unknown,
+  options: { ignoreMissing?: boolean } = {},
+): string[] {
   const a = flatten(stored, '', new Map());
   const b = flatten(now, '', new Map());
   const out: string[] = [];
   for (const key of [...new Set([...a.keys(), ...b.keys()])].sort()) {
     if (!a.has(key) && options.ignoreMissing) continue;
     const [x, y] = [a.get(key), b.get(key)];
-    if (canonicalJson(x) !== canonicalJson(y)) out.push(`${key}: ${a.has(key) ? JSON.stringify(x) : '(not set)'} in the file, ${b.has(key) ? JSON.stringify(y) : '(not set)'} now`);
+    if (canonicalJson(x) !== canonicalJson(y))
+      out.push(
+        `${key}: ${a.has(key) ? JSON.stringify(x) : '(not set)'} in the file, ${b.has(key) ? JSON.stringify(y) : '(not set)'} now`,
+      );
   }
   return out;
 }

@@ -42,14 +42,17 @@ export interface ScheduleOptions {
  */
 export function checkSchedule(options: ScheduleOptions): void {
   const { peak, totalSteps, warmupSteps } = options;
-  if (!Number.isFinite(peak) || peak <= 0) throw new Error(`learning rate peak must be a finite number > 0, got ${String(peak)}`);
+  if (!Number.isFinite(peak) || peak <= 0)
+    throw new Error(`learning rate peak must be a finite number > 0, got ${String(peak)}`);
   checkInt(totalSteps, 'totalSteps');
   checkInt(warmupSteps, 'warmupSteps', 0);
   if (warmupSteps > totalSteps) throw new Error(`warmupSteps ${warmupSteps} must be ≤ totalSteps ${totalSteps}`);
   const end = options.end ?? 0;
-  if (!Number.isFinite(end) || end < 0 || end > peak) throw new Error(`end learning rate must be in [0, peak = ${peak}], got ${String(end)}`);
+  if (!Number.isFinite(end) || end < 0 || end > peak)
+    throw new Error(`end learning rate must be in [0, peak = ${peak}], got ${String(end)}`);
   const decay = options.decay ?? 'cosine';
-  if (!['cosine', 'linear', 'constant'].includes(decay)) throw new Error(`decay must be "cosine", "linear" or "constant", got ${JSON.stringify(decay)}`);
+  if (!['cosine', 'linear', 'constant'].includes(decay))
+    throw new Error(`decay must be "cosine", "linear" or "constant", got ${JSON.stringify(decay)}`);
 }
 
 /** The learning rate of update `step` (0-based). */

@@ -87,10 +87,25 @@ export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerO
   if (options == null) throw new Error('Trainer needs options {steps, …}');
   checkOptions(
     options,
-    { steps: 'number', batchSize: 'number', learningRate: 'number', warmupSteps: 'number', decay: ['cosine', 'linear', 'constant'], endLearningRate: 'number', adam: 'object', seed: 'number', maxShift: 'number' },
+    {
+      steps: 'number',
+      batchSize: 'number',
+      learningRate: 'number',
+      warmupSteps: 'number',
+      decay: ['cosine', 'linear', 'constant'],
+      endLearningRate: 'number',
+      adam: 'object',
+      seed: 'number',
+      maxShift: 'number',
+    },
     'Trainer options',
   );
-  checkOptions(options.adam, { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null' }, 'Trainer options', 'adam.');
+  checkOptions(
+    options.adam,
+    { beta1: 'number', beta2: 'number', epsilon: 'number', weightDecay: 'number', clipNorm: 'number-or-null' },
+    'Trainer options',
+    'adam.',
+  );
   checkInt(options.steps, 'steps');
   const batchSize = options.batchSize ?? 128;
   checkInt(batchSize, 'batchSize');
@@ -120,7 +135,13 @@ export function resolveTrainerOptions(options: TrainerOptions): ResolvedTrainerO
 }
 
 function scheduleOf(o: ResolvedTrainerOptions): ScheduleOptions {
-  return { peak: o.learningRate, totalSteps: o.steps, warmupSteps: o.warmupSteps, decay: o.decay, end: o.endLearningRate };
+  return {
+    peak: o.learningRate,
+    totalSteps: o.steps,
+    warmupSteps: o.warmupSteps,
+    decay: o.decay,
+    end: o.endLearningRate,
+  };
 }
 
 /** What one update measured. */
@@ -192,7 +213,17 @@ export interface DiagnosticsRecord {
 
 /** A {@link History} with no entries. */
 export function emptyHistory(): History {
-  return { loss: [], auxLoss: [], accuracy: [], gradNorm: [], dropFraction: [], learningRate: [], stepMs: [], evals: [], diagnostics: [] };
+  return {
+    loss: [],
+    auxLoss: [],
+    accuracy: [],
+    gradNorm: [],
+    dropFraction: [],
+    learningRate: [],
+    stepMs: [],
+    evals: [],
+    diagnostics: [],
+  };
 }
 
 /** Options of {@link Trainer.evaluate} and {@link evaluateModel}. */
@@ -252,7 +283,10 @@ export class TrainingInterrupted extends Error {
    * @param step updates done when training stopped; kept as `step`.
    * @param reason why (the abort reason), or empty.
    */
-  constructor(readonly step: number, reason: string) {
+  constructor(
+    readonly step: number,
+    reason: string,
+  ) {
     super(`training interrupted after update ${step}${reason ? ` (${reason})` : ''}`);
     this.name = 'TrainingInterrupted';
   }
@@ -364,8 +398,18 @@ export class Trainer {
     const [loss, auxLoss, correct, dropFraction, gradNorm] = await stats.data();
     stats.dispose();
     const ms = performance.now() - start;
-    if (!Number.isFinite(loss)) throw new Error(`training diverged at update ${this.step}: loss ${loss} (learning rate ${learningRate})`);
-    const result: StepResult = { step: this.step, loss, auxLoss, accuracy: correct / images.shape[0], dropFraction, gradNorm, learningRate, ms };
+    if (!Number.isFinite(loss))
+      throw new Error(`training diverged at update ${this.step}: loss ${loss} (learning rate ${learningRate})`);
+    const result: StepResult = {
+      step: this.step,
+      loss,
+      auxLoss,
+      accuracy: correct / images.shape[0],
+      dropFraction,
+      gradNorm,
+      learningRate,
+      ms,
+    };
     const h = this.history;
     h.loss.push(loss);
     h.auxLoss.push(auxLoss);
@@ -387,18 +431,31 @@ export class Trainer {
     checkOptions(
       options,
       {
-        validation: 'object', evalEvery: 'number', evalLimit: 'number', untilStep: 'number', onStep: 'function', onEval: 'function',
-        checkpointEvery: 'number', saveCheckpoint: 'function', signal: 'object', divergenceFactor: 'number', probe: 'tensor', onDiagnostics: 'function',
+        validation: 'object',
+        evalEvery: 'number',
+        evalLimit: 'number',
+        untilStep: 'number',
+        onStep: 'function',
+        onEval: 'function',
+        checkpointEvery: 'number',
+        saveCheckpoint: 'function',
+        signal: 'object',
+        divergenceFactor: 'number',
+        probe: 'tensor',
+        onDiagnostics: 'function',
       },
       'fit',
     );
     const untilStep = options.untilStep ?? this.options.steps;
     checkInt(untilStep, 'untilStep', 0);
     const evalEvery = options.evalEvery ?? 0;
-    if (options.checkpointEvery && !options.saveCheckpoint) throw new Error('checkpointEvery needs saveCheckpoint (e.g. saveTrainerCheckpoint from the Node entry)');
-    if (options.saveCheckpoint && !options.checkpointEvery) throw new Error('saveCheckpoint needs checkpointEvery (updates between checkpoints)');
+    if (options.checkpointEvery && !options.saveCheckpoint)
+      throw new Error('checkpointEvery needs saveCheckpoint (e.g. saveTrainerCheckpoint from the Node entry)');
+    if (options.saveCheckpoint && !options.checkpointEvery)
+      throw new Error('saveCheckpoint needs checkpointEvery (updates between checkpoints)');
     const factor = options.divergenceFactor ?? 10;
-    if (typeof factor !== 'number' || !(factor >= 0)) throw new Error(`divergenceFactor must be a number ≥ 0, got ${String(factor)}`);
+    if (typeof factor !== 'number' || !(factor >= 0))
+      throw new Error(`divergenceFactor must be a number ≥ 0, got ${String(factor)}`);
     this.history.diagnostics ??= []; // histories saved before the diagnostics existed
     const diagnose = async () => {
       if (!options.probe) return;
@@ -407,7 +464,12 @@ export class Trainer {
       options.onDiagnostics?.(record);
     };
     if (this.step === 0 && this.history.diagnostics.length === 0) await diagnose();
-    const stream = batchStream(train, { batchSize: this.options.batchSize, seed: this.options.seed, startStep: this.step, maxShift: this.options.maxShift });
+    const stream = batchStream(train, {
+      batchSize: this.options.batchSize,
+      seed: this.options.seed,
+      startStep: this.step,
+      maxShift: this.options.maxShift,
+    });
     try {
       while (this.step < untilStep) {
         if (options.signal?.aborted) throw new TrainingInterrupted(this.step, String(options.signal.reason ?? ''));
@@ -477,8 +539,11 @@ export class Trainer {
    */
   restoreCheckpoint(contents: CheckpointContents<TrainerCheckpointMeta>, path = 'checkpoint'): TrainerCheckpointMeta {
     const { meta, tensors } = contents;
-    if (meta == null || meta.kind !== 'soft-moe-workbook/trainer') throw new Error(`${path} is not a trainer checkpoint (meta.kind = ${JSON.stringify(meta?.kind)})`);
-    const diff = firstDifference(meta.modelConfig, this.model.config, 'modelConfig') ?? firstDifference(meta.trainerOptions, this.options, 'trainerOptions');
+    if (meta == null || meta.kind !== 'soft-moe-workbook/trainer')
+      throw new Error(`${path} is not a trainer checkpoint (meta.kind = ${JSON.stringify(meta?.kind)})`);
+    const diff =
+      firstDifference(meta.modelConfig, this.model.config, 'modelConfig') ??
+      firstDifference(meta.trainerOptions, this.options, 'trainerOptions');
     if (diff) throw new Error(`${path} was saved with a different configuration: ${diff}`);
     const take = (key: string, like: tf.Variable): StoredTensor => {
       const t = tensors[key];
@@ -499,7 +564,9 @@ export class Trainer {
     const extra = Object.keys(tensors).filter((k) => !k.startsWith('param/') && !k.startsWith('adam/'));
     const expectedCount = 3 * Object.keys(this.params).length;
     if (extra.length > 0 || Object.keys(tensors).length !== expectedCount) {
-      throw new Error(`${path} holds ${Object.keys(tensors).length} tensors, expected ${expectedCount} (3 per parameter)${extra.length ? `; unknown: ${extra.slice(0, 3).join(', ')}` : ''}`);
+      throw new Error(
+        `${path} holds ${Object.keys(tensors).length} tensors, expected ${expectedCount} (3 per parameter)${extra.length ? `; unknown: ${extra.slice(0, 3).join(', ')}` : ''}`,
+      );
     }
     for (const [n, p] of Object.entries(this.params)) tf.tidy(() => p.assign(tf.tensor(values[n], p.shape, 'float32')));
     this.optimizer.setState({ step: meta.step, m, v });
@@ -519,11 +586,17 @@ export class Trainer {
  */
 export function softMoELrMultiplier(config: ResolvedViTConfig): (name: string) => number {
   const { scaleLrMultiplier, phiLrMultiplier } = config.moe;
-  return (name) => (/(^|\/)moe\/scale$/.test(name) ? scaleLrMultiplier : /(^|\/)moe\/phi$/.test(name) ? phiLrMultiplier : 1);
+  return (name) =>
+    /(^|\/)moe\/scale$/.test(name) ? scaleLrMultiplier : /(^|\/)moe\/phi$/.test(name) ? phiLrMultiplier : 1;
 }
 
 /** Accuracy and mean cross-entropy of `model` on `ds` (forward passes only). */
-export async function evaluateModel(model: ViT, ds: ImageDataset, options: EvaluateOptions = {}, step = 0): Promise<EvalResult> {
+export async function evaluateModel(
+  model: ViT,
+  ds: ImageDataset,
+  options: EvaluateOptions = {},
+  step = 0,
+): Promise<EvalResult> {
   checkOptions(options, { batchSize: 'number', limit: 'number' }, 'evaluate');
   const batchSize = options.batchSize ?? 500;
   checkInt(batchSize, 'evaluate batchSize');

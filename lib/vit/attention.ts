@@ -83,7 +83,8 @@ export class MultiHeadAttention implements Module {
     checkRank(x, 3, 'attention input [b, m, d]');
     const [b, m, d] = x.shape;
     const { numHeads: h, layerNormEps } = this.config;
-    if (d !== this.config.dim) throw new Error(`attention input width must be ${this.config.dim}, got [${x.shape.join(', ')}]`);
+    if (d !== this.config.dim)
+      throw new Error(`attention input width must be ${this.config.dim}, got [${x.shape.join(', ')}]`);
     const dh = this.headDim;
     const v = this.variables as Record<string, tf.Variable<tf.Rank.R2>> & Record<string, tf.Variable<tf.Rank.R1>>;
     return tf.tidy(() => {

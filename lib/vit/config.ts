@@ -27,7 +27,10 @@ export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'soft', 'tokens-choic
  * capacityFactor, batchPriority, noiseStd): forwarded to `tokensChoice` and `expertsChoice`
  * (Experts Choice ignores `auxLoss`).
  */
-export type SparseRouterOptions = Pick<TokensChoiceOptions, 'ceilOrRound' | 'multipleOf' | 'capacity' | 'auxLoss' | 'checkFinite'>;
+export type SparseRouterOptions = Pick<
+  TokensChoiceOptions,
+  'ceilOrRound' | 'multipleOf' | 'capacity' | 'auxLoss' | 'checkFinite'
+>;
 
 /** Options of the MoE blocks (ignored by dense blocks). */
 export interface MoEConfig {
@@ -263,22 +266,60 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   checkOptions(
     config,
     {
-      imageSize: 'integer', channels: 'integer', patchSize: 'integer', numClasses: 'integer', dim: 'integer', depth: 'integer', numHeads: 'integer',
-      mlpDim: 'integer', kind: BLOCK_KINDS, blocks: 'array', moe: 'object', qkNorm: 'boolean', headInit: ['zeros', 'uniform'], layerNormEps: 'number', seed: 'seed', numTokens: 'integer',
+      imageSize: 'integer',
+      channels: 'integer',
+      patchSize: 'integer',
+      numClasses: 'integer',
+      dim: 'integer',
+      depth: 'integer',
+      numHeads: 'integer',
+      mlpDim: 'integer',
+      kind: BLOCK_KINDS,
+      blocks: 'array',
+      moe: 'object',
+      qkNorm: 'boolean',
+      headInit: ['zeros', 'uniform'],
+      layerNormEps: 'number',
+      seed: 'seed',
+      numTokens: 'integer',
     },
     'ViT config',
   );
   checkOptions(
     config.moe,
     {
-      numExperts: 'integer', slotsPerExpert: 'integer-or-null', k: 'integer', capacityFactor: 'number', batchPriority: 'boolean', noiseStd: 'number',
-      expertInit: ['shared', 'independent'], expertHidden: 'integer', layers: 'array', auxLossWeight: 'number', routerOptions: 'object', softOptions: 'object',
-      scaleInit: 'number', phiInitStd: 'number-or-null', softNoiseStd: 'number', scaleLrMultiplier: 'number', phiLrMultiplier: 'number',
+      numExperts: 'integer',
+      slotsPerExpert: 'integer-or-null',
+      k: 'integer',
+      capacityFactor: 'number',
+      batchPriority: 'boolean',
+      noiseStd: 'number',
+      expertInit: ['shared', 'independent'],
+      expertHidden: 'integer',
+      layers: 'array',
+      auxLossWeight: 'number',
+      routerOptions: 'object',
+      softOptions: 'object',
+      scaleInit: 'number',
+      phiInitStd: 'number-or-null',
+      softNoiseStd: 'number',
+      scaleLrMultiplier: 'number',
+      phiLrMultiplier: 'number',
     },
     'ViT config',
     'moe.',
   );
-  checkOptions(config.moe?.softOptions, { normalize: 'boolean', dispatch: ['softmax', 'uniform'], combine: ['softmax', 'uniform'], experts: ['mlp', 'identity'] }, 'ViT config', 'moe.softOptions.');
+  checkOptions(
+    config.moe?.softOptions,
+    {
+      normalize: 'boolean',
+      dispatch: ['softmax', 'uniform'],
+      combine: ['softmax', 'uniform'],
+      experts: ['mlp', 'identity'],
+    },
+    'ViT config',
+    'moe.softOptions.',
+  );
   const imageSize = config.imageSize ?? 28;
   const channels = config.channels ?? 1;
   const patchSize = config.patchSize ?? 4;
@@ -318,7 +359,8 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   checkInt(expertHidden, 'moe.expertHidden');
   const auxLossWeight = moeIn.auxLossWeight ?? VMOE_AUX_LOSS_WEIGHT;
   const noiseStd = moeIn.noiseStd ?? 1.0;
-  if (!Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`moe.noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
+  if (!Number.isFinite(noiseStd) || noiseStd < 0)
+    throw new Error(`moe.noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
   if (!Number.isFinite(auxLossWeight) || auxLossWeight < 0) {
     throw new Error(`moe.auxLossWeight must be a finite number ≥ 0, got ${String(auxLossWeight)}`);
   }
@@ -329,12 +371,14 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
     combine: softIn.combine ?? 'softmax',
     experts: softIn.experts ?? 'mlp',
   };
-  if (typeof softOptions.normalize !== 'boolean') throw new Error(`moe.softOptions.normalize must be true or false, got ${String(softOptions.normalize)}`);
+  if (typeof softOptions.normalize !== 'boolean')
+    throw new Error(`moe.softOptions.normalize must be true or false, got ${String(softOptions.normalize)}`);
   checkOneOf(softOptions.dispatch, ['softmax', 'uniform'] as const, 'moe.softOptions.dispatch');
   checkOneOf(softOptions.combine, ['softmax', 'uniform'] as const, 'moe.softOptions.combine');
   checkOneOf(softOptions.experts, ['mlp', 'identity'] as const, 'moe.softOptions.experts');
   const scaleInit = moeIn.scaleInit ?? 1;
-  if (typeof scaleInit !== 'number' || !Number.isFinite(scaleInit)) throw new Error(`moe.scaleInit must be a finite number, got ${String(scaleInit)}`);
+  if (typeof scaleInit !== 'number' || !Number.isFinite(scaleInit))
+    throw new Error(`moe.scaleInit must be a finite number, got ${String(scaleInit)}`);
   const phiInitStd = moeIn.phiInitStd ?? null;
   if (phiInitStd != null) checkPositive(phiInitStd, 'moe.phiInitStd');
   const softNoiseStd = moeIn.softNoiseStd ?? 0;
@@ -343,17 +387,23 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   }
   const scaleLrMultiplier = moeIn.scaleLrMultiplier ?? 1;
   const phiLrMultiplier = moeIn.phiLrMultiplier ?? 1;
-  for (const [name, v] of [['scaleLrMultiplier', scaleLrMultiplier], ['phiLrMultiplier', phiLrMultiplier]] as const) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`moe.${name} must be a finite number ≥ 0, got ${String(v)}`);
+  for (const [name, v] of [
+    ['scaleLrMultiplier', scaleLrMultiplier],
+    ['phiLrMultiplier', phiLrMultiplier],
+  ] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new Error(`moe.${name} must be a finite number ≥ 0, got ${String(v)}`);
   }
   const layers = moeIn.layers ?? defaultMoELayers(depth);
   for (const l of layers) {
-    if (!Number.isInteger(l) || l < 0 || l >= depth) throw new Error(`moe.layers entries must be block indices in [0, ${depth - 1}], got ${String(l)}`);
+    if (!Number.isInteger(l) || l < 0 || l >= depth)
+      throw new Error(`moe.layers entries must be block indices in [0, ${depth - 1}], got ${String(l)}`);
   }
 
   let blocks: BlockKind[];
   if (config.blocks != null) {
-    if (config.blocks.length !== depth) throw new Error(`blocks must list one kind per block (${depth}), got ${config.blocks.length}`);
+    if (config.blocks.length !== depth)
+      throw new Error(`blocks must list one kind per block (${depth}), got ${config.blocks.length}`);
     config.blocks.forEach((b, i) => checkOneOf(b, BLOCK_KINDS, `blocks[${i}]`));
     blocks = [...config.blocks];
   } else {
@@ -403,7 +453,9 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
     numTokens: side * side,
   };
   if (config.numTokens != null && config.numTokens !== resolved.numTokens) {
-    throw new Error(`ViT config numTokens ${config.numTokens} disagrees with imageSize ${resolved.imageSize} / patchSize ${resolved.patchSize}: (${resolved.imageSize}/${resolved.patchSize})² = ${resolved.numTokens}`);
+    throw new Error(
+      `ViT config numTokens ${config.numTokens} disagrees with imageSize ${resolved.imageSize} / patchSize ${resolved.patchSize}: (${resolved.imageSize}/${resolved.patchSize})² = ${resolved.numTokens}`,
+    );
   }
   return resolved;
 }

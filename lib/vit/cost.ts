@@ -79,7 +79,15 @@ export function modelCost(config: ViTConfig | ResolvedViTConfig): ModelCost {
   const c = 'numTokens' in config ? (config as ResolvedViTConfig) : resolveViTConfig(config);
   const { dim: d, mlpDim: f, numTokens: m, patchSize: P, channels: C, numClasses, numHeads } = c;
   const dh = d / numHeads;
-  const flops: FlopBreakdown = { patchEmbed: 0, attention: 0, mlp: 0, router: 0, dispatchCombine: 0, head: 0, total: 0 };
+  const flops: FlopBreakdown = {
+    patchEmbed: 0,
+    attention: 0,
+    mlp: 0,
+    router: 0,
+    dispatchCombine: 0,
+    head: 0,
+    total: 0,
+  };
   let parameters = 0;
 
   // Patch embedding [m, P²C]·[P²C, d]; kernel, bias, position embeddings.

@@ -33,7 +33,12 @@ export async function softMoEBlockDiagnostics(model: ViT, images: tf.Tensor4D): 
       });
     }
   } finally {
-    tf.dispose([out.logits, out.auxLoss, ...Object.values(out.metrics), ...Object.values(out.routing ?? {}).flatMap((r) => [r.dispatch, r.combine])]);
+    tf.dispose([
+      out.logits,
+      out.auxLoss,
+      ...Object.values(out.metrics),
+      ...Object.values(out.routing ?? {}).flatMap((r) => [r.dispatch, r.combine]),
+    ]);
   }
   return result;
 }

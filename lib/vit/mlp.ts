@@ -142,16 +142,26 @@ export class SoftMoEBlock implements MlpBlock {
     const usesScale = usesPhi && normalize;
     const usesExperts = experts !== 'identity';
     return Object.fromEntries(
-      Object.entries(this.layer.variables).filter(([name]) => (name === 'phi' ? usesPhi : name === 'scale' ? usesScale : usesExperts)),
+      Object.entries(this.layer.variables).filter(([name]) =>
+        name === 'phi' ? usesPhi : name === 'scale' ? usesScale : usesExperts,
+      ),
     );
   }
   apply(x: tf.Tensor3D, options: ForwardOptions = {}): MlpOutput {
     // Logit noise in training passes only (vmoe adds it when not `deterministic`), seeded by the update.
-    const noise = options.training && this.noiseStd > 0 ? { noiseStd: this.noiseStd, noiseSeed: deriveSeed(this.noiseSeed, options.step ?? 0) } : {};
+    const noise =
+      options.training && this.noiseStd > 0
+        ? { noiseStd: this.noiseStd, noiseSeed: deriveSeed(this.noiseSeed, options.step ?? 0) }
+        : {};
     if (!options.returnRouting) return { y: this.layer.apply(x, noise).y, auxLoss: null, metrics: {} };
     const r = this.layer.apply(x, { ...noise, returnWeights: true });
     tf.dispose([r.logits, r.slotInputs, r.slotOutputs]); // returned with the weights; not wanted here
-    return { y: r.y, auxLoss: null, metrics: {}, routing: { dispatch: r.dispatch as tf.Tensor4D, combine: r.combine as tf.Tensor4D } };
+    return {
+      y: r.y,
+      auxLoss: null,
+      metrics: {},
+      routing: { dispatch: r.dispatch as tf.Tensor4D, combine: r.combine as tf.Tensor4D },
+    };
   }
   dispose(): void {
     this.layer.dispose();
@@ -184,7 +194,13 @@ export class TokensChoiceBlock implements MlpBlock {
       hidden: moe.expertHidden,
       expertInit: moe.expertInit,
       seed,
-      options: { k: moe.k, capacityFactor: moe.capacityFactor, batchPriority: moe.batchPriority, noiseStd: moe.noiseStd, ...moe.routerOptions },
+      options: {
+        k: moe.k,
+        capacityFactor: moe.capacityFactor,
+        batchPriority: moe.batchPriority,
+        noiseStd: moe.noiseStd,
+        ...moe.routerOptions,
+      },
     });
   }
   get variables(): Record<string, tf.Variable> {

@@ -33,7 +33,12 @@ export class LayerNorm implements Module {
   /** LN(x)·scale + bias over the last axis, x [..., d]. */
   apply(x: tf.Tensor): tf.Tensor {
     const v = this.variables;
-    return layerNorm(x, v.scale as tf.Variable<tf.Rank.R1>, this.useBias ? (v.bias as tf.Variable<tf.Rank.R1>) : null, this.eps);
+    return layerNorm(
+      x,
+      v.scale as tf.Variable<tf.Rank.R1>,
+      this.useBias ? (v.bias as tf.Variable<tf.Rank.R1>) : null,
+      this.eps,
+    );
   }
   /** Dispose `scale` (and `bias`). */
   dispose(): void {

@@ -101,7 +101,10 @@ export class ViT implements Module {
       const [kernelSeed, biasSeed] = [seeds.next(), seeds.next()];
       const [kernelShape, biasShape] = [[c.dim, c.numClasses], [c.numClasses]];
       const uniform = c.headInit === 'uniform';
-      const kernel = ownVariable(uniform ? fanInUniform(kernelShape, c.dim, kernelSeed) : tf.zeros(kernelShape), 'head_kernel');
+      const kernel = ownVariable(
+        uniform ? fanInUniform(kernelShape, c.dim, kernelSeed) : tf.zeros(kernelShape),
+        'head_kernel',
+      );
       made.push(kernel);
       const bias = ownVariable(uniform ? fanInUniform(biasShape, c.dim, biasSeed) : tf.zeros(biasShape), 'head_bias');
       this.head = { kernel, bias };
@@ -149,9 +152,19 @@ export class ViT implements Module {
       // Global average pooling over the m tokens as a product with a row of 1/m: on wasm a mean
       // over a non-last axis transposes first.
       const pooled = batchMatMul(tf.fill([b, 1, m], 1 / m) as tf.Tensor3D, normed).reshape([b, d]);
-      const logits = linear(pooled, this.head.kernel as tf.Variable<tf.Rank.R2>, this.head.bias as tf.Variable<tf.Rank.R1>) as tf.Tensor2D;
+      const logits = linear(
+        pooled,
+        this.head.kernel as tf.Variable<tf.Rank.R2>,
+        this.head.bias as tf.Variable<tf.Rank.R1>,
+      ) as tf.Tensor2D;
       const auxLoss = auxLosses.length > 0 ? (tf.addN(auxLosses) as tf.Scalar) : tf.scalar(0);
-      return { logits, auxLoss, metrics, dropFractions, ...(options.returnRouting ? { routing } : {}) } as unknown as tf.TensorContainer;
+      return {
+        logits,
+        auxLoss,
+        metrics,
+        dropFractions,
+        ...(options.returnRouting ? { routing } : {}),
+      } as unknown as tf.TensorContainer;
     }) as unknown as ViTOutput;
   }
 

@@ -17,7 +17,10 @@ import { PINNED_WEBGPU_VERSION, selfCheck, setWorkarounds, shared } from './work
 
 /** The parts of the WebGPU API used here (a subset of @webgpu/types, which changes often). */
 export interface GPULike {
-  requestAdapter(options?: { powerPreference?: 'high-performance' | 'low-power'; featureLevel?: string }): Promise<AdapterLike | null>;
+  requestAdapter(options?: {
+    powerPreference?: 'high-performance' | 'low-power';
+    featureLevel?: string;
+  }): Promise<AdapterLike | null>;
 }
 interface AdapterInfoLike {
   vendor?: string;
@@ -31,7 +34,10 @@ interface AdapterLike {
   readonly limits: Record<string, number>;
   readonly info?: AdapterInfoLike;
   readonly isFallbackAdapter?: boolean;
-  requestDevice(descriptor?: { requiredFeatures?: string[]; requiredLimits?: Record<string, number> }): Promise<DeviceLike>;
+  requestDevice(descriptor?: {
+    requiredFeatures?: string[];
+    requiredLimits?: Record<string, number>;
+  }): Promise<DeviceLike>;
 }
 interface DeviceLike {
   readonly limits: Record<string, number>;
@@ -91,7 +97,12 @@ function firstLine(message: string): string {
 /** Software rasterisers met as WebGPU adapters (Mesa llvmpipe/lavapipe, SwiftShader, Microsoft WARP). */
 const SOFTWARE_NAMES = /llvmpipe|lavapipe|softpipe|swiftshader|software|microsoft basic render|warp/i;
 
-export function describeAdapter(adapter: AdapterLike, featureLevel: string, source: string, device?: DeviceLike): WebGPUAdapterReport {
+export function describeAdapter(
+  adapter: AdapterLike,
+  featureLevel: string,
+  source: string,
+  device?: DeviceLike,
+): WebGPUAdapterReport {
   const info = adapter.info ?? {};
   const fallback = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false);
   const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
@@ -133,7 +144,10 @@ class FaultGuard {
     if (this.fault) return;
     // Dawn names the shader module / pipeline by its label, which tfjs sets to the program's class.
     const label = /\[(?:ShaderModule|ComputePipeline)[^\]]*?"+([^"\]]+)"+/.exec(message)?.[1];
-    this.fault = new WebGPUKernelError(this.running ?? label ?? 'unknown (error raised while submitting or reading)', message);
+    this.fault = new WebGPUKernelError(
+      this.running ?? label ?? 'unknown (error raised while submitting or reading)',
+      message,
+    );
   }
 
   /** Throw the fault: the first time as it happened, afterwards as "unusable since". */
@@ -186,7 +200,9 @@ function guard(backend: WebGPUBackendLike, faults: FaultGuard): void {
       return readSync(dataId);
     } catch (e) {
       if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === 'undefined') {
-        throw new Error(`dataSync()/arraySync() cannot read a webgpu tensor here (tfjs reads synchronously through OffscreenCanvas, which Node lacks): use await tensor.data() / await tensor.array() (${(e as Error).message})`);
+        throw new Error(
+          `dataSync()/arraySync() cannot read a webgpu tensor here (tfjs reads synchronously through OffscreenCanvas, which Node lacks): use await tensor.data() / await tensor.array() (${(e as Error).message})`,
+        );
       }
       throw e;
     }
@@ -221,7 +237,9 @@ export function webgpuAdapter(): WebGPUAdapterReport | null {
  */
 export async function registerWebGPU(gpu: GPULike, options: WebGPUOptions): Promise<WebGPUAdapterReport> {
   if (tf.version.tfjs !== PINNED_WEBGPU_VERSION) {
-    throw new Error(`the webgpu work-arounds (lib/webgpu/workarounds.ts) are pinned to tfjs ${PINNED_WEBGPU_VERSION}, found ${tf.version.tfjs}: check tensorflow/tfjs#8638 and the AddN storage-buffer limit on the new version, then update the pin`);
+    throw new Error(
+      `the webgpu work-arounds (lib/webgpu/workarounds.ts) are pinned to tfjs ${PINNED_WEBGPU_VERSION}, found ${tf.version.tfjs}: check tensorflow/tfjs#8638 and the AddN storage-buffer limit on the new version, then update the pin`,
+    );
   }
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
   let adapter: AdapterLike | null = null;
@@ -231,15 +249,28 @@ export async function registerWebGPU(gpu: GPULike, options: WebGPUOptions): Prom
     featureLevel = level;
     if (adapter) break;
   }
-  if (!adapter) throw new Error(`no WebGPU adapter from ${options.source} (feature levels tried: ${(options.featureLevels ?? ['core']).join(', ')})`);
+  if (!adapter)
+    throw new Error(
+      `no WebGPU adapter from ${options.source} (feature levels tried: ${(options.featureLevels ?? ['core']).join(', ')})`,
+    );
   const probe = describeAdapter(adapter, featureLevel, options.source);
   if (probe.software && !options.allowSoftware) {
-    throw new Error(`skipped the software WebGPU adapter ${adapterName(probe)}${probe.fallback ? ', a fallback adapter' : ''}: slower than wasm (force it with SOFTMOE_BACKEND=webgpu)`);
+    throw new Error(
+      `skipped the software WebGPU adapter ${adapterName(probe)}${probe.fallback ? ', a fallback adapter' : ''}: slower than wasm (force it with SOFTMOE_BACKEND=webgpu)`,
+    );
   }
   // tfjs-backend-webgpu's own device request (dist/base.js), plus the storage-buffer limit.
   const limits = adapter.limits;
   const requiredLimits: Record<string, number> = {};
-  for (const name of ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage']) {
+  for (const name of [
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeWorkgroupsPerDimension',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxStorageBuffersPerShaderStage',
+  ]) {
     if (typeof limits[name] === 'number') requiredLimits[name] = limits[name];
   }
   const requiredFeatures = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
@@ -258,7 +289,8 @@ export async function registerWebGPU(gpu: GPULike, options: WebGPUOptions): Prom
     return backend;
   });
   setWorkarounds(true);
-  if (!(await tf.setBackend('webgpu'))) throw new Error(`tfjs could not initialise the webgpu backend on ${adapterName(report)}`);
+  if (!(await tf.setBackend('webgpu')))
+    throw new Error(`tfjs could not initialise the webgpu backend on ${adapterName(report)}`);
   await tf.ready();
   const problem = await selfCheck();
   if (problem) throw new Error(`webgpu backend on ${adapterName(report)} failed its start-up ${problem}`);

@@ -28,7 +28,9 @@ async function loadDawn(): Promise<DawnModule> {
   try {
     mod = (await import('webgpu')) as unknown as DawnModule;
   } catch (e) {
-    throw new Error(`the optional dependency "webgpu" (Dawn for Node) could not be loaded: ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(
+      `the optional dependency "webgpu" (Dawn for Node) could not be loaded: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
   // GPUBufferUsage, GPUMapMode… are globals in a browser; tfjs-backend-webgpu reads them there.
   Object.assign(globalThis, mod.globals);
@@ -46,7 +48,8 @@ function instance(mod: DawnModule, backend: string | null): GPULike {
   }
   // tfjs-backend-webgpu checks `navigator.gpu` when a backend is constructed.
   const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (g.navigator == null) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
+  if (g.navigator == null)
+    Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
   g.navigator!.gpu = gpu;
   return gpu;
 }
@@ -63,7 +66,10 @@ export async function registerDawn(allowSoftware: boolean): Promise<WebGPUAdapte
   const attempts: Array<{ backend: string | null; levels: string[] }> = named
     ? [{ backend: named, levels: ['core', 'compatibility'] }]
     : allowSoftware
-      ? [{ backend: null, levels: ['core'] }, { backend: 'opengles', levels: ['compatibility'] }]
+      ? [
+          { backend: null, levels: ['core'] },
+          { backend: 'opengles', levels: ['compatibility'] },
+        ]
       : [{ backend: null, levels: ['core'] }];
   const failures: string[] = [];
   for (const { backend, levels } of attempts) {

@@ -47,17 +47,21 @@ interface SharedState {
   originals: Map<string, tf.KernelConfig>;
   current: unknown;
 }
-export const shared: SharedState = ((globalThis as Record<symbol, unknown>)[Symbol.for('soft-moe-workbook/webgpu')] ??= {
-  originals: new Map<string, tf.KernelConfig>(),
-  current: null,
-}) as SharedState;
+export const shared: SharedState = ((globalThis as Record<symbol, unknown>)[Symbol.for('soft-moe-workbook/webgpu')] ??=
+  {
+    originals: new Map<string, tf.KernelConfig>(),
+    current: null,
+  }) as SharedState;
 const originals = shared.originals;
 
 function original(kernelName: string): tf.KernelConfig {
   const saved = originals.get(kernelName);
   if (saved) return saved;
   const config = tf.getKernel(kernelName, 'webgpu');
-  if (config == null) throw new Error(`tfjs-backend-webgpu registered no ${kernelName} kernel (is @tensorflow/tfjs-backend-webgpu ${PINNED_WEBGPU_VERSION} imported?)`);
+  if (config == null)
+    throw new Error(
+      `tfjs-backend-webgpu registered no ${kernelName} kernel (is @tensorflow/tfjs-backend-webgpu ${PINNED_WEBGPU_VERSION} imported?)`,
+    );
   originals.set(kernelName, config);
   return config;
 }
@@ -87,7 +91,12 @@ function toFloat(x: tf.TensorInfo, backend: KernelArgs['backend']): tf.TensorInf
  * A kernel that, given int32/bool `x`, runs `kernelName` (or `runAs`, with attributes renamed)
  * on a float32 copy and casts the output to `outDtype(x.dtype)` (null: leave it).
  */
-function viaFloat(kernelName: string, outDtype: (xDtype: tf.DataType) => tf.DataType | null, runAs = kernelName, attrs = (a: unknown) => a): tf.KernelFunc {
+function viaFloat(
+  kernelName: string,
+  outDtype: (xDtype: tf.DataType) => tf.DataType | null,
+  runAs = kernelName,
+  attrs = (a: unknown) => a,
+): tf.KernelFunc {
   return (args: KernelArgs) => {
     const inputs = args.inputs as { x: tf.TensorInfo };
     if (!isInteger(inputs.x)) return run(kernelName, args);
@@ -120,7 +129,9 @@ function addN(args: KernelArgs): KernelResult {
   const partials: tf.TensorInfo[] = [];
   for (let i = 0; i < inputs.length; i += perCall) {
     const chunk = inputs.slice(i, i + perCall);
-    partials.push(chunk.length === 1 ? chunk[0] : run('AddN', { ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap }));
+    partials.push(
+      chunk.length === 1 ? chunk[0] : run('AddN', { ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap }),
+    );
   }
   const total = addN({ ...args, inputs: partials as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
   for (const p of partials) if (!inputs.includes(p)) backend.disposeData(p.dataId);
@@ -189,7 +200,10 @@ export async function selfCheck(): Promise<string | null> {
     return [tf.transpose(x), tf.transpose(x.reshape([rows, cols, 1]), [1, 0, 2]), tf.addN(addends)];
   });
   try {
-    for (const [rank, tensor] of [[2, transposed], [3, transposed3]] as const) {
+    for (const [rank, tensor] of [
+      [2, transposed],
+      [3, transposed3],
+    ] as const) {
       const t = await tensor.data();
       for (let i = 0; i < rows; i++) {
         for (let j = 0; j < cols; j++) {

@@ -27,10 +27,13 @@ describe('bench/timing: timeMs', function () {
     const durations = [2, 8, 4, 6];
     let clock = 0;
     let calls = 0;
-    const timing = await timeMs(() => {
-      clock += durations[calls++]!;
-      return [tf.scalar(1)];
-    }, { warmup: 0, repeats: 4, now: () => clock });
+    const timing = await timeMs(
+      () => {
+        clock += durations[calls++]!;
+        return [tf.scalar(1)];
+      },
+      { warmup: 0, repeats: 4, now: () => clock },
+    );
     expect(timing.medianMs).to.equal(5); // (4 + 6) / 2
   });
 

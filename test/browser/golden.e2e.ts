@@ -16,7 +16,15 @@ import { loadGolden } from '../helpers/golden.js';
 import type { PageResult } from './golden-page.js';
 
 const WORK = path.join(BUILD_DIR, 'browser-golden');
-const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Bundle test/browser/golden-page.ts for the browser; returns the bundle's size in bytes. */
 export async function bundleGoldenPage(outfile: string): Promise<number> {
@@ -42,7 +50,9 @@ function serve(dir: string): Promise<http.Server> {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': name.endsWith('.html') ? 'text/html' : 'text/javascript' }).end(fs.readFileSync(file));
+    res
+      .writeHead(200, { 'content-type': name.endsWith('.html') ? 'text/html' : 'text/javascript' })
+      .end(fs.readFileSync(file));
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
@@ -58,16 +68,21 @@ describe('the core library in a real browser: golden cases on WebGPU and WebGL',
     fs.rmSync(WORK, { recursive: true, force: true });
     fs.mkdirSync(WORK, { recursive: true });
     await bundleGoldenPage(path.join(WORK, 'golden-page.js'));
-    fs.writeFileSync(path.join(WORK, 'index.html'), '<!doctype html><meta charset="utf-8"><title>golden</title><script type="module" src="golden-page.js"></script>\n');
+    fs.writeFileSync(
+      path.join(WORK, 'index.html'),
+      '<!doctype html><meta charset="utf-8"><title>golden</title><script type="module" src="golden-page.js"></script>\n',
+    );
     server = await serve(WORK);
     browser = await chromium.launch({ executablePath: ensureChromium(), args: FLAGS });
     page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    await page.waitForFunction(() => 'softmoeGolden' in globalThis, null, { timeout: 60000 }).catch(() => {
-      throw new Error(`the bundle did not load: ${errors.join('; ')}`);
-    });
+    await page
+      .waitForFunction(() => 'softmoeGolden' in globalThis, null, { timeout: 60000 })
+      .catch(() => {
+        throw new Error(`the bundle did not load: ${errors.join('; ')}`);
+      });
   });
 
   after(async function () {
@@ -79,7 +94,8 @@ describe('the core library in a real browser: golden cases on WebGPU and WebGL',
   for (const backend of ['webgpu', 'webgl']) {
     it(`${backend}: every golden output, decision and gradient within 1e-4 + 1e-3·|reference|; the ViT runs; no leak`, async function () {
       const result = (await page.evaluate(
-        ([c, b]) => (globalThis as unknown as { softmoeGolden: (c: unknown, b: string) => Promise<unknown> }).softmoeGolden(c, b),
+        ([c, b]) =>
+          (globalThis as unknown as { softmoeGolden: (c: unknown, b: string) => Promise<unknown> }).softmoeGolden(c, b),
         [cases, backend] as const,
       )) as PageResult;
       console.log(`      ${result.description}`);

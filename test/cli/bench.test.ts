@@ -5,8 +5,28 @@
 import { expect } from 'chai';
 import { deriveTargets, layerForwardFlops, timeSteps, type Entry, type TorchFile } from '../../lib/cli/bench.js';
 
-function entry(section: Entry['section'], name: string, config: Entry['config'], flops: number, wall: number, cpu: number): Entry {
-  return { section, name, config, flops, gflops: flops / wall / 1e6, medianMs: wall, minMs: wall, maxMs: wall, samplesMs: [wall], cpuMedianMs: cpu, cpuMinMs: cpu, cpuMaxMs: cpu };
+function entry(
+  section: Entry['section'],
+  name: string,
+  config: Entry['config'],
+  flops: number,
+  wall: number,
+  cpu: number,
+): Entry {
+  return {
+    section,
+    name,
+    config,
+    flops,
+    gflops: flops / wall / 1e6,
+    medianMs: wall,
+    minMs: wall,
+    maxMs: wall,
+    samplesMs: [wall],
+    cpuMedianMs: cpu,
+    cpuMinMs: cpu,
+    cpuMaxMs: cpu,
+  };
 }
 
 describe('cli/bench', function () {
@@ -19,14 +39,19 @@ describe('cli/bench', function () {
     expect(soft).to.equal(32 * (2 * 64 * 128 * 64 + 4 * 64 * 64 * 128 + 64 * 4 * 128 * 256));
     expect(soft / layerForwardFlops('dense', 32, 64, 128, 256)).to.be.closeTo(1.375, 1e-12);
     // Tokens Choice n = 4, C = ceil(64/4) = 16: router 2·m·d·n + one-hot moves 2·(2·m·n·C·d) + experts n·C·4dh.
-    expect(layerForwardFlops('tokens-choice', 1, 64, 128, 256, 4)).to.equal(2 * 64 * 128 * 4 + 4 * 64 * 4 * 16 * 128 + 4 * 16 * 4 * 128 * 256);
+    expect(layerForwardFlops('tokens-choice', 1, 64, 128, 256, 4)).to.equal(
+      2 * 64 * 128 * 4 + 4 * 64 * 4 * 16 * 128 + 4 * 16 * 4 * 128 * 256,
+    );
   });
 
   it('derives the targets from the timings: ratio to dense against 1.1 × FLOP ratio, flatness, products, ViT', function () {
     const dense = entry('layers', 'dense MLP', { kind: 'dense', n: 1 }, 100, 20, 10);
     const soft = entry('layers', 'Soft MoE n=16', { kind: 'soft', n: 16, p: 4 }, 137.5, 30, 16);
     const plain = entry('matmul', 'tf.matMul 512³ (backend kernel)', {}, 100, 2, 2);
-    const sweep = [entry('sweep', 'a', { kind: 'soft', n: 4 }, 1, 50, 40), entry('sweep', 'b', { kind: 'soft', n: 128 }, 1, 60, 44)];
+    const sweep = [
+      entry('sweep', 'a', { kind: 'soft', n: 4 }, 1, 50, 40),
+      entry('sweep', 'b', { kind: 'soft', n: 128 }, 1, 60, 44),
+    ];
     const vit = [entry('vit', 'd', { kind: 'dense' }, 1, 100, 100), entry('vit', 's', { kind: 'soft' }, 1, 140, 120)];
     const { layerRows, targets } = deriveTargets([dense, soft, plain, ...sweep, ...vit], null);
     expect(layerRows[1].wall.timeRatioToDense).to.equal(1.5);
@@ -46,7 +71,17 @@ describe('cli/bench', function () {
 
   it('compares with the PyTorch peer on wall time, and on CPU time only when the peer ran on a quiet machine', function () {
     const dense = entry('layers', 'dense MLP', { kind: 'dense', n: 1 }, 100, 30, 12);
-    const row = { config: '1thr', n: 4, p: 16, dense: 10, soft_moe: 17, tc_k1_index: 13, tc_k1_einsum: 14, ec_index: 15, ec_einsum: 14 };
+    const row = {
+      config: '1thr',
+      n: 4,
+      p: 16,
+      dense: 10,
+      soft_moe: 17,
+      tc_k1_index: 13,
+      tc_k1_einsum: 14,
+      ec_index: 15,
+      ec_einsum: 14,
+    };
     const torch: TorchFile = { info: {}, layers: [row], vit: [] };
     const busy = deriveTargets([dense], torch, { torchQuiet: false });
     expect(busy.layerRows[0].wall.timeRatioToTorch).to.equal(3); // 30 / 10
@@ -59,12 +94,16 @@ describe('cli/bench', function () {
 
   it('timeSteps runs warm-ups, then records wall and CPU time of each repetition', async function () {
     let calls = 0;
-    const t = await timeSteps(() => {
-      calls++;
-      let x = 0;
-      for (let i = 0; i < 1e5; i++) x += Math.sqrt(i);
-      if (x < 0) throw new Error('unreachable');
-    }, 2, 5);
+    const t = await timeSteps(
+      () => {
+        calls++;
+        let x = 0;
+        for (let i = 0; i < 1e5; i++) x += Math.sqrt(i);
+        if (x < 0) throw new Error('unreachable');
+      },
+      2,
+      5,
+    );
     expect(calls).to.equal(7);
     expect(t.samplesMs).to.have.length(5);
     expect(t.minMs).to.be.at.most(t.medianMs);

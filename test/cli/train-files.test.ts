@@ -11,7 +11,22 @@ import { findProjectRoot } from '../../lib/data/paths.js';
 import { readCheckpoint } from '../../lib/train/checkpoint.js';
 
 const ROOT = findProjectRoot();
-const TINY = ['--dataset', 'tiny-mnist', '--size', 'tiny', '--model', 'soft', '--experts', '4', '--batch-size', '32', '--eval-examples', '16', '--validation', '64'];
+const TINY = [
+  '--dataset',
+  'tiny-mnist',
+  '--size',
+  'tiny',
+  '--model',
+  'soft',
+  '--experts',
+  '4',
+  '--batch-size',
+  '32',
+  '--eval-examples',
+  '16',
+  '--validation',
+  '64',
+];
 
 interface Done {
   code: number | null;
@@ -25,13 +40,18 @@ function start(args: string[], options: { ulimitFileKB?: number } = {}) {
   // `ulimit -f` makes writes past the limit fail with EFBIG (Node ignores SIGXFSZ): a full disk.
   const child =
     options.ulimitFileKB != null
-      ? spawn('bash', ['-c', `ulimit -f ${options.ulimitFileKB}; exec "$@"`, 'bash', ...node], { cwd: ROOT, env: { ...process.env, SOFTMOE_BACKEND: 'wasm' } })
+      ? spawn('bash', ['-c', `ulimit -f ${options.ulimitFileKB}; exec "$@"`, 'bash', ...node], {
+          cwd: ROOT,
+          env: { ...process.env, SOFTMOE_BACKEND: 'wasm' },
+        })
       : spawn(node[0], node.slice(1), { cwd: ROOT, env: { ...process.env, SOFTMOE_BACKEND: 'wasm' } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<Done>((resolve) => child.on('exit', (code, signal) => resolve({ code: code ?? (signal ? -1 : null), stdout, stderr })));
+  const done = new Promise<Done>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code: code ?? (signal ? -1 : null), stdout, stderr })),
+  );
   return { child, done, stderr: () => stderr };
 }
 
@@ -145,7 +165,19 @@ describe('cli/train: file safety', function () {
     const out = join(dir, 'r.json');
     const ckpt = join(dir, 'r.ckpt');
     // Checkpoint after every update, so the signal is likely to land during a checkpoint write.
-    const p = start([...TINY, '--steps', '5000', '--eval-every', '0', '--out', out, '--checkpoint', ckpt, '--checkpoint-every', '1']);
+    const p = start([
+      ...TINY,
+      '--steps',
+      '5000',
+      '--eval-every',
+      '0',
+      '--out',
+      out,
+      '--checkpoint',
+      ckpt,
+      '--checkpoint-every',
+      '1',
+    ]);
     await waitFor('a checkpoint', () => existsSync(ckpt) && statusOf(out) === 'running');
     p.child.kill('SIGINT');
     const r = await p.done;
@@ -161,7 +193,19 @@ describe('cli/train: file safety', function () {
   it('a second SIGTERM stops at once and still leaves valid files', async function () {
     const out = join(dir, 'r.json');
     const ckpt = join(dir, 'r.ckpt');
-    const p = start([...TINY, '--steps', '5000', '--eval-every', '0', '--out', out, '--checkpoint', ckpt, '--checkpoint-every', '1']);
+    const p = start([
+      ...TINY,
+      '--steps',
+      '5000',
+      '--eval-every',
+      '0',
+      '--out',
+      out,
+      '--checkpoint',
+      ckpt,
+      '--checkpoint-every',
+      '1',
+    ]);
     await waitFor('a checkpoint', () => existsSync(ckpt) && statusOf(out) === 'running');
     p.child.kill('SIGTERM');
     p.child.kill('SIGTERM');
@@ -176,7 +220,9 @@ describe('cli/train: file safety', function () {
     const out = join(dir, 'r.json');
     const ckpt = join(dir, 'r.ckpt');
     // 64 KiB: the results file fits, the checkpoint (≈ 3 × the parameters × 4 bytes) does not.
-    const r = await run([...TINY, '--steps', '4', '--eval-every', '0', '--out', out, '--checkpoint', ckpt], { ulimitFileKB: 64 });
+    const r = await run([...TINY, '--steps', '4', '--eval-every', '0', '--out', out, '--checkpoint', ckpt], {
+      ulimitFileKB: 64,
+    });
     expect(r.code).to.equal(1);
     expect(r.stderr).to.include(`cannot write ${ckpt}: EFBIG`);
     const doc = readJson(out);
@@ -187,10 +233,26 @@ describe('cli/train: file safety', function () {
 
   it('a diverging run fails with a clear message instead of finishing', async function () {
     const out = join(dir, 'd.json');
-    const r = await run([...TINY, '--steps', '40', '--eval-every', '0', '--lr', '1e30', '--warmup', '0', '--clip', '0', '--out', out]);
+    const r = await run([
+      ...TINY,
+      '--steps',
+      '40',
+      '--eval-every',
+      '0',
+      '--lr',
+      '1e30',
+      '--warmup',
+      '0',
+      '--clip',
+      '0',
+      '--out',
+      out,
+    ]);
     expect(r.code).to.equal(1);
     // Measured: update 2 has loss ≈ 1e31, far above 10 × ln 10 = 23.03 (and still finite).
-    expect(r.stderr).to.match(/training diverged at update \d+: loss \S+ is above 10 × max\(first loss 2\.30\d, ln 10\) = 23\.03/);
+    expect(r.stderr).to.match(
+      /training diverged at update \d+: loss \S+ is above 10 × max\(first loss 2\.30\d, ln 10\) = 23\.03/,
+    );
     expect(readJson(out).status).to.equal('failed');
   });
 
@@ -206,7 +268,24 @@ describe('cli/train: file safety', function () {
   it('--checkpoint alone checkpoints (every --eval-every updates and at the end); tiny data adapts the validation size', async function () {
     const out = join(dir, 'k.json');
     const ckpt = join(dir, 'k.ckpt');
-    const args = ['--dataset', 'tiny-mnist', '--size', 'tiny', '--model', 'dense', '--batch-size', '32', '--steps', '3', '--eval-every', '2', '--out', out, '--checkpoint', ckpt];
+    const args = [
+      '--dataset',
+      'tiny-mnist',
+      '--size',
+      'tiny',
+      '--model',
+      'dense',
+      '--batch-size',
+      '32',
+      '--steps',
+      '3',
+      '--eval-every',
+      '2',
+      '--out',
+      out,
+      '--checkpoint',
+      ckpt,
+    ];
     const r = await run(args);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.include(`checkpoint every 2 updates to ${ckpt}`);
@@ -215,7 +294,12 @@ describe('cli/train: file safety', function () {
     // No --validation: min(5000, 10% of the 512 tiny training images) = 51.
     const doc = readJson(out) as unknown as { config: { data: { validationCount: number; trainCount: number } } };
     expect(doc.config.data).to.include({ validationCount: 51, trainCount: 512 - 51 });
-    const bad = await run([...args.filter((a) => a !== ckpt && a !== '--checkpoint'), '--checkpoint-every', '2', '--dry-run']);
+    const bad = await run([
+      ...args.filter((a) => a !== ckpt && a !== '--checkpoint'),
+      '--checkpoint-every',
+      '2',
+      '--dry-run',
+    ]);
     expect(bad.stderr).to.include('--checkpoint-every needs --checkpoint FILE');
   });
 

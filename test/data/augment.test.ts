@@ -44,7 +44,10 @@ describe('data/augment: random translation', function () {
       expect(Math.abs(dy)).to.be.at.most(2);
       expect(Math.abs(dx)).to.be.at.most(2);
       const want = shiftLoop(images.subarray(k * h * w, (k + 1) * h * w), h, w, dy, dx, -0.5);
-      expect(Array.from(out.subarray(k * h * w, (k + 1) * h * w)), `image ${k} shifted by (${dy}, ${dx})`).to.deep.equal(want);
+      expect(
+        Array.from(out.subarray(k * h * w, (k + 1) * h * w)),
+        `image ${k} shifted by (${dy}, ${dx})`,
+      ).to.deep.equal(want);
     }
     // Every offset in {−2, …, 2}² can occur; 40 images must show several distinct ones.
     const distinct = new Set(Array.from({ length: count }, (_, k) => `${offsets[2 * k]},${offsets[2 * k + 1]}`));
@@ -64,10 +67,18 @@ describe('data/augment: random translation', function () {
 
   it('rejects bad options with clear messages', function () {
     const o = { maxShift: 1, fill: 0, seed: 0 };
-    expect(() => randomShift(images, count, h, w, { ...o, maxShift: -1 })).to.throw(/maxShift must be an integer ≥ 0, got -1/);
-    expect(() => randomShift(images, count, h, w, { ...o, maxShift: 1.5 })).to.throw(/maxShift must be an integer ≥ 0, got 1.5/);
-    expect(() => randomShift(images, count, h, w, { ...o, maxShift: 5 })).to.throw(/maxShift 5 must be smaller than the image side \(5×7\)/);
-    expect(() => randomShift(images, count, h, w, { ...o, fill: NaN })).to.throw(/fill must be a finite number, got NaN/);
+    expect(() => randomShift(images, count, h, w, { ...o, maxShift: -1 })).to.throw(
+      /maxShift must be an integer ≥ 0, got -1/,
+    );
+    expect(() => randomShift(images, count, h, w, { ...o, maxShift: 1.5 })).to.throw(
+      /maxShift must be an integer ≥ 0, got 1.5/,
+    );
+    expect(() => randomShift(images, count, h, w, { ...o, maxShift: 5 })).to.throw(
+      /maxShift 5 must be smaller than the image side \(5×7\)/,
+    );
+    expect(() => randomShift(images, count, h, w, { ...o, fill: NaN })).to.throw(
+      /fill must be a finite number, got NaN/,
+    );
     expect(() => randomShift(images, count + 1, h, w, o)).to.throw(/expected 41×5×7 = 1435 values, got 1400/);
   });
 
@@ -117,7 +128,9 @@ describe('data/augment: random translation', function () {
     });
 
     it('rejects a shift as large as the image', function () {
-      expect(() => batchStream(ds, { batchSize: 4, seed: 0, maxShift: 28 }).next()).to.throw(/maxShift must be an integer in \[0, 28\) pixels, got 28/);
+      expect(() => batchStream(ds, { batchSize: 4, seed: 0, maxShift: 28 }).next()).to.throw(
+        /maxShift must be an integer in \[0, 28\) pixels, got 28/,
+      );
     });
   });
 });

@@ -39,7 +39,9 @@ describe('data/batches: seeded mini-batches as tensors', function () {
     for (const k of [0, 37, 99]) {
       const i = b.indices[k];
       expect(y[k]).to.equal(ds.labels[i]);
-      expect(Array.from(x.subarray(k * 784, (k + 1) * 784))).to.deep.equal(Array.from(ds.images.subarray(i * 784, (i + 1) * 784)));
+      expect(Array.from(x.subarray(k * 784, (k + 1) * 784))).to.deep.equal(
+        Array.from(ds.images.subarray(i * 784, (i + 1) * 784)),
+      );
     }
     disposeBatch(b);
     gen.return();
@@ -112,10 +114,20 @@ describe('data/batches: seeded mini-batches as tensors', function () {
 
   it('rejects bad batch sizes, seeds and steps, naming them', function () {
     expect(() => epochBatches(ds, { batchSize: 0 }).next()).to.throw(/batchSize must be an integer ≥ 1, got 0/);
-    expect(() => batchStream(ds, { batchSize: 513, seed: 1 }).next()).to.throw(/batchSize 513 exceeds the 512 images of tiny-mnist train/);
-    expect(() => batchStream(ds, { batchSize: 8, seed: 1.5 }).next()).to.throw(/seed must be an integer in \[0, 2\^32\), got 1.5/);
-    expect(() => batchStream(ds, { batchSize: 8, seed: 1, startStep: -1 }).next()).to.throw(/startStep must be an integer ≥ 0, got -1/);
-    expect(() => epochBatches(ds, { batchSize: 8, epoch: 0.5 }).next()).to.throw(/epoch must be an integer ≥ 0, got 0.5/);
-    expect(() => batchFromIndices(ds, new Int32Array([512]))).to.throw(/batch index 512 at position 0 is outside \[0, 512\)/);
+    expect(() => batchStream(ds, { batchSize: 513, seed: 1 }).next()).to.throw(
+      /batchSize 513 exceeds the 512 images of tiny-mnist train/,
+    );
+    expect(() => batchStream(ds, { batchSize: 8, seed: 1.5 }).next()).to.throw(
+      /seed must be an integer in \[0, 2\^32\), got 1.5/,
+    );
+    expect(() => batchStream(ds, { batchSize: 8, seed: 1, startStep: -1 }).next()).to.throw(
+      /startStep must be an integer ≥ 0, got -1/,
+    );
+    expect(() => epochBatches(ds, { batchSize: 8, epoch: 0.5 }).next()).to.throw(
+      /epoch must be an integer ≥ 0, got 0.5/,
+    );
+    expect(() => batchFromIndices(ds, new Int32Array([512]))).to.throw(
+      /batch index 512 at position 0 is outside \[0, 512\)/,
+    );
   });
 });

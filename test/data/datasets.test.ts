@@ -56,7 +56,14 @@ describe('data/datasets: the real files in data/', function () {
     const files = await verifyDataDir(DATA_DIR);
     expect(files.map((f) => f.path).sort()).to.deep.equal(
       ['mnist', 'fashion-mnist', 'tiny/mnist', 'tiny/fashion-mnist']
-        .flatMap((d) => ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'].map((f) => `${d}/${f}`))
+        .flatMap((d) =>
+          [
+            't10k-images-idx3-ubyte.gz',
+            't10k-labels-idx1-ubyte.gz',
+            'train-images-idx3-ubyte.gz',
+            'train-labels-idx1-ubyte.gz',
+          ].map((f) => `${d}/${f}`),
+        )
         .sort(),
     );
     let total = 0;
@@ -88,7 +95,10 @@ describe('data/datasets: the real files in data/', function () {
       });
 
       it('has 60000 training and 10000 test images of 28×28 with labels in 0..9', function () {
-        for (const [ds, n] of [[train!, 60000], [test!, 10000]] as const) {
+        for (const [ds, n] of [
+          [train!, 60000],
+          [test!, 10000],
+        ] as const) {
           expect([ds.count, ds.height, ds.width, ds.channels, ds.numClasses]).to.deep.equal([n, 28, 28, 1, 10]);
           expect(ds.images.length).to.equal(n * 784);
           expect(ds.labels.length).to.equal(n);
@@ -141,7 +151,9 @@ describe('data/datasets: the real files in data/', function () {
         for (let i = 0; i < back.length; i++) {
           const want = (unit.images[i] - info.mean) / info.std;
           if (Math.abs(train!.images[i] - want) > 1e-6 || Math.abs(back[i] - unit.images[i]) > 1e-6) {
-            expect.fail(`pixel ${i}: standard ${train!.images[i]} vs ${want}, round trip ${back[i]} vs ${unit.images[i]}`);
+            expect.fail(
+              `pixel ${i}: standard ${train!.images[i]} vs ${want}, round trip ${back[i]} vs ${unit.images[i]}`,
+            );
           }
         }
         // 28×28 bytes of MNIST train image 0 sum to 27525 (numpy, same run as the counts above).
@@ -218,10 +230,16 @@ describe('data/datasets: splitValidation and subset', function () {
 
   it('rejects bad arguments, naming them', function () {
     expect(() => splitValidation(ds, { seed: 1 })).to.throw(/exactly one of count or fraction/);
-    expect(() => splitValidation(ds, { count: 5, fraction: 0.1, seed: 1 })).to.throw(/exactly one of count or fraction/);
+    expect(() => splitValidation(ds, { count: 5, fraction: 0.1, seed: 1 })).to.throw(
+      /exactly one of count or fraction/,
+    );
     expect(() => splitValidation(ds, { fraction: 1, seed: 1 })).to.throw(/fraction must be in \(0, 1\), got 1/);
-    expect(() => splitValidation(ds, { count: 512, seed: 1 })).to.throw(/integer in \[1, 511\] for 512 images, got 512/);
-    expect(() => splitValidation(ds, { count: 10, seed: -1 })).to.throw(/seed must be an integer in \[0, 2\^32\), got -1/);
+    expect(() => splitValidation(ds, { count: 512, seed: 1 })).to.throw(
+      /integer in \[1, 511\] for 512 images, got 512/,
+    );
+    expect(() => splitValidation(ds, { count: 10, seed: -1 })).to.throw(
+      /seed must be an integer in \[0, 2\^32\), got -1/,
+    );
   });
 });
 
@@ -279,7 +297,9 @@ describe('data/datasets: clear errors on damaged data (temporary copies)', funct
     const size = statSync(path).size;
     truncateSync(path, 1000);
     expect(await loadError()).to.contain(`data file ${path} is truncated: 1000 bytes, the manifest says ${size}`);
-    expect(await loadError({ verify: false })).to.match(/is truncated or corrupted: gunzip failed \(unexpected end of file\)/);
+    expect(await loadError({ verify: false })).to.match(
+      /is truncated or corrupted: gunzip failed \(unexpected end of file\)/,
+    );
   });
 
   it('checksum mismatch: names the expected and actual SHA-256', async function () {
@@ -306,13 +326,17 @@ describe('data/datasets: clear errors on damaged data (temporary copies)', funct
   it('truncated IDX body inside a valid gzip: names both sizes', async function () {
     const idx = new Uint8Array(gunzipSync(readFileSync(join(dir, REL_IMAGES))));
     replaceConsistently(REL_IMAGES, idx.subarray(0, idx.length - 784), [512, 28, 28]);
-    expect(await loadError()).to.contain('header says [512, 28, 28] = 401408 bytes of data, the file holds only 400624');
+    expect(await loadError()).to.contain(
+      'header says [512, 28, 28] = 401408 bytes of data, the file holds only 400624',
+    );
   });
 
   it('label/image count mismatch and a wrong total count', async function () {
     const labels = new Uint8Array(gunzipSync(readFileSync(join(dir, REL_LABELS))));
     replaceConsistently(REL_LABELS, encodeIdx([511], labels.subarray(8, 8 + 511)), [511]);
-    expect(await loadError()).to.match(/tiny-mnist train: .*train-images-idx3-ubyte\.gz holds 512 images but .*train-labels-idx1-ubyte\.gz holds 511 labels/);
+    expect(await loadError()).to.match(
+      /tiny-mnist train: .*train-images-idx3-ubyte\.gz holds 512 images but .*train-labels-idx1-ubyte\.gz holds 511 labels/,
+    );
     const images = new Uint8Array(gunzipSync(readFileSync(join(dir, REL_IMAGES))));
     replaceConsistently(REL_IMAGES, encodeIdx([511, 28, 28], images.subarray(16, 16 + 511 * 784)), [511, 28, 28]);
     expect(await loadError()).to.match(/tiny-mnist train: expected 512 images, .* holds 511/);

@@ -4,12 +4,34 @@ import { decodeIdx, encodeIdx } from '../../lib/data/idx.js';
 /** Bytes written by hand from the IDX spec (yann.lecun.com/exdb/mnist, "FILE FORMATS"). */
 function handMadeImages(): Uint8Array {
   return new Uint8Array([
-    0x00, 0x00, 0x08, 0x03, // magic 0x00000803: unsigned byte, 3 dims
-    0x00, 0x00, 0x00, 0x02, // 2 images
-    0x00, 0x00, 0x00, 0x02, // 2 rows
-    0x00, 0x00, 0x00, 0x03, // 3 columns
-    1, 2, 3, 4, 5, 6, //       image 0
-    250, 251, 252, 253, 254, 255, // image 1
+    0x00,
+    0x00,
+    0x08,
+    0x03, // magic 0x00000803: unsigned byte, 3 dims
+    0x00,
+    0x00,
+    0x00,
+    0x02, // 2 images
+    0x00,
+    0x00,
+    0x00,
+    0x02, // 2 rows
+    0x00,
+    0x00,
+    0x00,
+    0x03, // 3 columns
+    1,
+    2,
+    3,
+    4,
+    5,
+    6, //       image 0
+    250,
+    251,
+    252,
+    253,
+    254,
+    255, // image 1
   ]);
 }
 
@@ -48,7 +70,9 @@ describe('data/idx: IDX decoding', function () {
   it('rejects truncated files and trailing bytes', function () {
     const full = handMadeImages();
     expect(() => decodeIdx(full.subarray(0, 3), 3, 't')).to.throw(/t: truncated IDX file: 3 bytes, too short/);
-    expect(() => decodeIdx(full.subarray(0, 10), 3, 't')).to.throw(/truncated IDX file: 10 bytes, the header alone needs 16/);
+    expect(() => decodeIdx(full.subarray(0, 10), 3, 't')).to.throw(
+      /truncated IDX file: 10 bytes, the header alone needs 16/,
+    );
     expect(() => decodeIdx(full.subarray(0, full.length - 1), 3, 't')).to.throw(
       /truncated IDX file: header says \[2, 2, 3\] = 12 bytes of data, the file holds only 11/,
     );

@@ -14,7 +14,10 @@ describe('data/random: seeded PRNG', function () {
     };
     for (const [seed, values] of Object.entries(want)) {
       const rng = new SeededRandom(Number(seed));
-      expect(values.map(() => rng.nextUint32()), `seed ${seed}`).to.deep.equal(values);
+      expect(
+        values.map(() => rng.nextUint32()),
+        `seed ${seed}`,
+      ).to.deep.equal(values);
     }
     expect(new SeededRandom(0).next()).to.equal(1144304738 / 4294967296);
   });

@@ -35,21 +35,48 @@ export const ATOL = 1e-4;
 export const RTOL = 1e-3;
 
 /** Outputs compared exactly (integer and boolean routing decisions). */
-export const EXACT_KEYS = new Set(['expert_index', 'buffer_index', 'kept', 'token_kept', 'expert_load', 'selected_index_sorted', 'token_expert_mask', 'num_experts_per_token']);
+export const EXACT_KEYS = new Set([
+  'expert_index',
+  'buffer_index',
+  'kept',
+  'token_kept',
+  'expert_load',
+  'selected_index_sorted',
+  'token_expert_mask',
+  'num_experts_per_token',
+]);
 /** Scalar fractions, compared within 1e-6 absolute. */
 export const FRACTION_KEYS = new Set(['drop_fraction', 'choice_drop_fraction']);
 
 function routerParams(c: GoldenCase): RouterParams {
   const t = (k: string) => toTensor(c.params[k]);
-  return { wg: t('wg') as tf.Tensor2D, w1: t('w1') as tf.Tensor3D, b1: t('b1') as tf.Tensor2D, w2: t('w2') as tf.Tensor3D, b2: t('b2') as tf.Tensor2D };
+  return {
+    wg: t('wg') as tf.Tensor2D,
+    w1: t('w1') as tf.Tensor3D,
+    b1: t('b1') as tf.Tensor2D,
+    w2: t('w2') as tf.Tensor3D,
+    b2: t('b2') as tf.Tensor2D,
+  };
 }
 
-type RouterConfig = { k: number; capacity_factor: number; ceil_or_round: 'ceil' | 'round'; multiple_of: number | null; batch_priority: boolean };
+type RouterConfig = {
+  k: number;
+  capacity_factor: number;
+  ceil_or_round: 'ceil' | 'round';
+  multiple_of: number | null;
+  batch_priority: boolean;
+};
 
 function route(c: GoldenCase, x: tf.Tensor3D, p: RouterParams) {
   const cfg = c.config as RouterConfig;
   return c.kind === 'tokens_choice'
-    ? tokensChoice(x, p, { k: cfg.k, capacityFactor: cfg.capacity_factor, ceilOrRound: cfg.ceil_or_round, multipleOf: cfg.multiple_of, batchPriority: cfg.batch_priority })
+    ? tokensChoice(x, p, {
+        k: cfg.k,
+        capacityFactor: cfg.capacity_factor,
+        ceilOrRound: cfg.ceil_or_round,
+        multipleOf: cfg.multiple_of,
+        batchPriority: cfg.batch_priority,
+      })
     : expertsChoice(x, p, { capacityFactor: cfg.capacity_factor, ceilOrRound: cfg.ceil_or_round });
 }
 
@@ -69,22 +96,48 @@ export function goldenOutputs(c: GoldenCase): { tensors: Record<string, tf.Tenso
     const asParams = (p: tf.Tensor[]) => Object.fromEntries(names.map((n, i) => [n, p[i]])) as unknown as SoftMoEParams;
     forward = (xx, p) => softMoE(xx, asParams(p)).y;
     const out = softMoE(x, asParams(names.map((n) => toTensor(c.params[n]))), { returnWeights: true });
-    Object.assign(tensors, { y: out.y, logits: out.logits!, dispatch: out.dispatch!, combine: out.combine!, slot_inputs: out.slotInputs!, slot_outputs: out.slotOutputs! });
+    Object.assign(tensors, {
+      y: out.y,
+      logits: out.logits!,
+      dispatch: out.dispatch!,
+      combine: out.combine!,
+      slot_inputs: out.slotInputs!,
+      slot_outputs: out.slotOutputs!,
+    });
   } else {
     names = ['wg', 'w1', 'b1', 'w2', 'b2'];
     const asParams = (p: tf.Tensor[]) => Object.fromEntries(names.map((n, i) => [n, p[i]])) as unknown as RouterParams;
     forward = (xx, p) => route(c, xx, asParams(p)).y;
     const out = route(c, x, routerParams(c));
     capacity = out.capacity;
-    Object.assign(tensors, { y: out.y, gates: out.gates, token_kept: out.tokenKept, drop_fraction: out.dropFraction, expert_load: out.expertLoad });
+    Object.assign(tensors, {
+      y: out.y,
+      gates: out.gates,
+      token_kept: out.tokenKept,
+      drop_fraction: out.dropFraction,
+      expert_load: out.expertLoad,
+    });
     if ('expertIndex' in out) {
-      Object.assign(tensors, { expert_index: out.expertIndex, combine_weight: out.combineWeight, buffer_index: out.bufferIndex, kept: out.kept, choice_drop_fraction: out.choiceDropFraction });
+      Object.assign(tensors, {
+        expert_index: out.expertIndex,
+        combine_weight: out.combineWeight,
+        buffer_index: out.bufferIndex,
+        kept: out.kept,
+        choice_drop_fraction: out.choiceDropFraction,
+      });
     } else {
-      Object.assign(tensors, { selected_index_sorted: out.selectedIndexSorted, token_expert_mask: out.tokenExpertMask, num_experts_per_token: out.numExpertsPerToken });
+      Object.assign(tensors, {
+        selected_index_sorted: out.selectedIndexSorted,
+        token_expert_mask: out.tokenExpertMask,
+        num_experts_per_token: out.numExpertsPerToken,
+      });
     }
   }
   tensors.loss = tf.sum(tf.mul(tensors.y, r));
-  const grads = tf.grads((...args: tf.Tensor[]) => tf.sum(tf.mul(forward(args[0] as tf.Tensor3D, args.slice(1)), r)))([x, ...names.map((n) => toTensor(c.params[n]))]);
+  const grads = tf.grads((...args: tf.Tensor[]) => tf.sum(tf.mul(forward(args[0] as tf.Tensor3D, args.slice(1)), r)))([
+    x,
+    ...names.map((n) => toTensor(c.params[n])),
+  ]);
   ['x', ...names].forEach((n, i) => (tensors[`grad/${n}`] = grads[i]));
   return { tensors, capacity };
 }
@@ -101,14 +154,20 @@ export interface GoldenComparison {
 }
 
 /** The reference entry of an output key (expert_load of Experts Choice: C everywhere, by construction). */
-function reference(c: GoldenCase, key: string, got: { shape: number[] }, capacity: number | null): { shape: number[]; data: number[] } | null {
+function reference(
+  c: GoldenCase,
+  key: string,
+  got: { shape: number[] },
+  capacity: number | null,
+): { shape: number[]; data: number[] } | null {
   if (key.startsWith('grad/')) {
     const g = c.grads[key.slice(5)];
     return { shape: g.shape, data: (g.data as Array<number | boolean>).map(Number) };
   }
   const e = c.expected[key];
   if (e == null) {
-    if (key === 'expert_load' && c.kind === 'experts_choice' && capacity != null) return { shape: got.shape, data: new Array(got.shape.reduce((a, b) => a * b, 1)).fill(capacity) };
+    if (key === 'expert_load' && c.kind === 'experts_choice' && capacity != null)
+      return { shape: got.shape, data: new Array(got.shape.reduce((a, b) => a * b, 1)).fill(capacity) };
     return null;
   }
   if (typeof e === 'number') return { shape: [], data: [e] };
@@ -121,11 +180,21 @@ export function uncovered(c: GoldenCase, results: GoldenComparison[]): string[] 
   return keys.filter((k) => !results.some((r) => r.key === k));
 }
 
-export function compareGolden(c: GoldenCase, got: Record<string, { shape: number[]; data: ArrayLike<number> }>, capacity: number | null): GoldenComparison[] {
+export function compareGolden(
+  c: GoldenCase,
+  got: Record<string, { shape: number[]; data: ArrayLike<number> }>,
+  capacity: number | null,
+): GoldenComparison[] {
   const results: GoldenComparison[] = [];
   if (capacity != null) {
     const want = c.expected.capacity as number;
-    results.push({ key: 'capacity', ok: capacity === want, maxAbsError: Math.abs(capacity - want), worstRatio: capacity === want ? 0 : Infinity, detail: `${capacity} vs ${want}` });
+    results.push({
+      key: 'capacity',
+      ok: capacity === want,
+      maxAbsError: Math.abs(capacity - want),
+      worstRatio: capacity === want ? 0 : Infinity,
+      detail: `${capacity} vs ${want}`,
+    });
   }
   for (const [key, value] of Object.entries(got)) {
     const want = reference(c, key, value, capacity);
@@ -145,7 +214,11 @@ export function compareGolden(c: GoldenCase, got: Record<string, { shape: number
       }
     }
     const ok = sameShape && value.data.length === want.data.length && worstRatio <= 1;
-    const detail = !sameShape ? `shape [${value.shape}] vs [${want.shape}]` : worst >= 0 ? `element ${worst}: ${value.data[worst]} vs ${want.data[worst]}` : '';
+    const detail = !sameShape
+      ? `shape [${value.shape}] vs [${want.shape}]`
+      : worst >= 0
+        ? `element ${worst}: ${value.data[worst]} vs ${want.data[worst]}`
+        : '';
     results.push({ key, ok, maxAbsError, worstRatio, detail });
   }
   return results;

@@ -28,7 +28,13 @@ export function loadGolden(kind?: GoldenCase['kind']): GoldenCase[] {
 }
 
 /** Elementwise |got − want| ≤ atol + rtol·|want| (golden README: 1e-4 + 1e-3·|want|). */
-export function expectClose(got: tf.Tensor | ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 1e-4, rtol = 1e-3): void {
+export function expectClose(
+  got: tf.Tensor | ArrayLike<number>,
+  want: ArrayLike<number>,
+  what: string,
+  atol = 1e-4,
+  rtol = 1e-3,
+): void {
   const g = got instanceof tf.Tensor ? got.dataSync() : got;
   expect(g.length, `${what}: element count`).to.equal(want.length);
   let worst = -1;
@@ -41,7 +47,9 @@ export function expectClose(got: tf.Tensor | ArrayLike<number>, want: ArrayLike<
     }
   }
   if (worst >= 0) {
-    expect.fail(`${what}: element ${worst} is ${g[worst]}, expected ${want[worst]} (tolerance ${atol} + ${rtol}·|want|)`);
+    expect.fail(
+      `${what}: element ${worst} is ${g[worst]}, expected ${want[worst]} (tolerance ${atol} + ${rtol}·|want|)`,
+    );
   }
 }
 
@@ -71,7 +79,8 @@ function nativeInstalled(): boolean {
  */
 export type TestBackend = BackendName | 'wasm-portable';
 export const TEST_BACKENDS: TestBackend[] = (
-  process.env.SOFTMOE_TEST_BACKENDS ?? (nativeInstalled() ? 'tensorflow,wasm,wasm-portable,cpu' : 'wasm,wasm-portable,cpu')
+  process.env.SOFTMOE_TEST_BACKENDS ??
+  (nativeInstalled() ? 'tensorflow,wasm,wasm-portable,cpu' : 'wasm,wasm-portable,cpu')
 ).split(',') as TestBackend[];
 
 /** The backend the test set-up starts on: $SOFTMOE_BACKEND, else the automatic choice without webgpu. */
@@ -113,7 +122,9 @@ export function goldenTests(kind: GoldenCase['kind']): void {
   for (const c of loadGolden(kind)) {
     it(`golden ${c.name}: every output, routing decision and gradient of sum(y·r) within 1e-4 + 1e-3·|reference|`, async function () {
       const results = await runGolden(c);
-      const bad = results.filter((r) => !r.ok).map((r) => `${r.key} (${r.detail}, max |error| ${r.maxAbsError.toExponential(2)})`);
+      const bad = results
+        .filter((r) => !r.ok)
+        .map((r) => `${r.key} (${r.detail}, max |error| ${r.maxAbsError.toExponential(2)})`);
       expect(bad, `${c.name} on ${tf.getBackend()}`).to.deep.equal([]);
       expect(uncovered(c, results), 'reference entries not compared').to.deep.equal([]);
     });
@@ -122,7 +133,10 @@ export function goldenTests(kind: GoldenCase['kind']): void {
 
 export function forEachBackend(body: (backend: TestBackend) => void, options: { webgpu?: boolean } = {}): void {
   const explicit = process.env.SOFTMOE_TEST_BACKENDS != null;
-  const backends = options.webgpu && !explicit && !TEST_BACKENDS.includes('webgpu') ? [...TEST_BACKENDS, 'webgpu' as const] : TEST_BACKENDS;
+  const backends =
+    options.webgpu && !explicit && !TEST_BACKENDS.includes('webgpu')
+      ? [...TEST_BACKENDS, 'webgpu' as const]
+      : TEST_BACKENDS;
   for (const backend of backends) {
     if (backend === 'webgpu' && !options.webgpu) continue; // this suite reads synchronously
     describe(`on ${backend}`, function () {

@@ -26,7 +26,11 @@ export function stripComments(source: string): string {
 export function importSpecifiers(source: string): string[] {
   const text = stripComments(source);
   const found: string[] = [];
-  const patterns = [/\b(?:import|export)\s[^;'"`]*?\sfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g];
+  const patterns = [
+    /\b(?:import|export)\s[^;'"`]*?\sfrom\s*['"]([^'"]+)['"]/g,
+    /\bimport\s*['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
   for (const re of patterns) for (const m of text.matchAll(re)) found.push(m[1]);
   return found;
 }

@@ -22,7 +22,11 @@ export interface KernelMessage {
 export function decodeKernelFrame(payload: string | Buffer): KernelMessage | null {
   try {
     if (typeof payload === 'string') {
-      const msg = JSON.parse(payload) as { channel?: string; header?: { msg_type?: string }; content?: Record<string, unknown> };
+      const msg = JSON.parse(payload) as {
+        channel?: string;
+        header?: { msg_type?: string };
+        content?: Record<string, unknown>;
+      };
       return { channel: msg.channel ?? '', msgType: msg.header?.msg_type ?? '', content: msg.content ?? {} };
     }
     const n = Number(payload.readBigUInt64LE(0));
@@ -30,7 +34,11 @@ export function decodeKernelFrame(payload: string | Buffer): KernelMessage | nul
     const offsets = Array.from({ length: n }, (_, i) => Number(payload.readBigUInt64LE(8 * (i + 1))));
     const part = (i: number) => payload.subarray(offsets[i], offsets[i + 1]).toString('utf8');
     const header = JSON.parse(part(1)) as { msg_type?: string };
-    return { channel: part(0), msgType: header.msg_type ?? '', content: JSON.parse(part(4)) as Record<string, unknown> };
+    return {
+      channel: part(0),
+      msgType: header.msg_type ?? '',
+      content: JSON.parse(part(4)) as Record<string, unknown>,
+    };
   } catch {
     return null;
   }
@@ -50,7 +58,10 @@ export function watchKernel(page: Page): KernelWatch {
       const msg = decodeKernelFrame(frame.payload);
       if (msg?.msgType === 'kernel_info_reply') state.kernelInfos += 1;
       if (msg?.msgType !== 'execute_reply') return;
-      state.replies.push({ status: String(msg.content.status), count: typeof msg.content.execution_count === 'number' ? msg.content.execution_count : null });
+      state.replies.push({
+        status: String(msg.content.status),
+        count: typeof msg.content.execution_count === 'number' ? msg.content.execution_count : null,
+      });
     });
   });
   return state;
@@ -70,7 +81,11 @@ export async function openNotebook(page: Page, url: string, watch: KernelWatch):
   if (watch.kernelInfos === 0) throw new Error(`no kernel answered within 90 s after opening ${url}`);
   // The status bar says "<kernel> | Idle" only once the session's kernel is connected and idle;
   // Run All before that clears the cells and sends nothing.
-  await page.locator('#jp-main-statusbar').getByText(/\| Idle\b/).first().waitFor({ timeout: 90000 });
+  await page
+    .locator('#jp-main-statusbar')
+    .getByText(/\| Idle\b/)
+    .first()
+    .waitFor({ timeout: 90000 });
   await panel.locator('.jp-Cell .jp-InputPrompt').first().click();
 }
 
@@ -98,10 +113,12 @@ export async function runAll(page: Page, file: string, watched: KernelWatch, tim
   const before = watched.replies.length;
   const start = Date.now();
   await menu(page, 'Run', /^Run All Cells$/);
-  while (watched.replies.length - before < codeIndices.length && Date.now() - start < timeoutMs) await page.waitForTimeout(250);
+  while (watched.replies.length - before < codeIndices.length && Date.now() - start < timeoutMs)
+    await page.waitForTimeout(250);
   const replies = watched.replies.slice(before);
   const failures: string[] = [];
-  if (replies.length < codeIndices.length) failures.push(`only ${replies.length} of ${codeIndices.length} code cells replied within ${timeoutMs / 1000} s`);
+  if (replies.length < codeIndices.length)
+    failures.push(`only ${replies.length} of ${codeIndices.length} code cells replied within ${timeoutMs / 1000} s`);
   for (const [k, reply] of replies.entries()) {
     if (reply.status === 'ok') continue;
     const index = codeIndices[k]!;
@@ -110,7 +127,9 @@ export async function runAll(page: Page, file: string, watched: KernelWatch, tim
       .nth(index)
       .locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
       .allTextContents();
-    failures.push(`cell ${index}: ${reply.status}${stderr.length ? ` — ${stderr.join(' ').trim().slice(0, 400)}` : ''}`);
+    failures.push(
+      `cell ${index}: ${reply.status}${stderr.length ? ` — ${stderr.join(' ').trim().slice(0, 400)}` : ''}`,
+    );
   }
   return { codeCells: codeIndices.length, replies, failures, seconds: (Date.now() - start) / 1000 };
 }
@@ -118,7 +137,9 @@ export async function runAll(page: Page, file: string, watched: KernelWatch, tim
 /** Save from the File menu; resolves once the notebook is no longer marked dirty. */
 export async function saveNotebook(page: Page): Promise<void> {
   await menu(page, 'File', /^Save( Notebook)?$/);
-  await page.waitForFunction("document.querySelector('.jp-mod-current.jp-mod-dirty') == null", null, { timeout: 30000 });
+  await page.waitForFunction("document.querySelector('.jp-mod-current.jp-mod-dirty') == null", null, {
+    timeout: 30000,
+  });
 }
 
 /** Plotly outputs on the page and how many of them plotly has drawn (an SVG inside). */
@@ -128,7 +149,11 @@ export async function figureCounts(page: Page): Promise<{ outputs: number; drawn
 }
 
 /** Wait until `expected` plotly outputs are on the page and all are drawn; returns the counts. */
-export async function waitForFigures(page: Page, expected: number, timeoutMs = 60000): Promise<{ outputs: number; drawn: number }> {
+export async function waitForFigures(
+  page: Page,
+  expected: number,
+  timeoutMs = 60000,
+): Promise<{ outputs: number; drawn: number }> {
   const deadline = Date.now() + timeoutMs;
   let counts = await figureCounts(page);
   while ((counts.outputs < expected || counts.drawn < counts.outputs) && Date.now() < deadline) {

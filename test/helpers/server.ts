@@ -4,7 +4,15 @@ import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 
 // Chromium flags for a sandbox without network or GPU (playwright adds --headless and a fresh profile itself).
-export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,7 +25,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitForServer(url: string, server: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
+export async function waitForServer(
+  url: string,
+  server: ChildProcess,
+  log: () => string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (server.exitCode != null) throw new Error(`the server exited with ${server.exitCode}:\n${log()}`);

@@ -12,7 +12,12 @@ import { fileIO, MODEL_JSON, WEIGHTS_BIN } from '../../lib/layers/file-io.js';
 import { SoftMoE } from '../../lib/layers/soft-moe.js';
 
 function smallModel(): tf.Sequential {
-  return tf.sequential({ layers: [tf.layers.dense({ inputShape: [5, 4], units: 6 }), new SoftMoE({ numExperts: 2, slotsPerExpert: 1, hidden: 3, seed: 1 })] });
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [5, 4], units: 6 }),
+      new SoftMoE({ numExperts: 2, slotsPerExpert: 1, hidden: 3, seed: 1 }),
+    ],
+  });
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -58,35 +63,46 @@ describe('layers/file-io: fileIO(path) for model.save and tf.loadLayersModel', f
       const a = model.getWeights();
       const b = loaded.getWeights();
       expect(b.length).to.equal(a.length);
-      for (let i = 0; i < a.length; i++) expect(Array.from(b[i]!.dataSync()), `${location}: weight ${i}`).to.deep.equal(Array.from(a[i]!.dataSync()));
+      for (let i = 0; i < a.length; i++)
+        expect(Array.from(b[i]!.dataSync()), `${location}: weight ${i}`).to.deep.equal(Array.from(a[i]!.dataSync()));
       loaded.dispose();
     }
     model.dispose();
   });
 
   it('fails clearly on a missing model, corrupt JSON, a weights file outside the folder, and truncated weights', async function () {
-    expect((await rejection(tf.loadLayersModel(fileIO(path.join(dir, 'none'))))).message).to.match(/cannot read the model file .*none\/model\.json/);
+    expect((await rejection(tf.loadLayersModel(fileIO(path.join(dir, 'none'))))).message).to.match(
+      /cannot read the model file .*none\/model\.json/,
+    );
 
     await fs.writeFile(path.join(dir, MODEL_JSON), '{"modelTopology": ');
     expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(/model\.json is not valid JSON/);
 
     await fs.writeFile(path.join(dir, MODEL_JSON), '{"weightsManifest": []}');
-    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(/has no modelTopology: it is not a tfjs model\.json/);
+    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(
+      /has no modelTopology: it is not a tfjs model\.json/,
+    );
 
     const model = smallModel();
     await model.save(fileIO(dir));
     const json = JSON.parse(await fs.readFile(path.join(dir, MODEL_JSON), 'utf8')) as tf.io.ModelJSON;
     json.weightsManifest[0]!.paths = ['../elsewhere.bin'];
     await fs.writeFile(path.join(dir, MODEL_JSON), JSON.stringify(json));
-    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(/weights file "\.\.\/elsewhere\.bin" lies outside the model folder/);
+    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(
+      /weights file "\.\.\/elsewhere\.bin" lies outside the model folder/,
+    );
 
     await model.save(fileIO(dir));
     const bin = await fs.readFile(path.join(dir, WEIGHTS_BIN));
     await fs.writeFile(path.join(dir, WEIGHTS_BIN), bin.subarray(0, bin.length - 4));
-    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(new RegExp(`the weights files hold ${bin.length - 4} bytes, the manifest describes ${bin.length}`));
+    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(
+      new RegExp(`the weights files hold ${bin.length - 4} bytes, the manifest describes ${bin.length}`),
+    );
 
     await fs.rm(path.join(dir, WEIGHTS_BIN));
-    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(/cannot read the weights file .*weights\.bin named in/);
+    expect((await rejection(tf.loadLayersModel(fileIO(dir)))).message).to.match(
+      /cannot read the weights file .*weights\.bin named in/,
+    );
     model.dispose();
 
     expect(() => fileIO('')).to.throw(/fileIO needs a folder or a \.json path, got ""/);

@@ -37,7 +37,11 @@ function softMoEClassifier(seed: number): tf.Sequential {
       tf.layers.dense({ inputShape: [49, 16], units: 32, kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
       new SoftMoE({ numExperts: 4, slotsPerExpert: 2, seed }),
       tf.layers.flatten(),
-      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+      tf.layers.dense({
+        units: 10,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+      }),
     ],
   });
 }
@@ -85,7 +89,9 @@ describe('tf.layers MoE layers in models', function () {
       const layer = loaded.layers[1]!;
       expect(layer).to.be.instanceOf(SoftMoE);
       expect(layer.getConfig()).to.deep.equal(model.layers[1]!.getConfig());
-      expect(loaded.layers[1]!.getWeights().map((w) => w.shape)).to.deep.equal(model.layers[1]!.getWeights().map((w) => w.shape));
+      expect(loaded.layers[1]!.getWeights().map((w) => w.shape)).to.deep.equal(
+        model.layers[1]!.getWeights().map((w) => w.shape),
+      );
       const before = model.predict(data.x) as tf.Tensor;
       const after = loaded.predict(data.x) as tf.Tensor;
       // Same weights bit for bit, same ops, same backend: equal to float32 round-off (in fact 0).
@@ -103,10 +109,24 @@ describe('tf.layers MoE layers in models', function () {
   it('a functional tf.model with all three MoE layers (residual branches) fits, saves and loads', async function () {
     const input = tf.input({ shape: [49, 16] });
     const tokens = tf.layers.dense({ units: 24 }).apply(input) as tf.SymbolicTensor;
-    const residual = (x: tf.SymbolicTensor, layer: tf.layers.Layer) => tf.layers.add().apply([x, layer.apply(x) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+    const residual = (x: tf.SymbolicTensor, layer: tf.layers.Layer) =>
+      tf.layers.add().apply([x, layer.apply(x) as tf.SymbolicTensor]) as tf.SymbolicTensor;
     let h = residual(tokens, new SoftMoE({ numExperts: 4, capacityFactor: 0.5, seed: 1 }));
-    h = residual(h, new TokensChoiceMoE({ numExperts: 4, k: 2, capacityFactor: 1.25, noiseStd: 1, auxLoss: 'importance+load', seed: 2 }));
-    h = residual(h, new ExpertsChoiceMoE({ numExperts: 4, capacityFactor: 1, hidden: 32, expertInit: 'independent', seed: 3 }));
+    h = residual(
+      h,
+      new TokensChoiceMoE({
+        numExperts: 4,
+        k: 2,
+        capacityFactor: 1.25,
+        noiseStd: 1,
+        auxLoss: 'importance+load',
+        seed: 2,
+      }),
+    );
+    h = residual(
+      h,
+      new ExpertsChoiceMoE({ numExperts: 4, capacityFactor: 1, hidden: 32, expertInit: 'independent', seed: 3 }),
+    );
     const pooled = tf.layers.globalAveragePooling1d().apply(h) as tf.SymbolicTensor;
     const output = tf.layers.dense({ units: 10, activation: 'softmax' }).apply(pooled) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: output });
@@ -114,7 +134,9 @@ describe('tf.layers MoE layers in models', function () {
     // capacityFactor 0.5 with 49 tokens and 4 experts: p = round(49·0.5/4) = round(6.125) = 6.
     expect((model.layers[2] as SoftMoE).slotsPerExpert).to.equal(6);
 
-    const moeLayers = model.layers.filter((l) => ['SoftMoE', 'TokensChoiceMoE', 'ExpertsChoiceMoE'].includes(l.getClassName()));
+    const moeLayers = model.layers.filter((l) =>
+      ['SoftMoE', 'TokensChoiceMoE', 'ExpertsChoiceMoE'].includes(l.getClassName()),
+    );
     const initial = moeLayers.flatMap((l) => l.getWeights().map((w) => w.dataSync().slice()));
     model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
     const x = data.x.slice([0, 0, 0], [128, 49, 16]);
@@ -126,7 +148,12 @@ describe('tf.layers MoE layers in models', function () {
     const names = moeLayers.flatMap((l) => l.weights.map((w) => w.originalName));
     expect(names).to.have.length(6 + 5 + 5);
     const trained = moeLayers.flatMap((l) => l.getWeights().map((w) => w.dataSync()));
-    trained.forEach((w, i) => expect(w.some((v, j) => v !== initial[i]![j]), `${names[i]} changed by fit`).to.equal(true));
+    trained.forEach((w, i) =>
+      expect(
+        w.some((v, j) => v !== initial[i]![j]),
+        `${names[i]} changed by fit`,
+      ).to.equal(true),
+    );
 
     const dir = await tempDir();
     try {

@@ -47,12 +47,16 @@ describe('layers/SoftMoE (tf.layers)', function () {
       const refVars = Object.entries(reference.variables);
       expect(refVars.map(([k]) => k)).to.deep.equal(WEIGHT_NAMES);
       for (const [i, [name, v]] of refVars.entries()) {
-        expect(Array.from(await layer.weights[i]!.read().data()), `${expertInit} ${name}`).to.deep.equal(Array.from(await v.data()));
+        expect(Array.from(await layer.weights[i]!.read().data()), `${expertInit} ${name}`).to.deep.equal(
+          Array.from(await v.data()),
+        );
       }
       // scale starts at 1 (vmoe scale_init = ones); shared experts are one draw tiled n times.
       expect(Array.from(await layer.weights[1]!.read().data())).to.deep.equal([1]);
       const w1 = (await layer.weights[2]!.read().array()) as number[][][];
-      expect(w1[0]![0]![0] === w1[N - 1]![0]![0], `${expertInit}: first and last expert equal?`).to.equal(expertInit === 'shared');
+      expect(w1[0]![0]![0] === w1[N - 1]![0]![0], `${expertInit}: first and last expert equal?`).to.equal(
+        expertInit === 'shared',
+      );
       layer.dispose();
       reference.dispose();
     }
@@ -61,7 +65,9 @@ describe('layers/SoftMoE (tf.layers)', function () {
   it('seed 0 is a seed: two layers (and two SoftMoELayers) with seed 0 start from the same Φ', async function () {
     // tfjs' randomNormal treats a numeric seed 0 as none; initSeed(seed, key) is never 0.
     const [a, b] = [builtLayer({ seed: 0 }), builtLayer({ seed: 0 })];
-    const [c, d] = [0, 0].map((seed) => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: P, hidden: H, seed }));
+    const [c, d] = [0, 0].map(
+      (seed) => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: P, hidden: H, seed }),
+    );
     expect(await values(a.weights[0]!.read())).to.deep.equal(await values(b.weights[0]!.read()));
     expect(await values(c!.variables.phi!)).to.deep.equal(await values(d!.variables.phi!));
     expect(await values(a.weights[0]!.read())).to.deep.equal(await values(c!.variables.phi!));
@@ -95,22 +101,62 @@ describe('layers/SoftMoE (tf.layers)', function () {
     expect(layer.computeOutputShape([[7, M, D]])).to.deep.equal([7, M, D]);
     const out = layer.apply(tf.input({ shape: [M, D] })) as tf.SymbolicTensor;
     expect(out.shape).to.deep.equal([null, M, D]);
-    expect(() => layer.computeOutputShape([null, D])).to.throw(/input must be \[batch, tokens, d\] \(rank 3\), got shape \[null,8\]/);
-    expect(() => layer.computeOutputShape([null, M, D + 1])).to.throw(/input width d must be 8 .* got shape \[null,10,9\]/);
+    expect(() => layer.computeOutputShape([null, D])).to.throw(
+      /input must be \[batch, tokens, d\] \(rank 3\), got shape \[null,8\]/,
+    );
+    expect(() => layer.computeOutputShape([null, M, D + 1])).to.throw(
+      /input width d must be 8 .* got shape \[null,10,9\]/,
+    );
     layer.dispose();
   });
 
   it('getConfig holds every constructor option and round-trips through fromConfig and JSON', function () {
-    const args = { numExperts: 3, capacityFactor: 1.5, hidden: 20, expertInit: 'independent' as const, seed: 4, normalize: false, dispatch: 'uniform' as const, combine: 'softmax' as const, experts: 'identity' as const, name: 'my_soft_moe' };
+    const args = {
+      numExperts: 3,
+      capacityFactor: 1.5,
+      hidden: 20,
+      expertInit: 'independent' as const,
+      seed: 4,
+      normalize: false,
+      dispatch: 'uniform' as const,
+      combine: 'softmax' as const,
+      experts: 'identity' as const,
+      name: 'my_soft_moe',
+    };
     const layer = new SoftMoE(args);
     const config = layer.getConfig();
-    expect(config).to.include({ numExperts: 3, capacityFactor: 1.5, slotsPerExpert: null, hidden: 20, expertInit: 'independent', seed: 4, normalize: false, dispatch: 'uniform', combine: 'softmax', experts: 'identity', name: 'my_soft_moe' });
-    const copy = tf.serialization.SerializationMap.getMap().classNameMap['SoftMoE']![1](SoftMoE, JSON.parse(JSON.stringify(config)));
+    expect(config).to.include({
+      numExperts: 3,
+      capacityFactor: 1.5,
+      slotsPerExpert: null,
+      hidden: 20,
+      expertInit: 'independent',
+      seed: 4,
+      normalize: false,
+      dispatch: 'uniform',
+      combine: 'softmax',
+      experts: 'identity',
+      name: 'my_soft_moe',
+    });
+    const copy = tf.serialization.SerializationMap.getMap().classNameMap['SoftMoE']![1](
+      SoftMoE,
+      JSON.parse(JSON.stringify(config)),
+    );
     expect(copy).to.be.instanceOf(SoftMoE);
     expect(copy.getConfig()).to.deep.equal(config);
     // Defaults are stored as null (the function's own defaults then apply), and come back as null.
     const plain = new SoftMoE({ numExperts: 2, slotsPerExpert: 1 });
-    expect(plain.getConfig()).to.include({ slotsPerExpert: 1, capacityFactor: null, hidden: null, expertInit: null, seed: null, normalize: null, dispatch: null, combine: null, experts: null });
+    expect(plain.getConfig()).to.include({
+      slotsPerExpert: 1,
+      capacityFactor: null,
+      hidden: null,
+      expertInit: null,
+      seed: null,
+      normalize: null,
+      dispatch: null,
+      combine: null,
+      experts: null,
+    });
   });
 
   it('is registered for serialization as "SoftMoE"', function () {
@@ -121,7 +167,12 @@ describe('layers/SoftMoE (tf.layers)', function () {
   forEachBackend(() => {
     it('outputs equal the functional softMoE with the same weights (default and ablation options)', async function () {
       const x = tf.randomNormal([B, M, D], 0, 1, 'float32', 1) as tf.Tensor3D;
-      for (const options of [{}, { normalize: false }, { dispatch: 'uniform' as const }, { combine: 'uniform' as const }]) {
+      for (const options of [
+        {},
+        { normalize: false },
+        { dispatch: 'uniform' as const },
+        { combine: 'uniform' as const },
+      ]) {
         const layer = builtLayer({ ...options, expertInit: 'independent' });
         const got = layer.apply(x) as tf.Tensor;
         const want = softMoE(x, paramsOf(layer), options).y;
@@ -178,39 +229,71 @@ describe('layers/SoftMoE (tf.layers)', function () {
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ numExperts: 0, slotsPerExpert: 1 }, /SoftMoE soft_moe_\d+: numExperts must be an integer ≥ 1, got 0/],
       [{ numExperts: 2.5, slotsPerExpert: 1 }, /numExperts must be an integer ≥ 1, got 2.5/],
-      [{ numExperts: 2 }, /give exactly one of slotsPerExpert and capacityFactor, got slotsPerExpert = undefined, capacityFactor = undefined/],
-      [{ numExperts: 2, slotsPerExpert: 1, capacityFactor: 1 }, /give exactly one of slotsPerExpert and capacityFactor, got slotsPerExpert = 1, capacityFactor = 1/],
+      [
+        { numExperts: 2 },
+        /give exactly one of slotsPerExpert and capacityFactor, got slotsPerExpert = undefined, capacityFactor = undefined/,
+      ],
+      [
+        { numExperts: 2, slotsPerExpert: 1, capacityFactor: 1 },
+        /give exactly one of slotsPerExpert and capacityFactor, got slotsPerExpert = 1, capacityFactor = 1/,
+      ],
       [{ numExperts: 2, slotsPerExpert: 0 }, /slotsPerExpert must be an integer ≥ 1, got 0/],
       [{ numExperts: 2, capacityFactor: -1 }, /capacityFactor must be a finite number > 0, got -1/],
       [{ numExperts: 2, slotsPerExpert: 1, hidden: 0 }, /hidden must be an integer ≥ 1, got 0/],
-      [{ numExperts: 2, slotsPerExpert: 1, expertInit: 'random' }, /expertInit must be one of "shared", "independent", got "random"/],
+      [
+        { numExperts: 2, slotsPerExpert: 1, expertInit: 'random' },
+        /expertInit must be one of "shared", "independent", got "random"/,
+      ],
       [{ numExperts: 2, slotsPerExpert: 1, seed: -1 }, /seed must be an integer ≥ 0, got -1/],
       [{ numExperts: 2, slotsPerExpert: 1, normalize: 'yes' }, /normalize must be true or false, got "yes"/],
-      [{ numExperts: 2, slotsPerExpert: 1, dispatch: 'hard' }, /dispatch must be one of "softmax", "uniform", got "hard"/],
+      [
+        { numExperts: 2, slotsPerExpert: 1, dispatch: 'hard' },
+        /dispatch must be one of "softmax", "uniform", got "hard"/,
+      ],
       [{ numExperts: 2, slotsPerExpert: 1, combine: 'max' }, /combine must be one of "softmax", "uniform", got "max"/],
-      [{ numExperts: 2, slotsPerExpert: 1, experts: 'linear' }, /experts must be one of "mlp", "identity", got "linear"/],
+      [
+        { numExperts: 2, slotsPerExpert: 1, experts: 'linear' },
+        /experts must be one of "mlp", "identity", got "linear"/,
+      ],
     ];
     for (const [args, message] of bad) {
-      expect(() => new SoftMoE(args as unknown as ConstructorParameters<typeof SoftMoE>[0]), JSON.stringify(args)).to.throw(message);
+      expect(
+        () => new SoftMoE(args as unknown as ConstructorParameters<typeof SoftMoE>[0]),
+        JSON.stringify(args),
+      ).to.throw(message);
     }
-    expect(() => new SoftMoE(undefined as unknown as ConstructorParameters<typeof SoftMoE>[0])).to.throw(/arguments must be an object \{numExperts, …\}, got undefined/);
+    expect(() => new SoftMoE(undefined as unknown as ConstructorParameters<typeof SoftMoE>[0])).to.throw(
+      /arguments must be an object \{numExperts, …\}, got undefined/,
+    );
   });
 
   it('rejects bad inputs with a message naming the layer and the shape', function () {
     // capacityFactor needs the token count when the layer is built.
-    expect(() => new SoftMoE({ numExperts: 2, capacityFactor: 1, name: 'cf' }).apply(tf.input({ shape: [null, D] }))).to.throw(
-      /SoftMoE cf: capacityFactor 1 needs the number of tokens in the input shape, got \[batch, null, 8\]/,
-    );
+    expect(() =>
+      new SoftMoE({ numExperts: 2, capacityFactor: 1, name: 'cf' }).apply(tf.input({ shape: [null, D] })),
+    ).to.throw(/SoftMoE cf: capacityFactor 1 needs the number of tokens in the input shape, got \[batch, null, 8\]/);
     // A capacity factor so small that no slot is left (vmoe raises too).
-    expect(() => new SoftMoE({ numExperts: 8, capacityFactor: 0.1, name: 'few' }).apply(tf.input({ shape: [M, D] }))).to.throw(/SoftMoE few: slots per expert = round\(10 tokens × capacity factor 0.1 \/ 8 experts\) = 0/);
-    expect(() => new SoftMoE({ numExperts: 2, slotsPerExpert: 1, name: 'r2' }).apply(tf.input({ shape: [D] }))).to.throw(/ndim=3, found ndim=2/);
+    expect(() =>
+      new SoftMoE({ numExperts: 8, capacityFactor: 0.1, name: 'few' }).apply(tf.input({ shape: [M, D] })),
+    ).to.throw(/SoftMoE few: slots per expert = round\(10 tokens × capacity factor 0.1 \/ 8 experts\) = 0/);
+    expect(() =>
+      new SoftMoE({ numExperts: 2, slotsPerExpert: 1, name: 'r2' }).apply(tf.input({ shape: [D] })),
+    ).to.throw(/ndim=3, found ndim=2/);
     const layer = builtLayer({ name: 'built' });
     tf.tidy(() => {
       expect(() => layer.apply(tf.zeros([B, M]))).to.throw(/expected ndim=3, found ndim=2/);
-      expect(() => layer.apply(tf.zeros([B, M, D + 1]))).to.throw(/incompatible with layer built: expected axis -1 of input shape to have value 8 but got shape 3,10,9/);
-      expect(() => layer.call(tf.zeros([B, M, D + 1]))).to.throw(/SoftMoE built: input width d must be 8 \(the width it was built for\), got shape \[3,10,9\]/);
-      expect(() => layer.call(tf.zeros([B, M, D], 'int32'))).to.throw(/SoftMoE built: input must have dtype float32, got int32/);
-      expect(() => layer.call([tf.zeros([B, M, D]), tf.zeros([B, M, D])])).to.throw(/SoftMoE built: expects one input tensor \[batch, tokens, d\], got a list of 2/);
+      expect(() => layer.apply(tf.zeros([B, M, D + 1]))).to.throw(
+        /incompatible with layer built: expected axis -1 of input shape to have value 8 but got shape 3,10,9/,
+      );
+      expect(() => layer.call(tf.zeros([B, M, D + 1]))).to.throw(
+        /SoftMoE built: input width d must be 8 \(the width it was built for\), got shape \[3,10,9\]/,
+      );
+      expect(() => layer.call(tf.zeros([B, M, D], 'int32'))).to.throw(
+        /SoftMoE built: input must have dtype float32, got int32/,
+      );
+      expect(() => layer.call([tf.zeros([B, M, D]), tf.zeros([B, M, D])])).to.throw(
+        /SoftMoE built: expects one input tensor \[batch, tokens, d\], got a list of 2/,
+      );
     });
     layer.dispose();
   });

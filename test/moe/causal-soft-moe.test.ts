@@ -28,7 +28,10 @@ interface Plain {
 }
 
 /** Masked Soft MoE on one sequence, in float64: y [m, d], dispatch [m, S], combine [m, S]. */
-function plainCausalSoftMoE(P: Plain, positions: number[]): { y: number[][]; dispatch: number[][]; combine: number[][] } {
+function plainCausalSoftMoE(
+  P: Plain,
+  positions: number[],
+): { y: number[][]; dispatch: number[][]; combine: number[][] } {
   const m = P.x.length;
   const d = P.x[0].length;
   const n = P.phi[0].length;
@@ -40,7 +43,9 @@ function plainCausalSoftMoE(P: Plain, positions: number[]): { y: number[][]; dis
   };
   const xn = P.x.map(norm);
   // Φ column of slot s = (e, j), normalised over d, times scale.
-  const phiCols = Array.from({ length: S }, (_, s) => norm(Array.from({ length: d }, (_, k) => P.phi[k][Math.floor(s / p)][s % p])).map((v) => v * P.scale));
+  const phiCols = Array.from({ length: S }, (_, s) =>
+    norm(Array.from({ length: d }, (_, k) => P.phi[k][Math.floor(s / p)][s % p])).map((v) => v * P.scale),
+  );
   const logits = xn.map((xi) => phiCols.map((col) => col.reduce((a, c, k) => a + c * xi[k], 0))); // [m, S]
   // Dispatch: per slot, softmax over tokens i ≤ τ(s).
   const dispatch = Array.from({ length: m }, () => new Array<number>(S).fill(0));
@@ -65,7 +70,9 @@ function plainCausalSoftMoE(P: Plain, positions: number[]): { y: number[][]; dis
     const hid = P.b1[e].map((b, j) => gelu(b + xin.reduce((a, v, k) => a + v * P.w1[e][k][j], 0)));
     return P.b2[e].map((b, k) => b + hid.reduce((a, v, j) => a + v * P.w2[e][j][k], 0));
   });
-  const y = combine.map((row) => Array.from({ length: d }, (_, k) => row.reduce((a, c, s) => a + c * slotOut[s][k], 0)));
+  const y = combine.map((row) =>
+    Array.from({ length: d }, (_, k) => row.reduce((a, c, s) => a + c * slotOut[s][k], 0)),
+  );
   return { y, dispatch, combine };
 }
 
@@ -167,7 +174,16 @@ describe('causalSoftMoE (Soft MoE with causal masks; paper §6 limitation)', fun
         const u2 = softMoE(x2, P).y;
         expect(maxDiffUpTo(unmaskedBase, u2, t), `unmasked, tokens ≤ ${t}`).to.be.greaterThan(1e-4);
         // And the causal output after t does change (the mask is not simply cutting everything).
-        const after = tf.tidy(() => tf.max(tf.abs(tf.sub(base.slice([0, t + 1, 0], [g, m - t - 1, d]), y2.slice([0, t + 1, 0], [g, m - t - 1, d])))).dataSync()[0]);
+        const after = tf.tidy(
+          () =>
+            tf
+              .max(
+                tf.abs(
+                  tf.sub(base.slice([0, t + 1, 0], [g, m - t - 1, d]), y2.slice([0, t + 1, 0], [g, m - t - 1, d])),
+                ),
+              )
+              .dataSync()[0],
+        );
         expect(after, `causal, tokens > ${t}`).to.be.greaterThan(1e-4);
         tf.dispose([x2, y2, u2]);
       }
@@ -184,7 +200,9 @@ describe('causalSoftMoE (Soft MoE with causal masks; paper §6 limitation)', fun
         ['unmasked', (xx: tf.Tensor3D) => softMoE(xx, P).y],
       ] as const) {
         for (let t = 0; t < m; t++) {
-          const gx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(layer(xx as tf.Tensor3D).slice([0, t, 0], [1, 1, d]), r)))(x);
+          const gx = tf.grad((xx: tf.Tensor) =>
+            tf.sum(tf.mul(layer(xx as tf.Tensor3D).slice([0, t, 0], [1, 1, d]), r)),
+          )(x);
           const perToken = tf.tidy(() => tf.sum(tf.abs(gx), -1).dataSync());
           gx.dispose();
           for (let j = 0; j < m; j++) {
@@ -216,7 +234,9 @@ describe('causalSoftMoE (Soft MoE with causal masks; paper §6 limitation)', fun
         }
         for (let t = 0; t < m; t++) {
           const row = C[b][t];
-          row.forEach((c, s) => (positions[s] > t ? expect(c, `combine token ${t} slot ${s}`).to.equal(0) : expect(c).to.be.greaterThan(0)));
+          row.forEach((c, s) =>
+            positions[s] > t ? expect(c, `combine token ${t} slot ${s}`).to.equal(0) : expect(c).to.be.greaterThan(0),
+          );
           expect(row.reduce((a, c) => a + c, 0)).to.be.closeTo(1, 1e-5);
         }
       }
@@ -254,9 +274,20 @@ describe('causalSoftMoE (Soft MoE with causal masks; paper §6 limitation)', fun
       const r = tf.randomNormal([1, mm, dd], 0, 1, 'float32', 7);
       const rv = (r.arraySync() as number[][][])[0];
       const taus = evenSlotPositions(mm, nn * pp);
-      const loss = (Q: Plain) => plainCausalSoftMoE(Q, taus).y.reduce((a, row, t) => a + row.reduce((b, v, k) => b + v * rv[t][k], 0), 0);
+      const loss = (Q: Plain) =>
+        plainCausalSoftMoE(Q, taus).y.reduce((a, row, t) => a + row.reduce((b, v, k) => b + v * rv[t][k], 0), 0);
       const [gx, gphi, gscale, gw1] = tf.grads((xx: tf.Tensor, phi: tf.Tensor, scale: tf.Tensor, w1: tf.Tensor) =>
-        tf.sum(tf.mul(causalSoftMoE(xx as tf.Tensor3D, { ...P, phi: phi as tf.Tensor3D, scale: scale as tf.Scalar, w1: w1 as tf.Tensor3D }).y, r)),
+        tf.sum(
+          tf.mul(
+            causalSoftMoE(xx as tf.Tensor3D, {
+              ...P,
+              phi: phi as tf.Tensor3D,
+              scale: scale as tf.Scalar,
+              w1: w1 as tf.Tensor3D,
+            }).y,
+            r,
+          ),
+        ),
       )([x, P.phi, P.scale, P.w1]);
       const eps = 1e-6;
       const base = plainOf(x, P, 0);
@@ -272,20 +303,25 @@ describe('causalSoftMoE (Soft MoE with causal masks; paper §6 limitation)', fun
       const gw1v = gw1.arraySync() as number[][][];
       const got: number[] = [];
       const want: number[] = [];
-      for (let i = 0; i < mm; i++) for (let k = 0; k < dd; k++) {
-        got.push(gxv[i][k]);
-        want.push(central((Q, e) => (Q.x[i][k] += e)));
-      }
-      for (let k = 0; k < dd; k++) for (let e = 0; e < nn; e++) for (let j = 0; j < pp; j++) {
-        got.push(gphiv[k][e][j]);
-        want.push(central((Q, delta) => (Q.phi[k][e][j] += delta)));
-      }
+      for (let i = 0; i < mm; i++)
+        for (let k = 0; k < dd; k++) {
+          got.push(gxv[i][k]);
+          want.push(central((Q, e) => (Q.x[i][k] += e)));
+        }
+      for (let k = 0; k < dd; k++)
+        for (let e = 0; e < nn; e++)
+          for (let j = 0; j < pp; j++) {
+            got.push(gphiv[k][e][j]);
+            want.push(central((Q, delta) => (Q.phi[k][e][j] += delta)));
+          }
       got.push(gscale.dataSync()[0]);
       want.push(central((Q, e) => (Q.scale += e)));
-      for (let e = 0; e < nn; e++) for (let k = 0; k < dd; k++) for (let j = 0; j < hh; j++) {
-        got.push(gw1v[e][k][j]);
-        want.push(central((Q, delta) => (Q.w1[e][k][j] += delta)));
-      }
+      for (let e = 0; e < nn; e++)
+        for (let k = 0; k < dd; k++)
+          for (let j = 0; j < hh; j++) {
+            got.push(gw1v[e][k][j]);
+            want.push(central((Q, delta) => (Q.w1[e][k][j] += delta)));
+          }
       // Some gradient entries are genuinely non-zero (the check is not vacuous).
       expect(Math.max(...want.map(Math.abs))).to.be.greaterThan(0.1);
       expectClose(got, want, 'gradients vs central differences');
@@ -298,7 +334,9 @@ describe('causalSoftMoE (Soft MoE with causal masks; paper §6 limitation)', fun
       const x = tf.randomNormal([g, m, d], 0, 1, 'float32', 8) as tf.Tensor3D;
       const step = () => {
         causalSoftMoE(x, P).y.dispose();
-        const grads = tf.grads((phi: tf.Tensor, w1: tf.Tensor) => tf.sum(causalSoftMoE(x, { ...P, phi: phi as tf.Tensor3D, w1: w1 as tf.Tensor3D }).y))([P.phi, P.w1]);
+        const grads = tf.grads((phi: tf.Tensor, w1: tf.Tensor) =>
+          tf.sum(causalSoftMoE(x, { ...P, phi: phi as tf.Tensor3D, w1: w1 as tf.Tensor3D }).y),
+        )([P.phi, P.w1]);
         tf.dispose(grads);
       };
       step(); // warm-up

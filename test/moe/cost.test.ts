@@ -69,12 +69,23 @@ describe('moeLayerFlops (Shazeer et al. 2017 §1; paper §2.1, §3)', function (
   it('capacities equal those the routers compute', function () {
     const m = 12;
     const x = tf.randomNormal([1, m, 4], 0, 1, 'float32', 1) as tf.Tensor3D;
-    for (const [n, k, cf] of [[5, 1, 1], [3, 2, 1.25], [4, 1, 0.5], [7, 3, 2]] as const) {
+    for (const [n, k, cf] of [
+      [5, 1, 1],
+      [3, 2, 1.25],
+      [4, 1, 0.5],
+      [7, 3, 2],
+    ] as const) {
       const params = randomRouterParams(4, n, 3, 9);
       const tc = tokensChoice(x, params, { k, capacityFactor: cf, auxLoss: 'none' });
       const ec = expertsChoice(x, params, { capacityFactor: cf });
-      expect(moeLayerFlops('tokens-choice', { tokens: m, dim: 4, hidden: 3, experts: n, k, capacityFactor: cf }).bufferSize, `TC n=${n} k=${k} cf=${cf}`).to.equal(tc.capacity);
-      expect(moeLayerFlops('experts-choice', { tokens: m, dim: 4, hidden: 3, experts: n, capacityFactor: cf }).bufferSize, `EC n=${n} cf=${cf}`).to.equal(ec.capacity);
+      expect(
+        moeLayerFlops('tokens-choice', { tokens: m, dim: 4, hidden: 3, experts: n, k, capacityFactor: cf }).bufferSize,
+        `TC n=${n} k=${k} cf=${cf}`,
+      ).to.equal(tc.capacity);
+      expect(
+        moeLayerFlops('experts-choice', { tokens: m, dim: 4, hidden: 3, experts: n, capacityFactor: cf }).bufferSize,
+        `EC n=${n} cf=${cf}`,
+      ).to.equal(ec.capacity);
       tf.dispose([tc, ec] as unknown as tf.TensorContainer);
       disposeParams(params);
     }
@@ -83,9 +94,15 @@ describe('moeLayerFlops (Shazeer et al. 2017 §1; paper §2.1, §3)', function (
 
   it('rejects bad sizes with a clear message', function () {
     expect(() => moeLayerFlops('soft', { tokens: 10, dim: 4, hidden: 6 })).to.throw(/needs sizes.experts/);
-    expect(() => moeLayerFlops('tokens-choice', { ...sizes, k: 6 })).to.throw(/k must be ≤ the number of experts n = 5, got k = 6/);
-    expect(() => moeLayerFlops('dense-mlp', { ...sizes, tokens: 2.5 })).to.throw(/tokens m must be an integer ≥ 1, got 2.5/);
+    expect(() => moeLayerFlops('tokens-choice', { ...sizes, k: 6 })).to.throw(
+      /k must be ≤ the number of experts n = 5, got k = 6/,
+    );
+    expect(() => moeLayerFlops('dense-mlp', { ...sizes, tokens: 2.5 })).to.throw(
+      /tokens m must be an integer ≥ 1, got 2.5/,
+    );
     expect(() => moeLayerFlops('sparse' as never, sizes)).to.throw(/kind must be one of/);
-    expect(() => moeLayerFlops('soft', { ...sizes, capacityFactor: 0 })).to.throw(/capacityFactor must be a finite number > 0, got 0/);
+    expect(() => moeLayerFlops('soft', { ...sizes, capacityFactor: 0 })).to.throw(
+      /capacityFactor must be a finite number > 0, got 0/,
+    );
   });
 });

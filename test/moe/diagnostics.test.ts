@@ -5,7 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { diagnosticsValues, pairwiseCosine, softMoEDiagnostics, type DiagnosticsInput } from '../../lib/moe/diagnostics.js';
+import {
+  diagnosticsValues,
+  pairwiseCosine,
+  softMoEDiagnostics,
+  type DiagnosticsInput,
+} from '../../lib/moe/diagnostics.js';
 import { diagnosticsCharts } from '../../lib/plot/diagnostics.js';
 import { initExpertParams } from '../../lib/moe/experts.js';
 import { SeededRandom } from '../../lib/core/random.js';
@@ -89,11 +94,15 @@ function tensors(dispatch: W, combine: W, n: number, p: number) {
 describe('moe/diagnostics', function () {
   it('pairwiseCosine equals a float64 loop (random vectors, several batches)', async function () {
     const rng = new SeededRandom(3);
-    const data = Array.from({ length: 2 }, () => Array.from({ length: 5 }, () => Array.from({ length: 7 }, () => rng.normal())));
+    const data = Array.from({ length: 2 }, () =>
+      Array.from({ length: 5 }, () => Array.from({ length: 7 }, () => rng.normal())),
+    );
     const sim = tf.tidy(() => pairwiseCosine(tf.tensor3d(data)));
     const got = (await sim.array()) as number[][][];
     sim.dispose();
-    for (let b = 0; b < 2; b++) for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) expect(got[b][i][j]).to.be.closeTo(cos(data[b][i], data[b][j]), 1e-5);
+    for (let b = 0; b < 2; b++)
+      for (let i = 0; i < 5; i++)
+        for (let j = 0; j < 5; j++) expect(got[b][i][j]).to.be.closeTo(cos(data[b][i], data[b][j]), 1e-5);
   });
 
   it('uniform dispatch and combine: similarity 1, max dispatch × m = 1, m effective tokens, n·p effective slots', async function () {
@@ -124,14 +133,25 @@ describe('moe/diagnostics', function () {
     const [m, n, p] = [4, 2, 2];
     const eye = Array.from({ length: m }, (_, i) => Array.from({ length: m }, (__, j) => (i === j ? 1 : 0)));
     // Φ's slot vectors: e1, −e1, e2, e1 + e2 → pairwise cosines −1, 0, 1/√2, 0, −1/√2, 1/√2.
-    const slots = [[1, 0], [-1, 0], [0, 1], [1, 1]];
+    const slots = [
+      [1, 0],
+      [-1, 0],
+      [0, 1],
+      [1, 1],
+    ];
     const phiData = [0, 1].map((dIdx) => slots.map((v) => v[dIdx])); // [d, n·p]
     // Experts: 2 experts whose flattened parameters are orthogonal (w1 of one, w2 of the other).
     const [dim, h] = [2, 3];
     const experts = {
-      w1: tf.tensor3d([Array.from({ length: dim }, () => new Array<number>(h).fill(1)), Array.from({ length: dim }, () => new Array<number>(h).fill(0))]),
+      w1: tf.tensor3d([
+        Array.from({ length: dim }, () => new Array<number>(h).fill(1)),
+        Array.from({ length: dim }, () => new Array<number>(h).fill(0)),
+      ]),
       b1: tf.zeros([n, h]) as tf.Tensor2D,
-      w2: tf.tensor3d([Array.from({ length: h }, () => new Array<number>(dim).fill(0)), Array.from({ length: h }, () => new Array<number>(dim).fill(1))]),
+      w2: tf.tensor3d([
+        Array.from({ length: h }, () => new Array<number>(dim).fill(0)),
+        Array.from({ length: h }, () => new Array<number>(dim).fill(1)),
+      ]),
       b2: tf.zeros([n, dim]) as tf.Tensor2D,
     };
     const input: DiagnosticsInput = {
@@ -160,18 +180,29 @@ describe('moe/diagnostics', function () {
     const [g, m, n, p, dim] = [3, 7, 4, 2, 5];
     const s = n * p;
     const rng = new SeededRandom(11);
-    const logits: W = Array.from({ length: g }, () => Array.from({ length: m }, () => Array.from({ length: s }, () => 2 * rng.normal())));
+    const logits: W = Array.from({ length: g }, () =>
+      Array.from({ length: m }, () => Array.from({ length: s }, () => 2 * rng.normal())),
+    );
     const { dispatch, combine } = softmaxTensors(logits);
     const phiRows = Array.from({ length: dim }, () => Array.from({ length: s }, () => rng.normal()));
     const shared = initExpertParams(n, dim, 6, { mode: 'shared', seed: 4 });
     const t = tensors(dispatch, combine, n, p);
-    const input: DiagnosticsInput = { ...t, phi: tf.tensor3d(phiRows.flat(), [dim, n, p]), scale: tf.scalar(-0.75), experts: shared };
+    const input: DiagnosticsInput = {
+      ...t,
+      phi: tf.tensor3d(phiRows.flat(), [dim, n, p]),
+      scale: tf.scalar(-0.75),
+      experts: shared,
+    };
     const before = tf.memory().numTensors;
     const d = await softMoEDiagnostics(input);
     expect(tf.memory().numTensors, 'no tensor left behind').to.equal(before);
 
     const columns = dispatch.map((w) => Array.from({ length: s }, (_, j) => column(w, j)));
-    const close = (got: { mean: number; min: number; max: number }, want: { mean: number; min: number; max: number }, what: string) => {
+    const close = (
+      got: { mean: number; min: number; max: number },
+      want: { mean: number; min: number; max: number },
+      what: string,
+    ) => {
       for (const k of ['mean', 'min', 'max'] as const) expect(got[k], `${what} ${k}`).to.be.closeTo(want[k], 2e-5);
     };
     close(d.dispatchSimilarity, pairStats(columns), 'dispatch');
@@ -204,9 +235,20 @@ describe('moe/diagnostics', function () {
       }
       expect(String(error)).to.match(message);
     };
-    await bad({ dispatch, combine: tf.fill([1, 3, 1, 2], 0.5) as tf.Tensor4D, phi, scale }, /combine must have the dispatch shape \[1, 3, 2, 1\]/);
+    await bad(
+      { dispatch, combine: tf.fill([1, 3, 1, 2], 0.5) as tf.Tensor4D, phi, scale },
+      /combine must have the dispatch shape \[1, 3, 2, 1\]/,
+    );
     await bad({ dispatch, combine, phi: tf.ones([4, 3, 1]) as tf.Tensor3D, scale }, /phi must be \[d, 2, 1\]/);
-    await bad({ dispatch: tf.fill([1, 3, 1, 1], 1 / 3) as tf.Tensor4D, combine: tf.fill([1, 3, 1, 1], 1) as tf.Tensor4D, phi: tf.ones([4, 1, 1]) as tf.Tensor3D, scale }, /at least 2 tokens and 2 slots/);
+    await bad(
+      {
+        dispatch: tf.fill([1, 3, 1, 1], 1 / 3) as tf.Tensor4D,
+        combine: tf.fill([1, 3, 1, 1], 1) as tf.Tensor4D,
+        phi: tf.ones([4, 1, 1]) as tf.Tensor3D,
+        scale,
+      },
+      /at least 2 tokens and 2 slots/,
+    );
     await bad({ dispatch, combine, phi, scale: tf.ones([1]) as unknown as tf.Scalar }, /scale/);
     tf.disposeVariables();
     tf.dispose([dispatch, combine, phi, scale]);
@@ -216,18 +258,37 @@ describe('moe/diagnostics', function () {
 describe('moe/diagnostics: diagnosticsValues and plot.diagnosticsCharts', function () {
   it('flattens the statistics by name and draws one figure per quantity, one line per run', async function () {
     const d = {
-      tokens: 4, slots: 2, groups: 1, scale: 3,
+      tokens: 4,
+      slots: 2,
+      groups: 1,
+      scale: 3,
       dispatchSimilarity: { mean: 0.5, min: 0.1, max: 0.9 },
       combineSimilarity: { mean: 0.4, min: 0.2, max: 0.6 },
       phiSimilarity: { mean: 0, min: -1, max: 1 },
       expertSimilarity: null,
-      maxDispatchRelMedian: 2, maxDispatchRelMean: 2.5, effectiveTokensPerSlot: 3, effectiveSlotsPerToken: 1.5,
+      maxDispatchRelMedian: 2,
+      maxDispatchRelMean: 2.5,
+      effectiveTokensPerSlot: 3,
+      effectiveSlotsPerToken: 1.5,
     };
     const values = diagnosticsValues(d);
-    expect(values).to.include({ scale: 3, dispatchSimilarityMean: 0.5, dispatchSimilarityMin: 0.1, combineSimilarityMax: 0.6, phiSimilarityMin: -1, maxDispatchRelMedian: 2 });
+    expect(values).to.include({
+      scale: 3,
+      dispatchSimilarityMean: 0.5,
+      dispatchSimilarityMin: 0.1,
+      combineSimilarityMax: 0.6,
+      phiSimilarityMin: -1,
+      maxDispatchRelMedian: 2,
+    });
     expect(values).not.to.have.property('expertSimilarityMean');
     const runs = [
-      { name: 'a', points: [{ step: 0, values }, { step: 10, values: { ...values, scale: 4 } }] },
+      {
+        name: 'a',
+        points: [
+          { step: 0, values },
+          { step: 10, values: { ...values, scale: 4 } },
+        ],
+      },
       { name: 'b', points: [{ step: 0, values: { ...values, expertSimilarityMean: 1 } }] },
     ];
     const figures = diagnosticsCharts(runs, ['scale', 'expertSimilarityMean']);
@@ -235,7 +296,10 @@ describe('moe/diagnostics: diagnosticsValues and plot.diagnosticsCharts', functi
     expect(figures[0].data.map((t) => t.name)).to.deep.equal(['a', 'b']);
     expect(figures[0].data[0].y).to.deep.equal([3, 4]);
     expect(figures[0].data[0].x).to.deep.equal([0, 10]);
-    expect(figures[1].data.map((t) => t.name), 'a run without the quantity is left out').to.deep.equal(['b']);
+    expect(
+      figures[1].data.map((t) => t.name),
+      'a run without the quantity is left out',
+    ).to.deep.equal(['b']);
     expect(() => diagnosticsCharts(runs, ['nope'])).to.throw(/no run has values of "nope"/);
     expect(() => diagnosticsCharts([])).to.throw(/at least one run/);
   });

@@ -38,10 +38,23 @@ describe('dispatch.ts', function () {
   forEachBackend(() => {
     it('withoutGradient: ops without a gradient (TopK, OneHot) inside tf.grads, zero gradient out', function () {
       tf.tidy(() => {
-        const v = tf.tensor2d([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]]);
+        const v = tf.tensor2d([
+          [0.1, 0.7, 0.2],
+          [0.5, 0.3, 0.2],
+        ]);
         // f(v) = Σ v · onehot(argmax v): gradient = the one-hot mask only (the mask itself has none).
-        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(t, withoutGradient((u) => tf.oneHot(tf.topk(u, 1).indices.reshape([2]), 3).cast('float32'), t))))(v);
-        expect(g.arraySync()).to.deep.equal([[0, 1, 0], [1, 0, 0]]);
+        const g = tf.grad((t: tf.Tensor) =>
+          tf.sum(
+            tf.mul(
+              t,
+              withoutGradient((u) => tf.oneHot(tf.topk(u, 1).indices.reshape([2]), 3).cast('float32'), t),
+            ),
+          ),
+        )(v);
+        expect(g.arraySync()).to.deep.equal([
+          [0, 1, 0],
+          [1, 0, 0],
+        ]);
       });
     });
 
@@ -71,8 +84,15 @@ describe('dispatch.ts', function () {
       const experts = naiveExperts(params);
       const want: number[] = [];
       for (let b = 0; b < g; b++) {
-        const slotOut = dt[b].map((row, s) => expert(Math.floor(s / c), xs[b][0].map((_, k) => row.reduce((acc, w, j) => acc + w * xs[b][j][k], 0)), experts));
-        for (let i = 0; i < m; i++) for (let k = 0; k < d; k++) want.push(cw[b][i].reduce((acc, w, s) => acc + w * slotOut[s][k], 0));
+        const slotOut = dt[b].map((row, s) =>
+          expert(
+            Math.floor(s / c),
+            xs[b][0].map((_, k) => row.reduce((acc, w, j) => acc + w * xs[b][j][k], 0)),
+            experts,
+          ),
+        );
+        for (let i = 0; i < m; i++)
+          for (let k = 0; k < d; k++) want.push(cw[b][i].reduce((acc, w, s) => acc + w * slotOut[s][k], 0));
       }
       expectClose(y, want, 'y');
       tf.dispose([x, dispatchT, combine, y]);
@@ -102,7 +122,9 @@ describe('dispatch.ts', function () {
           expect(tf.min(out.combine!).dataSync()[0]).to.be.greaterThan(0);
           // Contrast: a Tokens Choice router with small capacity on the same sizes does drop tokens.
           const sparse = randomRouterParams(d, n, h, 35, 4);
-          expect(tokensChoice(x, sparse, { k: 1, capacityFactor: 0.5 }).dropFraction.dataSync()[0]).to.be.greaterThan(0);
+          expect(tokensChoice(x, sparse, { k: 1, capacityFactor: 0.5 }).dropFraction.dataSync()[0]).to.be.greaterThan(
+            0,
+          );
           disposeParams(sparse);
         });
       });
@@ -111,10 +133,19 @@ describe('dispatch.ts', function () {
         tf.tidy(() => {
           const params = randomSoftMoEParams(d, n, p, h, 36);
           const x = tf.randomNormal([g, m, d], 0, 1, 'float32', 37) as tf.Tensor3D;
-          const changed = tf.concat([x.slice([0, 0, 0], [2, m, d]), tf.randomNormal([1, m, d], 0, 3, 'float32', 38)], 0) as tf.Tensor3D;
+          const changed = tf.concat(
+            [x.slice([0, 0, 0], [2, m, d]), tf.randomNormal([1, m, d], 0, 3, 'float32', 38)],
+            0,
+          ) as tf.Tensor3D;
           const y0 = softMoE(x, params).y;
           const y1 = softMoE(changed, params).y;
-          expectClose(y1.slice([0, 0, 0], [2, m, d]), y0.slice([0, 0, 0], [2, m, d]).dataSync(), 'unchanged examples', 1e-6, 0);
+          expectClose(
+            y1.slice([0, 0, 0], [2, m, d]),
+            y0.slice([0, 0, 0], [2, m, d]).dataSync(),
+            'unchanged examples',
+            1e-6,
+            0,
+          );
           expect(tf.max(tf.abs(tf.sub(y1, y0).slice([2, 0, 0], [1, m, d]))).dataSync()[0]).to.be.greaterThan(1e-3);
         });
       });
@@ -128,18 +159,38 @@ describe('dispatch.ts', function () {
         const p = randomRouterParams(2, 2, 4, 41);
         p.wg.dispose();
         const params: RouterParams = { ...p, wg: tf.eye(2) as tf.Tensor2D };
-        const seqA = tf.tensor3d([[[1, 0], [2, 0], [1.5, 0]]]);
-        const seqB = tf.tensor3d([[[0, 1], [0, 2], [0, 1.5]]]);
-        const seqB2 = tf.tensor3d([[[1, 0], [2, 0], [1.5, 0]]]);
+        const seqA = tf.tensor3d([
+          [
+            [1, 0],
+            [2, 0],
+            [1.5, 0],
+          ],
+        ]);
+        const seqB = tf.tensor3d([
+          [
+            [0, 1],
+            [0, 2],
+            [0, 1.5],
+          ],
+        ]);
+        const seqB2 = tf.tensor3d([
+          [
+            [1, 0],
+            [2, 0],
+            [1.5, 0],
+          ],
+        ]);
         const opts = { k: 1, capacity: 3 };
-        const yA = (b: tf.Tensor3D) => tokensChoice(tf.concat([b, seqA], 1) as tf.Tensor3D, params, opts).y.slice([0, 3, 0], [1, 3, 2]);
+        const yA = (b: tf.Tensor3D) =>
+          tokensChoice(tf.concat([b, seqA], 1) as tf.Tensor3D, params, opts).y.slice([0, 3, 0], [1, 3, 2]);
         // One group of 2 sequences: A's output changes when only B changes (A's tokens are dropped).
         const before = yA(seqB);
         const after = yA(seqB2);
         expect(tf.max(tf.abs(tf.sub(before, after))).dataSync()[0]).to.be.greaterThan(1e-3);
         expect(tf.max(tf.abs(after)).dataSync()[0], 'A fully dropped: output 0').to.equal(0);
         // Routed per sequence (one group each, as in this library's default), A does not see B.
-        const perSequence = (b: tf.Tensor3D) => tokensChoice(tf.concat([b, seqA], 0) as tf.Tensor3D, params, opts).y.slice([1, 0, 0], [1, 3, 2]);
+        const perSequence = (b: tf.Tensor3D) =>
+          tokensChoice(tf.concat([b, seqA], 0) as tf.Tensor3D, params, opts).y.slice([1, 0, 0], [1, 3, 2]);
         expectClose(perSequence(seqB2), perSequence(seqB).dataSync(), 'per-sequence groups', 0, 0);
         disposeParams(params);
       });

@@ -8,7 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import type { RouterParams } from '../../lib/moe/gating.js';
 import { readMetrics } from '../../lib/moe/metrics.js';
-import { expertsChoice, expertsChoiceCapacity, type ExpertsChoiceOptions } from '../../lib/moe/routers/experts-choice.js';
+import {
+  expertsChoice,
+  expertsChoiceCapacity,
+  type ExpertsChoiceOptions,
+} from '../../lib/moe/routers/experts-choice.js';
 import { expectClose, forEachBackend } from '../helpers/golden.js';
 import { naiveExpertsChoice, type Mat } from './naive.js';
 import { disposeParams, naiveExperts, randomRouterParams } from './random.js';
@@ -44,10 +48,15 @@ describe('expertsChoice (Zhou et al. 2022; vmoe top-items-per-expert)', function
           const experts = naiveExperts(params);
           const want = (x.arraySync() as Mat[]).map((xg, b) => naiveExpertsChoice(xg, gates[b], capacity, experts));
           expect(out.selectedIndexSorted.arraySync(), 'selectedIndexSorted').to.deep.equal(want.map((w) => w.selected));
-          expectClose(out.y, want.flatMap((w) => w.y.flat()), 'y');
+          expectClose(
+            out.y,
+            want.flatMap((w) => w.y.flat()),
+            'y',
+          );
           // Invariants: every expert exactly full with distinct tokens; experts per token add up to n·C.
           expect(Array.from(out.expertLoad.dataSync())).to.deep.equal(new Array(g * n).fill(capacity));
-          for (const group of out.selectedIndexSorted.arraySync() as number[][][]) for (const tokens of group) expect(new Set(tokens).size).to.equal(capacity);
+          for (const group of out.selectedIndexSorted.arraySync() as number[][][])
+            for (const tokens of group) expect(new Set(tokens).size).to.equal(capacity);
           const perToken = out.numExpertsPerToken.arraySync() as number[][];
           perToken.forEach((row) => expect(row.reduce((s, v) => s + v, 0)).to.equal(n * capacity));
           const kept = Array.from(out.tokenKept.dataSync());
@@ -68,12 +77,31 @@ describe('expertsChoice (Zhou et al. 2022; vmoe top-items-per-expert)', function
       const p = randomRouterParams(2, 2, 4, 9);
       p.wg.dispose();
       const params: RouterParams = { ...p, wg: tf.eye(2) as tf.Tensor2D };
-      const x = tf.tensor3d([[[2, 0], [1, 0], [0, 1], [0, 2]]]);
+      const x = tf.tensor3d([
+        [
+          [2, 0],
+          [1, 0],
+          [0, 1],
+          [0, 2],
+        ],
+      ]);
       const out = expertsChoice(x, params, { capacityFactor: 1, metrics: true });
-      expect(out.selectedIndexSorted.arraySync()).to.deep.equal([[[0, 1], [2, 3]]]);
+      expect(out.selectedIndexSorted.arraySync()).to.deep.equal([
+        [
+          [0, 1],
+          [2, 3],
+        ],
+      ]);
       const metrics = await readMetrics(out.metrics!);
       expect(Object.keys(metrics).sort()).to.deep.equal(
-        ['maxSelectedGate', 'minSelectedGate', 'numExpertsPerItemMax', 'numExpertsPerItemMin', 'ratioProcessedItemsByAtLeast1Experts', 'ratioProcessedItemsByAtLeast2Experts'].sort(),
+        [
+          'maxSelectedGate',
+          'minSelectedGate',
+          'numExpertsPerItemMax',
+          'numExpertsPerItemMin',
+          'ratioProcessedItemsByAtLeast1Experts',
+          'ratioProcessedItemsByAtLeast2Experts',
+        ].sort(),
       );
       expect(metrics.numExpertsPerItemMin).to.equal(1);
       expect(metrics.numExpertsPerItemMax).to.equal(1);

@@ -107,7 +107,13 @@ function cloneVars(vars: Record<string, tf.Variable>, names: string[]): tf.Tenso
 
 function routerParams(a: tf.Tensor[]): RouterParams {
   const [, wg, w1, b1, w2, b2] = a;
-  return { wg: wg as tf.Tensor2D, w1: w1 as tf.Tensor3D, b1: b1 as tf.Tensor2D, w2: w2 as tf.Tensor3D, b2: b2 as tf.Tensor2D };
+  return {
+    wg: wg as tf.Tensor2D,
+    w1: w1 as tf.Tensor3D,
+    b1: b1 as tf.Tensor2D,
+    w2: w2 as tf.Tensor3D,
+    b2: b2 as tf.Tensor2D,
+  };
 }
 
 describe('gradients by central finite differences', function () {
@@ -126,33 +132,60 @@ describe('gradients by central finite differences', function () {
     const run = (c: Case, seed: number, maxSkippedFraction = 0) => {
       const { worst, checked, skipped } = check(c, seed);
       c.args.forEach((t) => t.dispose());
-      expect(skipped, `skipped ${skipped} of ${checked + skipped} coordinates`).to.be.at.most(maxSkippedFraction * (checked + skipped));
+      expect(skipped, `skipped ${skipped} of ${checked + skipped} coordinates`).to.be.at.most(
+        maxSkippedFraction * (checked + skipped),
+      );
       expect(checked).to.be.greaterThan(0);
       // Printed so that the margin is visible in the test log.
-      console.log(`        worst |fd − grad| / tolerance = ${worst.toFixed(3)} over ${checked} coordinates, ${skipped} skipped`);
+      console.log(
+        `        worst |fd − grad| / tolerance = ${worst.toFixed(3)} over ${checked} coordinates, ${skipped} skipped`,
+      );
     };
 
     it('Soft MoE: x, phi, scale, w1, b1, w2, b2', function () {
-      const layer = new SoftMoELayer({ dim: d, numExperts: n, slotsPerExpert: 2, hidden: h, expertInit: 'independent', seed: 3 });
+      const layer = new SoftMoELayer({
+        dim: d,
+        numExperts: n,
+        slotsPerExpert: 2,
+        hidden: h,
+        expertInit: 'independent',
+        seed: 3,
+      });
       const names = ['x', 'phi', 'scale', 'w1', 'b1', 'w2', 'b2'];
       const args = [tf.clone(x), ...cloneVars(layer.variables, names.slice(1))];
       layer.dispose();
       const loss = (a: tf.Tensor[]) => {
         const [xx, phi, scale, w1, b1, w2, b2] = a;
-        const p: SoftMoEParams = { phi: phi as tf.Tensor3D, scale: scale as tf.Scalar, w1: w1 as tf.Tensor3D, b1: b1 as tf.Tensor2D, w2: w2 as tf.Tensor3D, b2: b2 as tf.Tensor2D };
+        const p: SoftMoEParams = {
+          phi: phi as tf.Tensor3D,
+          scale: scale as tf.Scalar,
+          w1: w1 as tf.Tensor3D,
+          b1: b1 as tf.Tensor2D,
+          w2: w2 as tf.Tensor3D,
+          b2: b2 as tf.Tensor2D,
+        };
         return tf.sum(tf.mul(softMoE(xx as tf.Tensor3D, p).y, r)) as tf.Scalar;
       };
       run({ names, args, loss }, 11);
     });
 
     it('Tokens Choice (K = 2, BPR, drops): x, wg, w1, b1, w2, b2', function () {
-      const layer = new TokensChoiceLayer({ dim: d, numExperts: n, hidden: h, expertInit: 'independent', seed: 4, options: { k: 2, capacityFactor: 0.75, batchPriority: true } });
+      const layer = new TokensChoiceLayer({
+        dim: d,
+        numExperts: n,
+        hidden: h,
+        expertInit: 'independent',
+        seed: 4,
+        options: { k: 2, capacityFactor: 0.75, batchPriority: true },
+      });
       const names = ['x', 'wg', 'w1', 'b1', 'w2', 'b2'];
       const args = [tf.clone(x), ...cloneVars(layer.variables, names.slice(1))];
       layer.dispose();
       const opts = { k: 2, capacityFactor: 0.75, batchPriority: true, returnWeights: true };
       // C = ceil(6·2·0.75/3) = 3 < 4 choices per expert on average: some choices are dropped.
-      expect(tf.tidy(() => tokensChoice(args[0] as tf.Tensor3D, routerParams(args), opts).choiceDropFraction.dataSync()[0])).to.be.greaterThan(0);
+      expect(
+        tf.tidy(() => tokensChoice(args[0] as tf.Tensor3D, routerParams(args), opts).choiceDropFraction.dataSync()[0]),
+      ).to.be.greaterThan(0);
       run(
         {
           names,
@@ -166,7 +199,14 @@ describe('gradients by central finite differences', function () {
     });
 
     it('Experts Choice: x, wg, w1, b1, w2, b2', function () {
-      const layer = new ExpertsChoiceLayer({ dim: d, numExperts: n, hidden: h, expertInit: 'independent', seed: 5, options: { capacityFactor: 1 } });
+      const layer = new ExpertsChoiceLayer({
+        dim: d,
+        numExperts: n,
+        hidden: h,
+        expertInit: 'independent',
+        seed: 5,
+        options: { capacityFactor: 1 },
+      });
       const names = ['x', 'wg', 'w1', 'b1', 'w2', 'b2'];
       const args = [tf.clone(x), ...cloneVars(layer.variables, names.slice(1))];
       layer.dispose();
@@ -190,7 +230,17 @@ describe('gradients by central finite differences', function () {
       layer.dispose();
       const loss = (a: tf.Tensor[]) => {
         const [xx, w1, b1, w2, b2] = a;
-        return tf.sum(tf.mul(denseMLP(xx, { w1: w1 as tf.Tensor2D, b1: b1 as tf.Tensor1D, w2: w2 as tf.Tensor2D, b2: b2 as tf.Tensor1D }), r)) as tf.Scalar;
+        return tf.sum(
+          tf.mul(
+            denseMLP(xx, {
+              w1: w1 as tf.Tensor2D,
+              b1: b1 as tf.Tensor1D,
+              w2: w2 as tf.Tensor2D,
+              b2: b2 as tf.Tensor1D,
+            }),
+            r,
+          ),
+        ) as tf.Scalar;
       };
       run({ names, args, loss }, 14);
     });

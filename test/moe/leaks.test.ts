@@ -27,7 +27,13 @@ const layers: LayerCase[] = [
   },
   {
     name: 'TokensChoiceLayer (K = 2, BPR, noisy, importance + load)',
-    make: () => new TokensChoiceLayer({ dim: D, numExperts: N, hidden: H, options: { k: 2, capacityFactor: 1, batchPriority: true, noiseStd: 1 } }),
+    make: () =>
+      new TokensChoiceLayer({
+        dim: D,
+        numExperts: N,
+        hidden: H,
+        options: { k: 2, capacityFactor: 1, batchPriority: true, noiseStd: 1 },
+      }),
     loss: (l, x, r) => {
       const out = (l as TokensChoiceLayer).apply(x, { training: true, returnWeights: true });
       return tf.add(tf.sum(tf.mul(out.y, r)), tf.mul(out.auxLoss, 0.01));
@@ -35,7 +41,8 @@ const layers: LayerCase[] = [
   },
   {
     name: 'ExpertsChoiceLayer',
-    make: () => new ExpertsChoiceLayer({ dim: D, numExperts: N, hidden: H, options: { capacityFactor: 1, metrics: true } }),
+    make: () =>
+      new ExpertsChoiceLayer({ dim: D, numExperts: N, hidden: H, options: { capacityFactor: 1, metrics: true } }),
     loss: (l, x, r) => tf.sum(tf.mul((l as ExpertsChoiceLayer).apply(x).y, r)),
   },
   {
@@ -46,49 +53,52 @@ const layers: LayerCase[] = [
 ];
 
 describe('layers: memory', function () {
-  forEachBackend(() => {
-    for (const c of layers) {
-      describe(c.name, function () {
-        it('Forward: no memory leak', async function () {
-          const start = tf.memory().numTensors;
-          const layer = c.make();
-          const x = tf.randomNormal([G, M, D], 0, 1, 'float32', 1) as tf.Tensor3D;
-          const r = tf.randomNormal([G, M, D], 0, 1, 'float32', 2);
-          tf.tidy(() => c.loss(layer, x, r)).dispose(); // warm-up
-          const before = tf.memory().numTensors;
-          const loss = tf.tidy(() => c.loss(layer, x, r));
-          expect(Number.isFinite((await loss.data())[0])).to.equal(true);
-          loss.dispose();
-          expect(tf.memory().numTensors).to.equal(before);
-          tf.dispose([x, r]);
-          layer.dispose();
-          expect(tf.memory().numTensors, 'after dispose').to.equal(start);
-        });
+  forEachBackend(
+    () => {
+      for (const c of layers) {
+        describe(c.name, function () {
+          it('Forward: no memory leak', async function () {
+            const start = tf.memory().numTensors;
+            const layer = c.make();
+            const x = tf.randomNormal([G, M, D], 0, 1, 'float32', 1) as tf.Tensor3D;
+            const r = tf.randomNormal([G, M, D], 0, 1, 'float32', 2);
+            tf.tidy(() => c.loss(layer, x, r)).dispose(); // warm-up
+            const before = tf.memory().numTensors;
+            const loss = tf.tidy(() => c.loss(layer, x, r));
+            expect(Number.isFinite((await loss.data())[0])).to.equal(true);
+            loss.dispose();
+            expect(tf.memory().numTensors).to.equal(before);
+            tf.dispose([x, r]);
+            layer.dispose();
+            expect(tf.memory().numTensors, 'after dispose').to.equal(start);
+          });
 
-        it('Training step: no memory leak (Adam on the layer variables)', async function () {
-          const start = tf.memory().numTensors;
-          const layer = c.make();
-          const variables = Object.values(layer.variables);
-          const optimizer = tf.train.adam(1e-2);
-          const x = tf.randomNormal([G, M, D], 0, 1, 'float32', 3) as tf.Tensor3D;
-          const r = tf.randomNormal([G, M, D], 0, 1, 'float32', 4);
-          const step = () => optimizer.minimize(() => c.loss(layer, x, r), true, variables)!;
-          const first = step(); // warm-up: Adam creates its moment variables
-          const firstLoss = (await first.data())[0];
-          first.dispose();
-          const before = tf.memory().numTensors;
-          for (let i = 0; i < 3; i++) step().dispose();
-          expect(tf.memory().numTensors).to.equal(before);
-          // The steps changed the variables (the loss moved): gradients reached them.
-          const last = tf.tidy(() => c.loss(layer, x, r));
-          expect((await last.data())[0]).to.not.equal(firstLoss);
-          last.dispose();
-          tf.dispose([x, r]);
-          optimizer.dispose();
-          layer.dispose();
-          expect(tf.memory().numTensors, 'after dispose').to.equal(start);
+          it('Training step: no memory leak (Adam on the layer variables)', async function () {
+            const start = tf.memory().numTensors;
+            const layer = c.make();
+            const variables = Object.values(layer.variables);
+            const optimizer = tf.train.adam(1e-2);
+            const x = tf.randomNormal([G, M, D], 0, 1, 'float32', 3) as tf.Tensor3D;
+            const r = tf.randomNormal([G, M, D], 0, 1, 'float32', 4);
+            const step = () => optimizer.minimize(() => c.loss(layer, x, r), true, variables)!;
+            const first = step(); // warm-up: Adam creates its moment variables
+            const firstLoss = (await first.data())[0];
+            first.dispose();
+            const before = tf.memory().numTensors;
+            for (let i = 0; i < 3; i++) step().dispose();
+            expect(tf.memory().numTensors).to.equal(before);
+            // The steps changed the variables (the loss moved): gradients reached them.
+            const last = tf.tidy(() => c.loss(layer, x, r));
+            expect((await last.data())[0]).to.not.equal(firstLoss);
+            last.dispose();
+            tf.dispose([x, r]);
+            optimizer.dispose();
+            layer.dispose();
+            expect(tf.memory().numTensors, 'after dispose').to.equal(start);
+          });
         });
-      });
-    }
-  }, { webgpu: true });
+      }
+    },
+    { webgpu: true },
+  );
 });

@@ -57,8 +57,16 @@ describe('auxiliary losses (vmoe/nn/routing.py)', function () {
 
     it('load loss of the 3×3 case with noise_std 0.1 and k = 2 is 0.485738 (vmoe routing_test.py)', function () {
       tf.tidy(() => {
-        const logits = tf.tensor2d([[0.9, 0.06, 0.04], [0.7, 0.18, 0.12], [0.85, 0.05, 0.1]]);
-        const noise = tf.tensor2d([[-0.037, 0.026, -0.018], [-0.074, 0.045, -0.015], [-0.067, -0.059, 0.073]]);
+        const logits = tf.tensor2d([
+          [0.9, 0.06, 0.04],
+          [0.7, 0.18, 0.12],
+          [0.85, 0.05, 0.1],
+        ]);
+        const noise = tf.tensor2d([
+          [-0.037, 0.026, -0.018],
+          [-0.074, 0.045, -0.015],
+          [-0.067, -0.059, 0.073],
+        ]);
         // vmoe expects 0.48573864536489236 (float32 JAX, places=6). Recomputed in float64 with
         // Python's math.erf (test/fixtures/hand/gating_losses.py): thresholds = 2nd largest noisy logit per token (0.086, 0.225, 0.173);
         // p_mean = [0.99999966, 0.27771189, 0.23410409] → CV² = 0.48573847.

@@ -28,7 +28,10 @@ export function expert(e: number, x: number[], p: NaiveExperts): number[] {
 
 /** Indices sorted by descending value; ties keep the lower index first (a stable sort). */
 export function argsortDesc(values: number[]): number[] {
-  return values.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
+  return values
+    .map((v, i) => [v, i] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .map(([, i]) => i);
 }
 
 export interface NaiveTokensChoice {
@@ -42,7 +45,14 @@ export interface NaiveTokensChoice {
  * Tokens Choice for one group: K-major positions (all 1st choices, then all 2nd, …), tokens in
  * sequence order or, with batch priority, by descending top-1 gate (stable).
  */
-export function naiveTokensChoice(x: Mat, gates: Mat, k: number, capacity: number, batchPriority: boolean, p: NaiveExperts): NaiveTokensChoice {
+export function naiveTokensChoice(
+  x: Mat,
+  gates: Mat,
+  k: number,
+  capacity: number,
+  batchPriority: boolean,
+  p: NaiveExperts,
+): NaiveTokensChoice {
   const m = x.length;
   const n = gates[0].length;
   const expertIndex = gates.map((row) => argsortDesc(row).slice(0, k));
@@ -66,9 +76,18 @@ export function naiveTokensChoice(x: Mat, gates: Mat, k: number, capacity: numbe
 }
 
 /** Experts Choice for one group: each expert takes its top-C tokens by gate (ties: lower index). */
-export function naiveExpertsChoice(x: Mat, gates: Mat, capacity: number, p: NaiveExperts): { selected: number[][]; y: Mat } {
+export function naiveExpertsChoice(
+  x: Mat,
+  gates: Mat,
+  capacity: number,
+  p: NaiveExperts,
+): { selected: number[][]; y: Mat } {
   const n = gates[0].length;
-  const selected = [...Array(n).keys()].map((e) => argsortDesc(gates.map((row) => row[e])).slice(0, capacity).sort((a, b) => a - b));
+  const selected = [...Array(n).keys()].map((e) =>
+    argsortDesc(gates.map((row) => row[e]))
+      .slice(0, capacity)
+      .sort((a, b) => a - b),
+  );
   const y = x.map((xi) => new Array(xi.length).fill(0));
   selected.forEach((tokens, e) => {
     for (const i of tokens) expert(e, x[i], p).forEach((v, j) => (y[i][j] += gates[i][e] * v));

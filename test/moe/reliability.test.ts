@@ -48,11 +48,20 @@ forEachBackend(() => {
     describe('options are checked by name and type', function () {
       it('checkOptions: unknown keys with "did you mean", the allowed list, wrong types, null', function () {
         const spec = { dispatch: ['softmax', 'uniform'], normalize: 'boolean', seed: 'seed' } as const;
-        expect(() => checkOptions({ dispach: 'uniform' }, spec, 'f')).to.throw('f: unknown option "dispach" — did you mean "dispatch"? Allowed: dispatch, normalize, seed');
-        expect(() => checkOptions({ colour: 1 }, spec, 'f')).to.throw(/unknown option "colour" Allowed: dispatch, normalize, seed$/);
-        expect(() => checkOptions({ normalize: 'no' }, spec, 'f')).to.throw('f: normalize must be true or false, got "no"');
-        expect(() => checkOptions({ dispatch: 'bogus' }, spec, 'f')).to.throw('f: dispatch must be one of "softmax", "uniform", got "bogus"');
-        for (const bad of [NaN, 1.5, -1]) expect(() => checkOptions({ seed: bad }, spec, 'f')).to.throw(`f: seed must be an integer ≥ 0, got ${bad}`);
+        expect(() => checkOptions({ dispach: 'uniform' }, spec, 'f')).to.throw(
+          'f: unknown option "dispach" — did you mean "dispatch"? Allowed: dispatch, normalize, seed',
+        );
+        expect(() => checkOptions({ colour: 1 }, spec, 'f')).to.throw(
+          /unknown option "colour" Allowed: dispatch, normalize, seed$/,
+        );
+        expect(() => checkOptions({ normalize: 'no' }, spec, 'f')).to.throw(
+          'f: normalize must be true or false, got "no"',
+        );
+        expect(() => checkOptions({ dispatch: 'bogus' }, spec, 'f')).to.throw(
+          'f: dispatch must be one of "softmax", "uniform", got "bogus"',
+        );
+        for (const bad of [NaN, 1.5, -1])
+          expect(() => checkOptions({ seed: bad }, spec, 'f')).to.throw(`f: seed must be an integer ≥ 0, got ${bad}`);
         expect(() => checkOptions(null, spec, 'f')).to.throw('f: options must be an object (or left out), got null');
         expect(() => checkOptions({ normalize: undefined }, spec, 'f')).to.not.throw();
         expect(nearestName('batchPriorty', ['batchPriority', 'capacity'])).to.equal('batchPriority');
@@ -64,12 +73,24 @@ forEachBackend(() => {
         const x = input();
         const sp = softParams();
         const rp = routerParams();
-        expect(() => softMoE(x, sp, { dispach: 'uniform' } as SoftMoEOptions)).to.throw(/softMoE: unknown option "dispach" — did you mean "dispatch"\?/);
-        expect(() => softMoE(x, sp, { normalize: 'no' } as unknown as SoftMoEOptions)).to.throw('softMoE: normalize must be true or false, got "no"');
-        expect(() => softMoE(x, sp, null as unknown as SoftMoEOptions)).to.throw('softMoE: options must be an object (or left out), got null');
-        expect(() => tokensChoice(x, rp, { k: 1, capacityFactor: 1, batchPriorty: true } as never)).to.throw(/tokensChoice: unknown option "batchPriorty" — did you mean "batchPriority"\?/);
-        expect(() => tokensChoice(x, rp, { k: 1, capacityFactor: 1, seed: 1.5 })).to.throw('tokensChoice: seed must be an integer ≥ 0, got 1.5');
-        expect(() => expertsChoice(x, rp, { capacityFactor: 1, metric: true } as never)).to.throw(/expertsChoice: unknown option "metric" — did you mean "metrics"\?/);
+        expect(() => softMoE(x, sp, { dispach: 'uniform' } as SoftMoEOptions)).to.throw(
+          /softMoE: unknown option "dispach" — did you mean "dispatch"\?/,
+        );
+        expect(() => softMoE(x, sp, { normalize: 'no' } as unknown as SoftMoEOptions)).to.throw(
+          'softMoE: normalize must be true or false, got "no"',
+        );
+        expect(() => softMoE(x, sp, null as unknown as SoftMoEOptions)).to.throw(
+          'softMoE: options must be an object (or left out), got null',
+        );
+        expect(() => tokensChoice(x, rp, { k: 1, capacityFactor: 1, batchPriorty: true } as never)).to.throw(
+          /tokensChoice: unknown option "batchPriorty" — did you mean "batchPriority"\?/,
+        );
+        expect(() => tokensChoice(x, rp, { k: 1, capacityFactor: 1, seed: 1.5 })).to.throw(
+          'tokensChoice: seed must be an integer ≥ 0, got 1.5',
+        );
+        expect(() => expertsChoice(x, rp, { capacityFactor: 1, metric: true } as never)).to.throw(
+          /expertsChoice: unknown option "metric" — did you mean "metrics"\?/,
+        );
         x.dispose();
         disposeAll(sp);
         disposeAll(rp);
@@ -77,19 +98,46 @@ forEachBackend(() => {
 
       it('layers and the ViT reject misspelled options, bad enums and bad seeds before making any tensor', function () {
         const before = tf.memory().numTensors;
-        expect(() => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: 1, expertInit: 'bogus' as 'shared' })).to.throw(
-          'SoftMoELayer: expertInit must be one of "shared", "independent", got "bogus"',
-        );
-        expect(() => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: 1, options: { dispach: 'uniform' } as SoftMoEOptions })).to.throw(/unknown option "dispach"/);
+        expect(
+          () => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: 1, expertInit: 'bogus' as 'shared' }),
+        ).to.throw('SoftMoELayer: expertInit must be one of "shared", "independent", got "bogus"');
+        expect(
+          () =>
+            new SoftMoELayer({
+              dim: D,
+              numExperts: N,
+              slotsPerExpert: 1,
+              options: { dispach: 'uniform' } as SoftMoEOptions,
+            }),
+        ).to.throw(/unknown option "dispach"/);
         for (const seed of [NaN, 1.5, -1]) {
-          expect(() => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: 1, seed })).to.throw(`SoftMoELayer: seed must be an integer ≥ 0, got ${seed}`);
-          expect(() => new DenseMLPLayer({ dim: D, seed })).to.throw(`DenseMLPLayer: seed must be an integer ≥ 0, got ${seed}`);
+          expect(() => new SoftMoELayer({ dim: D, numExperts: N, slotsPerExpert: 1, seed })).to.throw(
+            `SoftMoELayer: seed must be an integer ≥ 0, got ${seed}`,
+          );
+          expect(() => new DenseMLPLayer({ dim: D, seed })).to.throw(
+            `DenseMLPLayer: seed must be an integer ≥ 0, got ${seed}`,
+          );
         }
-        expect(() => new TokensChoiceLayer({ dim: D, numExperts: N, options: { k: 1, capacityFactor: 1, batchPriorty: true } as never })).to.throw(/did you mean "batchPriority"/);
-        expect(() => new ExpertsChoiceLayer({ dim: D, numExperts: N, option: {} } as never)).to.throw(/ExpertsChoiceLayer needs options/);
-        expect(() => new ViT({ kind: 'soft', moe: { numExpert: 4 } } as ViTConfig)).to.throw(/ViT config: unknown option "moe\.numExpert" — did you mean "moe\.numExperts"\?/);
-        expect(() => new ViT({ kind: 'soft', moe: { softOptions: { normalize: 'no' } } } as unknown as ViTConfig)).to.throw('ViT config: moe.softOptions.normalize must be true or false, got "no"');
-        expect(() => new ViT({ kind: 'tokens-choice', moe: { routerOptions: { batchPriorty: true } as never } })).to.throw(/did you mean "batchPriority"/);
+        expect(
+          () =>
+            new TokensChoiceLayer({
+              dim: D,
+              numExperts: N,
+              options: { k: 1, capacityFactor: 1, batchPriorty: true } as never,
+            }),
+        ).to.throw(/did you mean "batchPriority"/);
+        expect(() => new ExpertsChoiceLayer({ dim: D, numExperts: N, option: {} } as never)).to.throw(
+          /ExpertsChoiceLayer needs options/,
+        );
+        expect(() => new ViT({ kind: 'soft', moe: { numExpert: 4 } } as ViTConfig)).to.throw(
+          /ViT config: unknown option "moe\.numExpert" — did you mean "moe\.numExperts"\?/,
+        );
+        expect(
+          () => new ViT({ kind: 'soft', moe: { softOptions: { normalize: 'no' } } } as unknown as ViTConfig),
+        ).to.throw('ViT config: moe.softOptions.normalize must be true or false, got "no"');
+        expect(
+          () => new ViT({ kind: 'tokens-choice', moe: { routerOptions: { batchPriorty: true } as never } }),
+        ).to.throw(/did you mean "batchPriority"/);
         expect(() => new ViT({ dims: 32 } as ViTConfig)).to.throw(/unknown option "dims" — did you mean "dim"\?/);
         expect(tf.memory().numTensors).to.equal(before);
       });
@@ -104,7 +152,9 @@ forEachBackend(() => {
         ]) {
           const [a, b] = [make(), make()];
           for (const name of Object.keys(a.variables)) {
-            expect(Array.from(await a.variables[name].data()), name).to.deep.equal(Array.from(await b.variables[name].data()));
+            expect(Array.from(await a.variables[name].data()), name).to.deep.equal(
+              Array.from(await b.variables[name].data()),
+            );
           }
           a.dispose();
           b.dispose();
@@ -124,7 +174,9 @@ forEachBackend(() => {
         for (const name of ['phi', 'scale', 'w1', 'b1', 'w2', 'b2'] as const) {
           const p = softParams();
           const bad = { ...p, [name]: withNaN(p[name]) } as SoftMoEParams;
-          expect(() => softMoE(x, bad, { checkFinite: true }), name).to.throw(new RegExp(`^${name} must be finite, got NaN at flat index 0`));
+          expect(() => softMoE(x, bad, { checkFinite: true }), name).to.throw(
+            new RegExp(`^${name} must be finite, got NaN at flat index 0`),
+          );
           disposeAll(p);
           bad[name].dispose();
         }
@@ -136,8 +188,12 @@ forEachBackend(() => {
         for (const name of ['wg', 'w1', 'b1', 'w2', 'b2'] as const) {
           const p = routerParams();
           const bad = { ...p, [name]: withNaN(p[name]) } as RouterParams;
-          expect(() => tokensChoice(x, bad, { k: 1, capacityFactor: 1, checkFinite: true }), name).to.throw(new RegExp(`^${name} must be finite`));
-          expect(() => expertsChoice(x, bad, { capacityFactor: 1, checkFinite: true }), name).to.throw(new RegExp(`^${name} must be finite`));
+          expect(() => tokensChoice(x, bad, { k: 1, capacityFactor: 1, checkFinite: true }), name).to.throw(
+            new RegExp(`^${name} must be finite`),
+          );
+          expect(() => expertsChoice(x, bad, { capacityFactor: 1, checkFinite: true }), name).to.throw(
+            new RegExp(`^${name} must be finite`),
+          );
           disposeAll(p);
           bad[name].dispose();
         }
@@ -171,7 +227,10 @@ forEachBackend(() => {
         const x = input();
         const p = routerParams();
         const reference = tokensChoice(x, p, { k: 2, capacity: M });
-        for (const options of [{ k: 2, capacity: 1e7 }, { k: 2, capacityFactor: 1e6 }]) {
+        for (const options of [
+          { k: 2, capacity: 1e7 },
+          { k: 2, capacityFactor: 1e6 },
+        ]) {
           const r = tokensChoice(x, p, options);
           expect(r.capacity).to.equal(M);
           expect(Array.from(await r.y.data())).to.deep.equal(Array.from(await reference.y.data()));
@@ -193,7 +252,9 @@ forEachBackend(() => {
         const b1 = tf.zeros([N, H], 'int32') as tf.Tensor2D;
         expect(() => softMoE(x, { ...p, b1 })).to.throw('b1 must have dtype float32, got int32');
         const rp = routerParams();
-        expect(() => tokensChoice(x, { ...rp, b1 }, { k: 1, capacityFactor: 1 })).to.throw('b1 must have dtype float32, got int32');
+        expect(() => tokensChoice(x, { ...rp, b1 }, { k: 1, capacityFactor: 1 })).to.throw(
+          'b1 must have dtype float32, got int32',
+        );
         const phi = tf.zeros([D, N, P], 'int32') as tf.Tensor3D;
         expect(() => softMoE(x, { ...p, phi })).to.throw('phi must have dtype float32, got int32');
         [x, b1, phi].forEach((t) => t.dispose());
@@ -205,7 +266,9 @@ forEachBackend(() => {
         const before = tf.memory().numTensors;
         // Blocks 0 and 1 are dense; block 2's Soft MoE fails (p = round(49·0.01/16) = 0 slots)
         // after its norms and attention exist.
-        expect(() => new ViT({ kind: 'soft', moe: { capacityFactor: 0.01 } })).to.throw(/slots per expert = round\(49 tokens × capacity factor 0\.01 \/ 16 experts\) = 0/);
+        expect(() => new ViT({ kind: 'soft', moe: { capacityFactor: 0.01 } })).to.throw(
+          /slots per expert = round\(49 tokens × capacity factor 0\.01 \/ 16 experts\) = 0/,
+        );
         expect(tf.memory().numTensors).to.equal(before);
       });
     });
@@ -228,7 +291,11 @@ forEachBackend(() => {
           return r.map((x) => x / Math.sqrt(s + 1e-6));
         });
         for (const out of [y, yT]) {
-          out.forEach((row, i) => row.forEach((value, j) => expect(value, `row ${i}, ${j}`).to.be.closeTo(expected[i][j], 1e-6 * Math.abs(expected[i][j]) + 1e-30)));
+          out.forEach((row, i) =>
+            row.forEach((value, j) =>
+              expect(value, `row ${i}, ${j}`).to.be.closeTo(expected[i][j], 1e-6 * Math.abs(expected[i][j]) + 1e-30),
+            ),
+          );
         }
         v.dispose();
       });

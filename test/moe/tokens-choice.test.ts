@@ -47,11 +47,20 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
           const gates = out.gates.arraySync() as Mat[];
           const xs = x.arraySync() as Mat[];
           const experts = naiveExperts(params);
-          const want = xs.map((xg, b) => naiveTokensChoice(xg, gates[b], options.k, capacity, options.batchPriority ?? false, experts));
+          const want = xs.map((xg, b) =>
+            naiveTokensChoice(xg, gates[b], options.k, capacity, options.batchPriority ?? false, experts),
+          );
           expect(out.expertIndex.arraySync(), 'expertIndex').to.deep.equal(want.map((w) => w.expertIndex));
           expect(out.bufferIndex.arraySync(), 'bufferIndex').to.deep.equal(want.map((w) => w.bufferIndex));
-          expect((out.kept.arraySync() as number[][][]).map((a) => a.map((r) => r.map(Boolean))), 'kept').to.deep.equal(want.map((w) => w.kept));
-          expectClose(out.y, want.flatMap((w) => w.y.flat()), 'y');
+          expect(
+            (out.kept.arraySync() as number[][][]).map((a) => a.map((r) => r.map(Boolean))),
+            'kept',
+          ).to.deep.equal(want.map((w) => w.kept));
+          expectClose(
+            out.y,
+            want.flatMap((w) => w.y.flat()),
+            'y',
+          );
           tf.dispose([x, out as unknown as tf.TensorContainer]);
           disposeParams(params);
         });
@@ -94,12 +103,27 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
     it('gives every 1st choice priority over any 2nd choice (K-major order)', function () {
       tf.tidy(() => {
         // Token 0 prefers expert 0 then 1; token 1 prefers expert 1 then 0; C = 1.
-        const x = tf.tensor3d([[[2, 0], [0, 2]]]);
+        const x = tf.tensor3d([
+          [
+            [2, 0],
+            [0, 2],
+          ],
+        ]);
         const out = tokensChoice(x, identityRouter(2), { k: 2, capacity: 1 });
-        expect(out.expertIndex.arraySync()).to.deep.equal([[[0, 1], [1, 0]]]);
+        expect(out.expertIndex.arraySync()).to.deep.equal([
+          [
+            [0, 1],
+            [1, 0],
+          ],
+        ]);
         // Both 1st choices take position 0; both 2nd choices come after them (position 1, dropped).
         // Token-major order would have let token 0's 2nd choice take expert 1 before token 1.
-        expect(out.bufferIndex.arraySync()).to.deep.equal([[[0, 1], [0, 1]]]);
+        expect(out.bufferIndex.arraySync()).to.deep.equal([
+          [
+            [0, 1],
+            [0, 1],
+          ],
+        ]);
         expect(ints(out.kept)).to.deep.equal([1, 0, 1, 0]);
       });
     });
@@ -107,7 +131,13 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
     it('orders tokens by sequence position without BPR and by descending top-1 gate with BPR', function () {
       tf.tidy(() => {
         // Three tokens all preferring expert 0, with top-1 gates σ(0.5) < σ(1) < σ(2); C = 1.
-        const x = tf.tensor3d([[[0.5, 0], [1, 0], [2, 0]]]);
+        const x = tf.tensor3d([
+          [
+            [0.5, 0],
+            [1, 0],
+            [2, 0],
+          ],
+        ]);
         const plain = tokensChoice(x, identityRouter(2), { k: 1, capacity: 1 });
         expect(plain.bufferIndex.arraySync()).to.deep.equal([[[0], [1], [2]]]);
         expect(ints(plain.tokenKept)).to.deep.equal([1, 0, 0]);
@@ -123,7 +153,15 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
     it('keeps sequence order among tokens with equal top-1 gates under BPR (a stable sort, like jnp.argsort)', function () {
       tf.tidy(() => {
         // Tokens 1–4 identical (equal gates), token 0 weaker; C = 2 → BPR keeps tokens 1 and 2.
-        const x = tf.tensor3d([[[0.1, 0], [1, 0], [1, 0], [1, 0], [1, 0]]]);
+        const x = tf.tensor3d([
+          [
+            [0.1, 0],
+            [1, 0],
+            [1, 0],
+            [1, 0],
+            [1, 0],
+          ],
+        ]);
         const out = tokensChoice(x, identityRouter(2), { k: 1, capacity: 2, batchPriority: true });
         expect(out.bufferIndex.arraySync()).to.deep.equal([[[4], [0], [1], [2], [3]]]);
         expect(ints(out.tokenKept)).to.deep.equal([0, 1, 1, 0, 0]);
@@ -132,21 +170,38 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
 
     it('combines with the raw gates (not renormalised over the K choices)', function () {
       tf.tidy(() => {
-        const x = tf.tensor3d([[[1, 0.5, 0], [0, 0.2, 1]]]);
+        const x = tf.tensor3d([
+          [
+            [1, 0.5, 0],
+            [0, 0.2, 1],
+          ],
+        ]);
         const out = tokensChoice(x, identityRouter(3), { k: 2, capacityFactor: 2 });
         // softmax([1, 0.5, 0]) = [0.5065, 0.3072, 0.1863]: the two kept gates sum to 0.8137, not 1.
         const gates = out.gates.arraySync() as number[][][];
-        expectClose(out.combineWeight, [gates[0][0][0], gates[0][0][1], gates[0][1][2], gates[0][1][1]], 'combineWeight');
+        expectClose(
+          out.combineWeight,
+          [gates[0][0][0], gates[0][0][1], gates[0][1][2], gates[0][1][1]],
+          'combineWeight',
+        );
         expectClose(out.combineWeight.slice([0, 0, 0], [1, 1, 2]).sum(), [0.5065 + 0.3072], 'sum of token 0', 2e-4, 0);
       });
     });
 
     it('TokensChoiceLayer: noise only with training: true, a fresh reproducible draw per training call', function () {
-      const make = () => new TokensChoiceLayer({ dim: 6, numExperts: 4, hidden: 8, seed: 2, options: { k: 1, capacityFactor: 1, noiseStd: 1 } });
+      const make = () =>
+        new TokensChoiceLayer({
+          dim: 6,
+          numExperts: 4,
+          hidden: 8,
+          seed: 2,
+          options: { k: 1, capacityFactor: 1, noiseStd: 1 },
+        });
       const [a, b] = [make(), make()];
       tf.tidy(() => {
         const x = tf.randomNormal([2, 8, 6], 0, 1, 'float32', 3) as tf.Tensor3D;
-        const gates = (l: TokensChoiceLayer, training: boolean) => Array.from(l.apply(x, { training }).gates.dataSync());
+        const gates = (l: TokensChoiceLayer, training: boolean) =>
+          Array.from(l.apply(x, { training }).gates.dataSync());
         const clean = Array.from(tf.softmax(tf.matMul(x.reshape([16, 6]), a.variables.wg)).dataSync());
         expectClose(gates(a, false), clean, 'evaluation: clean gates', 1e-6, 1e-5);
         expect(gates(a, false), 'evaluation is deterministic').to.deep.equal(gates(a, false));
@@ -171,7 +226,9 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
           expect(out.auxLosses.load).to.equal(undefined);
           const gshard = tokensChoice(x, params, { k: 2, capacityFactor: 1, auxLoss: 'gshard' });
           expectClose(gshard.auxLoss, gshard.auxLosses.gshard.dataSync(), 'gshard');
-          expect(tokensChoice(x, params, { k: 2, capacityFactor: 1, auxLoss: 'none' }).auxLoss.dataSync()[0]).to.equal(0);
+          expect(tokensChoice(x, params, { k: 2, capacityFactor: 1, auxLoss: 'none' }).auxLoss.dataSync()[0]).to.equal(
+            0,
+          );
         });
       });
 
@@ -186,8 +243,20 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
           expect(Array.from(a.gates.dataSync())).to.deep.equal(Array.from(b.gates.dataSync()));
           expect(tf.max(tf.abs(tf.sub(a.gates, c.gates))).dataSync()[0]).to.be.greaterThan(1e-4);
           expect(tf.max(tf.abs(tf.sub(a.gates, clean.gates))).dataSync()[0]).to.be.greaterThan(1e-4);
-          expectClose(a.auxLosses.importance, clean.auxLosses.importance.dataSync(), 'importance on clean gates', 1e-7, 1e-5);
-          expectClose(a.auxLoss, [a.auxLosses.importance.dataSync()[0] + a.auxLosses.load!.dataSync()[0]], 'importance + load', 1e-7, 1e-5);
+          expectClose(
+            a.auxLosses.importance,
+            clean.auxLosses.importance.dataSync(),
+            'importance on clean gates',
+            1e-7,
+            1e-5,
+          );
+          expectClose(
+            a.auxLoss,
+            [a.auxLosses.importance.dataSync()[0] + a.auxLosses.load!.dataSync()[0]],
+            'importance + load',
+            1e-7,
+            1e-5,
+          );
         });
       });
 
@@ -196,7 +265,14 @@ describe('tokensChoice (paper §2.1, Appendix B; vmoe top-experts-per-item)', fu
           const params = randomRouterParams(d, n, h, 15);
           const x = tf.randomNormal([g, m, d], 0, 1, 'float32', 16) as tf.Tensor3D;
           for (const auxLoss of ['importance', 'load', 'gshard'] as const) {
-            const grad = tf.grad((wg: tf.Tensor) => tokensChoice(x, { ...params, wg: wg as tf.Tensor2D }, { k: 2, capacityFactor: 1, noiseStd: 1, seed: 1, auxLoss }).auxLoss)(params.wg);
+            const grad = tf.grad(
+              (wg: tf.Tensor) =>
+                tokensChoice(
+                  x,
+                  { ...params, wg: wg as tf.Tensor2D },
+                  { k: 2, capacityFactor: 1, noiseStd: 1, seed: 1, auxLoss },
+                ).auxLoss,
+            )(params.wg);
             expect(tf.max(tf.abs(grad)).dataSync()[0], auxLoss).to.be.greaterThan(1e-6);
           }
         });

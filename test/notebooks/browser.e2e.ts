@@ -45,7 +45,10 @@ describe('the notebooks in a real browser', function () {
     const source = path.join(NOTEBOOKS_DIR, NOTEBOOK);
     const executed = path.join(BUILD_DIR, 'notebooks', NOTEBOOK);
     const mtime = (f: string) => fs.statSync(f).mtimeMs;
-    const fresh = fs.existsSync(executed) && mtime(executed) > mtime(source) && mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'node.js'));
+    const fresh =
+      fs.existsSync(executed) &&
+      mtime(executed) > mtime(source) &&
+      mtime(executed) > mtime(path.join(ROOT, 'dist', 'lib', 'node.js'));
     if (!fresh) {
       const r = await executeNotebook(source, { python, executed, html: false, env: { SOFTMOE_QUICK: '1' } });
       expect(r.ok, `executing ${NOTEBOOK} failed: ${r.failure?.message}`).to.equal(true);
@@ -86,7 +89,17 @@ describe('the notebooks in a real browser', function () {
     let serverLog = '';
     server = spawn(
       python,
-      ['-m', 'notebook', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0', `--NotebookApp.token=${token}`, `--notebook-dir=${root}`, ...(isRoot() ? ['--allow-root'] : [])],
+      [
+        '-m',
+        'notebook',
+        '--no-browser',
+        '--ip=127.0.0.1',
+        `--port=${port}`,
+        '--port-retries=0',
+        `--NotebookApp.token=${token}`,
+        `--notebook-dir=${root}`,
+        ...(isRoot() ? ['--allow-root'] : []),
+      ],
       { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
@@ -119,12 +132,18 @@ describe('the notebooks in a real browser', function () {
     await page.locator(mathSelector).first().waitFor({ state: 'attached', timeout: 60000 });
     // …and MathJax 2 hides its "Loading …" message once it has typeset the whole page.
     // (A string: it runs in the page, and this project's TypeScript has no DOM types.)
-    await page.waitForFunction("(() => { const m = document.getElementById('MathJax_Message'); return m == null || m.style.display === 'none'; })()", null, { timeout: 60000 });
+    await page.waitForFunction(
+      "(() => { const m = document.getElementById('MathJax_Message'); return m == null || m.style.display === 'none'; })()",
+      null,
+      { timeout: 60000 },
+    );
     const equations = await page.locator(mathSelector).count();
     await plot.scrollIntoViewIfNeeded();
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
-    console.log(`      screenshot: ${path.relative(ROOT, SCREENSHOT)} (${svgCount} plotly SVG layers, ${heatmapImages} heat map image, ${equations} typeset equations)`);
+    console.log(
+      `      screenshot: ${path.relative(ROOT, SCREENSHOT)} (${svgCount} plotly SVG layers, ${heatmapImages} heat map image, ${equations} typeset equations)`,
+    );
 
     expect(svgCount, 'plotly SVG layers').to.be.greaterThan(0);
     expect(heatmapImages, 'heat map image inside the plot').to.equal(1);
@@ -135,13 +154,19 @@ describe('the notebooks in a real browser', function () {
     expect(notLoaded).to.equal(0);
     expect(notes, 'untrusted notes left next to drawn figures').to.equal(0);
     expect(equations, 'equations typeset by MathJax').to.be.greaterThan(0);
-    expect(pageErrors.filter((e) => /plotly|newPlot/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
+    expect(
+      pageErrors.filter((e) => /plotly|newPlot/i.test(e)),
+      pageErrors.join('\n'),
+    ).to.deep.equal([]);
   });
   it('draws every plotly figure of every other executed notebook', async function () {
     if (serverBase == null || browser == null) throw new Error('the first test did not start the server and browser');
     const notebooks = fs.readdirSync(NOTEBOOKS_DIR).filter((f) => f.endsWith('.ipynb') && f !== NOTEBOOK);
     const missing = notebooks.filter((n) => !otherNotebooks.includes(n));
-    expect(missing, 'notebooks without a fresh executed copy in build/notebooks (run `npm run test:notebooks` first)').to.deep.equal([]);
+    expect(
+      missing,
+      'notebooks without a fresh executed copy in build/notebooks (run `npm run test:notebooks` first)',
+    ).to.deep.equal([]);
     const { base, token, root } = serverBase;
     const drawn: string[] = [];
     for (const name of otherNotebooks) {
@@ -154,7 +179,11 @@ describe('the notebooks in a real browser', function () {
       if (figures > 0) {
         await page.locator('.js-plotly-plot .main-svg').first().waitFor({ timeout: 90000 });
         // Plotly draws each figure as its script runs; wait until all are drawn.
-        await page.waitForFunction(`document.querySelectorAll('.js-plotly-plot .main-svg').length > 0 && document.querySelectorAll('.js-plotly-plot').length >= ${figures}`, null, { timeout: 90000 });
+        await page.waitForFunction(
+          `document.querySelectorAll('.js-plotly-plot .main-svg').length > 0 && document.querySelectorAll('.js-plotly-plot').length >= ${figures}`,
+          null,
+          { timeout: 90000 },
+        );
       }
       const plots = await page.locator('.js-plotly-plot').count();
       const notLoaded = await page.getByText('plotly.js is not loaded on this page').count();

@@ -19,7 +19,16 @@ import { BUILD_DIR, NOTEBOOKS_DIR, ROOT, isRoot, jupyterEnv } from '../../lib/cl
 import { LAB_MAIN, ensureLab } from '../../lib/cli/lab.js';
 import { readNotebook } from '../../lib/cli/notebook-files.js';
 import { ensureBuild, ensureChromium, ensureJupyter, ensureKernel } from '../../lib/cli/setup.js';
-import { equationCounts, openNotebook, runAll, saveNotebook, savedFigures, waitForFigures, watchKernel, type RunResult } from '../helpers/lab-page.js';
+import {
+  equationCounts,
+  openNotebook,
+  runAll,
+  saveNotebook,
+  savedFigures,
+  waitForFigures,
+  watchKernel,
+  type RunResult,
+} from '../helpers/lab-page.js';
 import { CHROMIUM_FLAGS, freePort, stopServer, waitForServer } from '../helpers/server.js';
 
 const TOUR = '00-tour.ipynb';
@@ -77,7 +86,16 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     const port = await freePort();
     server = spawn(
       python,
-      [LAB_MAIN, '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0', `--ServerApp.token=${token}`, `--notebook-dir=${SERVED}`, ...(isRoot() ? ['--allow-root'] : [])],
+      [
+        LAB_MAIN,
+        '--no-browser',
+        '--ip=127.0.0.1',
+        `--port=${port}`,
+        '--port-retries=0',
+        `--ServerApp.token=${token}`,
+        `--notebook-dir=${SERVED}`,
+        ...(isRoot() ? ['--allow-root'] : []),
+      ],
       { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
@@ -100,7 +118,9 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     expect((await fetch(`${base}/api/contents`)).status, 'tree API without the token').to.equal(403);
     const tree = (await (await fetch(`${base}/api/contents?token=${token}`)).json()) as { content: { name: string }[] };
     expect(tree.content.map((f) => f.name)).to.include(TOUR);
-    const specs = (await (await fetch(`${base}/api/kernelspecs?token=${token}`)).json()) as { kernelspecs: Record<string, { spec: { display_name: string } }> };
+    const specs = (await (await fetch(`${base}/api/kernelspecs?token=${token}`)).json()) as {
+      kernelspecs: Record<string, { spec: { display_name: string } }>;
+    };
     expect(specs.kernelspecs.tslab?.spec.display_name).to.equal('TypeScript');
   });
 
@@ -116,12 +136,18 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     mustRunClean(run, TOUR);
     await saveNotebook(page);
     const saved = readNotebook(file).cells.filter((c) => c.cell_type === 'code');
-    expect(saved.every((c) => typeof c.execution_count === 'number'), 'execution counts in the saved file').to.equal(true);
+    expect(
+      saved.every((c) => typeof c.execution_count === 'number'),
+      'execution counts in the saved file',
+    ).to.equal(true);
     const expected = savedFigures(file);
     expect(expected, 'plotly figures in the saved tour').to.be.greaterThan(0);
     const afterRun = await waitForFigures(page, expected);
     const equations = await equationCounts(page);
-    await page.locator(`.jp-OutputArea-output[data-mime-type="application/vnd.plotly.v1+json"]`).first().scrollIntoViewIfNeeded();
+    await page
+      .locator(`.jp-OutputArea-output[data-mime-type="application/vnd.plotly.v1+json"]`)
+      .first()
+      .scrollIntoViewIfNeeded();
     await screenshot(page, 'lab-00-tour-run.png');
     await page.close();
     expect(afterRun, 'figures after Run All').to.deep.equal({ outputs: expected, drawn: expected });
@@ -145,7 +171,9 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     await again.keyboard.press('Escape');
     await again.keyboard.press('b');
     await again.keyboard.press('Enter');
-    await again.keyboard.insertText("sm.plot.show(sm.plot.heatmap([[0, 1], [1, 0]], { title: 'drawn after a reload' }));");
+    await again.keyboard.insertText(
+      "sm.plot.show(sm.plot.heatmap([[0, 1], [1, 0]], { title: 'drawn after a reload' }));",
+    );
     const before = watchedAgain.replies.length;
     await again.keyboard.press('Control+Enter');
     const deadline = Date.now() + 60000;
@@ -155,9 +183,18 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     await screenshot(again, 'lab-00-tour-reopened.png');
     const newOutput = await again.locator('.jp-Notebook .jp-Cell').last().locator('.jp-OutputArea').allTextContents();
     await again.close();
-    expect(watchedAgain.replies.slice(before).map((r) => r.status), `the new figure cell: ${newOutput.join(' ')}`).to.deep.equal(['ok']);
-    expect(rerun, 'figures after a new figure in the reopened page').to.deep.equal({ outputs: expected + 1, drawn: expected + 1 });
-    expect(pageErrors.filter((e) => /plotly|newPlot|Maximum call stack/i.test(e)), pageErrors.join('\n')).to.deep.equal([]);
+    expect(
+      watchedAgain.replies.slice(before).map((r) => r.status),
+      `the new figure cell: ${newOutput.join(' ')}`,
+    ).to.deep.equal(['ok']);
+    expect(rerun, 'figures after a new figure in the reopened page').to.deep.equal({
+      outputs: expected + 1,
+      drawn: expected + 1,
+    });
+    expect(
+      pageErrors.filter((e) => /plotly|newPlot|Maximum call stack/i.test(e)),
+      pageErrors.join('\n'),
+    ).to.deep.equal([]);
   });
 
   it('fails on a broken cell: the fixture failing-cell.ipynb reports its cell and message', async () => {
@@ -169,7 +206,8 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     const run = await runAll(page, path.join(SERVED, BROKEN), watched, 120000);
     await screenshot(page, 'lab-failing-cell.png');
     await page.close();
-    if (run.replies.length === 0) console.log(consoleLines.filter((l) => !/events\/subscribe|Yjs|Y.Doc/.test(l)).join('\n'));
+    if (run.replies.length === 0)
+      console.log(consoleLines.filter((l) => !/events\/subscribe|Yjs|Y.Doc/.test(l)).join('\n'));
     expect(() => mustRunClean(run, BROKEN)).to.throw(/did not run cleanly/);
     expect(run.failures[0]).to.match(/^cell 2: error — .*depth/s);
     expect(run.replies.map((r) => r.status)).to.deep.equal(['ok', 'error', 'abort']);
@@ -184,7 +222,10 @@ describe('the workbook in its own JupyterLab (lib/jupyterlab) in a real browser'
     await openNotebook(page, url(UNTRUSTED), watchKernel(page));
     const expected = savedFigures(path.join(SERVED, UNTRUSTED));
     const counts = await waitForFigures(page, expected);
-    await page.locator(`.jp-OutputArea-output[data-mime-type="application/vnd.plotly.v1+json"]`).first().scrollIntoViewIfNeeded();
+    await page
+      .locator(`.jp-OutputArea-output[data-mime-type="application/vnd.plotly.v1+json"]`)
+      .first()
+      .scrollIntoViewIfNeeded();
     await screenshot(page, 'lab-untrusted-copy.png');
     const log = serverLog;
     await page.close();

@@ -29,7 +29,16 @@ describe('notebook runner', function () {
     ensureBuild();
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'lib', 'cli', 'run-notebooks.ts'), fixture('failing-cell.ipynb'), '--skip-clean', '--skip-types', '--out', OUT],
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'lib', 'cli', 'run-notebooks.ts'),
+        fixture('failing-cell.ipynb'),
+        '--skip-clean',
+        '--skip-types',
+        '--out',
+        OUT,
+      ],
       { cwd: ROOT, encoding: 'utf8' },
     );
     const output = r.stdout + r.stderr;
@@ -61,7 +70,11 @@ describe('notebook runner', function () {
   it('tslab alone runs that notebook: the strict check is what catches the error', async () => {
     const python = ensureJupyter();
     ensureKernel(python);
-    const r = await executeNotebook(fixture('strict-type-error.ipynb'), { python, executed: path.join(OUT, 'strict-type-error.ipynb'), html: false });
+    const r = await executeNotebook(fixture('strict-type-error.ipynb'), {
+      python,
+      executed: path.join(OUT, 'strict-type-error.ipynb'),
+      html: false,
+    });
     expect(r.failure, JSON.stringify(r.failure)).to.equal(null);
     expect(r.ok).to.equal(true);
     expect(r.cells.map((c) => c.index)).to.deep.equal([1, 2]);
@@ -71,14 +84,22 @@ describe('notebook runner', function () {
     ensureBuild();
     const python = ensureJupyter();
     ensureKernel(python);
-    const r = await executeNotebook(fixture('displays.ipynb'), { python, executed: path.join(OUT, 'displays.ipynb'), html: false });
+    const r = await executeNotebook(fixture('displays.ipynb'), {
+      python,
+      executed: path.join(OUT, 'displays.ipynb'),
+      html: false,
+    });
     expect(r.failure, JSON.stringify(r.failure)).to.equal(null);
     type Output = { output_type: string; data?: Record<string, unknown> };
     const outputs = readNotebook(path.join(OUT, 'displays.ipynb')).cells.map((c) => (c.outputs ?? []) as Output[]);
     const [first, second, progress] = [outputs[1]!, outputs[2]!, outputs[3]!];
     for (const out of [first, second]) {
       expect(out).to.have.length(1);
-      expect(Object.keys(out[0]!.data!).sort()).to.deep.equal(['application/vnd.plotly.v1+json', 'text/html', 'text/plain']);
+      expect(Object.keys(out[0]!.data!).sort()).to.deep.equal([
+        'application/vnd.plotly.v1+json',
+        'text/html',
+        'text/plain',
+      ]);
     }
     // nbformat may store a text output as a list of lines.
     const text = (v: unknown) => (Array.isArray(v) ? v.join('') : String(v));
@@ -96,9 +117,15 @@ describe('notebook runner', function () {
     const dir = path.join(OUT, 'nb');
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'imports.ipynb');
-    const nb = JSON.parse(fs.readFileSync(fixture('strict-type-error.ipynb'), 'utf8')) as { cells: { source: string[] }[] };
+    const nb = JSON.parse(fs.readFileSync(fixture('strict-type-error.ipynb'), 'utf8')) as {
+      cells: { source: string[] }[];
+    };
     // This notebook sits in build/test-notebooks/nb/, so the library's build is ../../../dist.
-    nb.cells[1]!.source = ["import * as sm from '../../../dist/lib/node.js';\n", "import { softMoE } from '../../../lib/moe/soft-moe.js';\n", 'console.log(sm, softMoE);'];
+    nb.cells[1]!.source = [
+      "import * as sm from '../../../dist/lib/node.js';\n",
+      "import { softMoE } from '../../../lib/moe/soft-moe.js';\n",
+      'console.log(sm, softMoE);',
+    ];
     fs.writeFileSync(file, JSON.stringify(nb));
     // Generated one folder deeper than the notebook: every relative specifier gains one '../'.
     const out = path.join(OUT, 'typecheck-imports', 'deeper', 'imports.ts');
@@ -119,7 +146,9 @@ describe('notebook runner', function () {
     fs.copyFileSync(fixture('with-outputs.ipynb'), copy);
     expect(stripOutputs(copy)).to.equal(true);
     expect(checkClean([copy])).to.deep.equal([]);
-    expect(checkClean([fixture('failing-cell.ipynb'), fixture('strict-type-error.ipynb'), fixture('displays.ipynb')])).to.deep.equal([]);
+    expect(
+      checkClean([fixture('failing-cell.ipynb'), fixture('strict-type-error.ipynb'), fixture('displays.ipynb')]),
+    ).to.deep.equal([]);
   });
 
   it('the built library loads through require(), as tslab cells load it', () => {

@@ -1,14 +1,27 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { DEBIAN_JUPYTER_PACKAGES, JUPYTER_PATH_ENTRY, KERNEL_SPEC, PIP_JUPYTER_PACKAGES, TSLAB_BIN, jupyterEnv, registeredKernelArgv } from '../../lib/cli/jupyter.js';
+import {
+  DEBIAN_JUPYTER_PACKAGES,
+  JUPYTER_PATH_ENTRY,
+  KERNEL_SPEC,
+  PIP_JUPYTER_PACKAGES,
+  TSLAB_BIN,
+  jupyterEnv,
+  registeredKernelArgv,
+} from '../../lib/cli/jupyter.js';
 import { ensureJupyter, ensureKernel, installPlan } from '../../lib/cli/setup.js';
 import { serverCommand } from '../../lib/cli/start.js';
 
 describe('setup', () => {
   describe('installPlan: install as root on Debian, else print the exact command', () => {
     it('root on Debian: apt-get update, then apt-get install of the packages', () => {
-      const plan = installPlan('Jupyter', { debian: true, root: true, python: '/usr/bin/python3' }, DEBIAN_JUPYTER_PACKAGES, PIP_JUPYTER_PACKAGES);
+      const plan = installPlan(
+        'Jupyter',
+        { debian: true, root: true, python: '/usr/bin/python3' },
+        DEBIAN_JUPYTER_PACKAGES,
+        PIP_JUPYTER_PACKAGES,
+      );
       expect(plan).to.deep.equal({
         kind: 'apt-get',
         commands: [
@@ -19,7 +32,12 @@ describe('setup', () => {
     });
 
     it('not root on Debian: the sudo apt-get command, verbatim', () => {
-      const plan = installPlan('Jupyter', { debian: true, root: false, python: '/usr/bin/python3' }, ['jupyter-notebook', 'python3-nbclient'], PIP_JUPYTER_PACKAGES);
+      const plan = installPlan(
+        'Jupyter',
+        { debian: true, root: false, python: '/usr/bin/python3' },
+        ['jupyter-notebook', 'python3-nbclient'],
+        PIP_JUPYTER_PACKAGES,
+      );
       expect(plan.kind).to.equal('advice');
       expect(plan.kind === 'advice' && plan.message).to.contain(
         '\n    sudo apt-get update && sudo apt-get install -y --no-install-recommends jupyter-notebook python3-nbclient\n',
@@ -27,8 +45,15 @@ describe('setup', () => {
     });
 
     it('elsewhere: the pip command for the Python found', () => {
-      const plan = installPlan('Jupyter', { debian: false, root: false, python: '/opt/py/bin/python3' }, DEBIAN_JUPYTER_PACKAGES, ['notebook', 'nbclient']);
-      expect(plan.kind === 'advice' && plan.message).to.contain('\n    /opt/py/bin/python3 -m pip install --user notebook nbclient\n');
+      const plan = installPlan(
+        'Jupyter',
+        { debian: false, root: false, python: '/opt/py/bin/python3' },
+        DEBIAN_JUPYTER_PACKAGES,
+        ['notebook', 'nbclient'],
+      );
+      expect(plan.kind === 'advice' && plan.message).to.contain(
+        '\n    /opt/py/bin/python3 -m pip install --user notebook nbclient\n',
+      );
     });
   });
 

@@ -16,12 +16,23 @@ const PLUGIN_DIR = path.join(LIB, 'ops', 'wasm');
 /** Files outside the plug-in's folder allowed to import it: the dispatch, and the ops' index (its switches). */
 const MAY_IMPORT_PLUGIN = [path.join(LIB, 'ops', 'accelerators.ts'), path.join(LIB, 'ops', 'index.ts')];
 /** What lib/ops/index.ts may re-export from the plug-in: its documented switches and status. */
-const PLUGIN_PUBLIC = ['disposeFastWasm', 'FAST_WASM_ENV', 'FAST_WASM_SHARE_CLONES_ENV', 'fastWasmStatus', 'PINNED_TFJS_VERSION', 'setFastWasmEnabled', 'setFastWasmSharedClones'];
+const PLUGIN_PUBLIC = [
+  'disposeFastWasm',
+  'FAST_WASM_ENV',
+  'FAST_WASM_SHARE_CLONES_ENV',
+  'fastWasmStatus',
+  'PINNED_TFJS_VERSION',
+  'setFastWasmEnabled',
+  'setFastWasmSharedClones',
+];
 
 const inside = (file: string, dir: string) => file.startsWith(dir + path.sep);
 
 /** Ways a set of lib/ files breaks the containment of the plug-in, one line each. */
-export function containmentViolations(files: readonly string[], read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): string[] {
+export function containmentViolations(
+  files: readonly string[],
+  read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8'),
+): string[] {
   const bad: string[] = [];
   for (const file of files) {
     if (inside(file, PLUGIN_DIR)) continue;
@@ -30,11 +41,14 @@ export function containmentViolations(files: readonly string[], read: (file: str
     const code = stripComments(source);
     for (const spec of importSpecifiers(source)) {
       const target = resolveLocal(file, spec);
-      if (target != null && inside(target, PLUGIN_DIR) && !MAY_IMPORT_PLUGIN.includes(file)) bad.push(`${rel} imports the plug-in (${spec})`);
+      if (target != null && inside(target, PLUGIN_DIR) && !MAY_IMPORT_PLUGIN.includes(file))
+        bad.push(`${rel} imports the plug-in (${spec})`);
     }
     if (/\bfastWasm\s*\(/.test(code)) bad.push(`${rel} calls fastWasm() (the plug-in's binding)`);
-    if (/\bwasm(?:Gemm|ColSum|TransposeLast2|PermuteBlocks|Gelu|L2Normalize|SoftmaxGrad|LayerNorm)\w*/.test(code)) bad.push(`${rel} calls a wasm kernel entry point`);
-    if (!inside(file, path.join(LIB, 'ops')) && /\b(?:fastOp|registerAccelerator)\b|accelerators\.js/.test(code)) bad.push(`${rel} (outside lib/ops) asks for fast kernels`);
+    if (/\bwasm(?:Gemm|ColSum|TransposeLast2|PermuteBlocks|Gelu|L2Normalize|SoftmaxGrad|LayerNorm)\w*/.test(code))
+      bad.push(`${rel} calls a wasm kernel entry point`);
+    if (!inside(file, path.join(LIB, 'ops')) && /\b(?:fastOp|registerAccelerator)\b|accelerators\.js/.test(code))
+      bad.push(`${rel} (outside lib/ops) asks for fast kernels`);
   }
   return bad;
 }
@@ -49,7 +63,12 @@ describe('ops/accelerators: the wasm fast path is a contained plug-in', function
 
   it('lib/ops/index.ts re-exports only the documented switches of the plug-in', function () {
     const source = stripComments(fs.readFileSync(path.join(LIB, 'ops', 'index.ts'), 'utf8'));
-    const fromPlugin = [...source.matchAll(/export\s*\{([^}]*)\}\s*from\s*['"]\.\/wasm\/[^'"]+['"]/g)].flatMap((m) => m[1].split(',').map((s) => s.trim()).filter(Boolean));
+    const fromPlugin = [...source.matchAll(/export\s*\{([^}]*)\}\s*from\s*['"]\.\/wasm\/[^'"]+['"]/g)].flatMap((m) =>
+      m[1]
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
     expect(fromPlugin.length).to.be.greaterThan(0);
     expect(fromPlugin.filter((name) => !PLUGIN_PUBLIC.includes(name))).to.deep.equal([]);
     expect(source).to.not.match(/export\s*\*\s*from\s*['"]\.\/wasm\//);
@@ -57,10 +76,12 @@ describe('ops/accelerators: the wasm fast path is a contained plug-in', function
 
   it('the check catches planted violations (vit → plug-in, a binding call in moe, fastOp in vit)', function () {
     const planted: Record<string, string> = {
-      [path.join(LIB, 'vit/norm.ts')]: "import { fastWasm } from '../ops/wasm/fast-wasm.js';\nif (fastWasm() != null) wasmLayerNorm(x);\n",
+      [path.join(LIB, 'vit/norm.ts')]:
+        "import { fastWasm } from '../ops/wasm/fast-wasm.js';\nif (fastWasm() != null) wasmLayerNorm(x);\n",
       [path.join(LIB, 'moe/soft-moe.ts')]: 'const y = wasmGemm(a, b);\n',
       [path.join(LIB, 'vit/mlp.ts')]: "import { fastOp } from '../ops/accelerators.js';\n",
-      [path.join(LIB, 'ops/nn.ts')]: "// fastWasm() in a comment is fine\nimport { fastOp } from './accelerators.js';\n",
+      [path.join(LIB, 'ops/nn.ts')]:
+        "// fastWasm() in a comment is fine\nimport { fastOp } from './accelerators.js';\n",
     };
     const found = containmentViolations(Object.keys(planted), (f) => planted[f]).join('\n');
     expect(found).to.include('vit/norm.ts imports the plug-in (../ops/wasm/fast-wasm.js)');

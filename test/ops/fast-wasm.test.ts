@@ -43,7 +43,19 @@ function values(t: tf.Tensor): Float32Array {
 }
 
 /** float64 op(A)·op(B) (+ bias) from flat row-major arrays. */
-function refProduct(a: Float32Array, b: Float32Array, batch: number, m: number, k: number, n: number, tA: boolean, tB: boolean, bBatch: number, bias?: Float32Array, biasBatch = 1): Float64Array {
+function refProduct(
+  a: Float32Array,
+  b: Float32Array,
+  batch: number,
+  m: number,
+  k: number,
+  n: number,
+  tA: boolean,
+  tB: boolean,
+  bBatch: number,
+  bias?: Float32Array,
+  biasBatch = 1,
+): Float64Array {
   const out = new Float64Array(batch * m * n);
   for (let e = 0; e < batch; e++) {
     const eb = bBatch === 1 ? 0 : e;
@@ -114,7 +126,19 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
           for (const biasBatch of [0, 1, batch]) {
             const bias = biasBatch ? (tf.randomNormal([biasBatch, n], 0, 1, 'float32', 5) as tf.Tensor2D) : undefined;
             const { fast, portable } = bothPaths(() => values(product(a, b, { transposeA: tA, transposeB: tB, bias })));
-            const want = refProduct(values(a), values(b), batch, m, k, n, tA, tB, bBatch, bias ? values(bias) : undefined, biasBatch || 1);
+            const want = refProduct(
+              values(a),
+              values(b),
+              batch,
+              m,
+              k,
+              n,
+              tA,
+              tB,
+              bBatch,
+              bias ? values(bias) : undefined,
+              biasBatch || 1,
+            );
             // float32 sums of k products of N(0,1) values: error ~√k·2^−24·|terms|, far below this.
             const atol = 1e-5 * Math.sqrt(k) * 4;
             expectClose(fast, want, 'fast vs float64', atol, 1e-5);
@@ -139,22 +163,50 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
       const r3 = tf.randomNormal([batch, m, n], 0, 1, 'float32', 9);
       const r4 = tf.randomNormal([2, 3, 5, n], 0, 1, 'float32', 10);
       const cases: Array<[string, () => tf.Tensor[]]> = [
-        ['matMul', () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(matMul(a as tf.Tensor2D, b as tf.Tensor2D), r2)))([a2, b2])],
-        ['batchMatMul', () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D), r3)))([a3, b3])],
-        ['batchLinear', () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), r3)))([a3, b3, bias2])],
-        ['linear', () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(linear(a, b as tf.Tensor2D, c as tf.Tensor1D), r4)))([x4, b2, bias1])],
+        [
+          'matMul',
+          () =>
+            tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(matMul(a as tf.Tensor2D, b as tf.Tensor2D), r2)))([
+              a2,
+              b2,
+            ]),
+        ],
+        [
+          'batchMatMul',
+          () =>
+            tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.mul(batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D), r3)),
+            )([a3, b3]),
+        ],
+        [
+          'batchLinear',
+          () =>
+            tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+              tf.sum(tf.mul(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), r3)),
+            )([a3, b3, bias2]),
+        ],
+        [
+          'linear',
+          () =>
+            tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+              tf.sum(tf.mul(linear(a, b as tf.Tensor2D, c as tf.Tensor1D), r4)),
+            )([x4, b2, bias1]),
+        ],
       ];
       for (const [name, run] of cases) {
         const { fast, portable } = bothPaths(() => run().map(values));
         fast.forEach((g, i) => expectClose(g, portable[i], `${name}: gradient ${i}, fast vs portable`, 1e-4, 1e-4));
       }
       // Closed form for batchLinear: dX = R·Wᵀ, dW = Xᵀ·R, dbias = Σ_rows R (float64 here).
-      const [dx, dw, db] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), r3)))([a3, b3, bias2]);
+      const [dx, dw, db] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), r3)),
+      )([a3, b3, bias2]);
       const [A, B, R] = [values(a3), values(b3), values(r3)];
       expectClose(dx, refProduct(R, B, batch, m, n, k, false, true, batch), 'dX = R·Wᵀ', 1e-4, 1e-4);
       expectClose(dw, refProduct(A, R, batch, k, m, n, true, false, batch), 'dW = Xᵀ·R', 1e-4, 1e-4);
       const dbWant = new Float64Array(batch * n);
-      for (let e = 0; e < batch; e++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) dbWant[e * n + j] += R[e * m * n + i * n + j];
+      for (let e = 0; e < batch; e++)
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) dbWant[e * n + j] += R[e * m * n + i * n + j];
       expectClose(db, dbWant, 'dbias = Σ rows of R', 1e-4, 1e-4);
     });
   });
@@ -164,7 +216,8 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
       const x = tf.randomNormal([3, 37, 13], 0, 1, 'float32', 11) as tf.Tensor3D;
       const v = values(x);
       const want = new Float64Array(3 * 13);
-      for (let e = 0; e < 3; e++) for (let i = 0; i < 37; i++) for (let j = 0; j < 13; j++) want[e * 13 + j] += v[e * 37 * 13 + i * 13 + j];
+      for (let e = 0; e < 3; e++)
+        for (let i = 0; i < 37; i++) for (let j = 0; j < 13; j++) want[e * 13 + j] += v[e * 37 * 13 + i * 13 + j];
       expectClose(sumRows(x), want, 'sumRows', 1e-5, 1e-5);
     });
   });
@@ -182,15 +235,42 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
   });
 
   const perms: Array<[number[], number[]]> = [
-    [[5, 7], [1, 0]],
-    [[1, 9], [1, 0]],
-    [[3, 5, 6], [0, 2, 1]],
-    [[4, 3, 5, 2], [1, 0, 2, 3]],
-    [[2, 3, 4], [1, 2, 0]],
-    [[2, 3, 4], [2, 0, 1]],
-    [[2, 3, 4], [2, 1, 0]],
-    [[3, 1, 5, 1], [3, 2, 0, 1]],
-    [[33, 66], [1, 0]],
+    [
+      [5, 7],
+      [1, 0],
+    ],
+    [
+      [1, 9],
+      [1, 0],
+    ],
+    [
+      [3, 5, 6],
+      [0, 2, 1],
+    ],
+    [
+      [4, 3, 5, 2],
+      [1, 0, 2, 3],
+    ],
+    [
+      [2, 3, 4],
+      [1, 2, 0],
+    ],
+    [
+      [2, 3, 4],
+      [2, 0, 1],
+    ],
+    [
+      [2, 3, 4],
+      [2, 1, 0],
+    ],
+    [
+      [3, 1, 5, 1],
+      [3, 2, 0, 1],
+    ],
+    [
+      [33, 66],
+      [1, 0],
+    ],
   ];
   for (const [shape, perm] of perms) {
     it(`transpose [${shape.join(', ')}] by [${perm.join(', ')}] equals tf.transpose, and its gradient is the inverse transpose`, function () {
@@ -271,7 +351,12 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
 
   it('wasmLayerNorm and its gradient equal autodiff of the composed tfjs ops (odd widths too)', function () {
     tf.tidy(() => {
-      for (const [rows, d] of [[1, 1], [5, 7], [49, 64], [3, 130]]) {
+      for (const [rows, d] of [
+        [1, 1],
+        [5, 7],
+        [49, 64],
+        [3, 130],
+      ]) {
         const x = tf.add(tf.randomNormal([rows, d], 0, 2, 'float32', d), 1) as tf.Tensor2D;
         const scale = tf.randomNormal([d], 1, 0.3, 'float32', d + 1) as tf.Tensor1D;
         const bias = tf.randomNormal([d], 0, 0.3, 'float32', d + 2) as tf.Tensor1D;
@@ -286,7 +371,9 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
         const [yWant, dxWant, dsWant, dbWant] = (() => {
           const previous = setFastWasmEnabled(false);
           try {
-            const grads = tf.grads((a: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(composed(a, s, b), dy)))([x, scale, bias]);
+            const grads = tf.grads((a: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(composed(a, s, b), dy)))(
+              [x, scale, bias],
+            );
             return [composed(x, scale, bias), ...grads].map(values);
           } finally {
             setFastWasmEnabled(previous);
@@ -320,7 +407,8 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
       const x = tf.randomNormal([3, 5, 8], 0, 1, 'float32', 31) as tf.Tensor3D;
       const w = tf.randomNormal([3, 8, 6], 0, 1, 'float32', 32) as tf.Tensor3D;
       const bias = tf.randomNormal([3, 6], 0, 1, 'float32', 33) as tf.Tensor2D;
-      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(softmax(gelu(transpose(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), [1, 0, 2]))));
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(softmax(gelu(transpose(batchLinear(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), [1, 0, 2]))));
       return tf.grads(f)([x, w, bias]).map(values);
     });
   }
@@ -370,9 +458,13 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
       expect(cloneBuffers()).to.equal(0);
 
       // Off, the step runs the portable ops: bit for bit what it gave before the fast path bound.
-      disabledGrads.forEach((g, i) => expect(Array.from(g), `gradient ${i}, disabled`).to.deep.equal(Array.from(portableGrads[i])));
+      disabledGrads.forEach((g, i) =>
+        expect(Array.from(g), `gradient ${i}, disabled`).to.deep.equal(Array.from(portableGrads[i])),
+      );
       // Copying or sharing clones moves no values: the fast step is bit for bit the same.
-      copiedGrads.forEach((g, i) => expect(Array.from(g), `gradient ${i}, copied clones`).to.deep.equal(Array.from(fastGrads[i])));
+      copiedGrads.forEach((g, i) =>
+        expect(Array.from(g), `gradient ${i}, copied clones`).to.deep.equal(Array.from(fastGrads[i])),
+      );
       // The fast kernels round differently from tfjs' (sums in another order).
       fastGrads.forEach((g, i) => expectClose(g, portableGrads[i], `gradient ${i}, fast vs portable`, 1e-5, 1e-4));
 
@@ -387,7 +479,7 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     expect(tf.getKernel('Identity', 'wasm')).to.not.equal(own);
   });
 
-  it('SOFTMOE_FAST_WASM=0 turns the fast path off; SOFTMOE_FAST_WASM_SHARE_CLONES=0 keeps tfjs\' Identity kernel (fresh processes)', function () {
+  it("SOFTMOE_FAST_WASM=0 turns the fast path off; SOFTMOE_FAST_WASM_SHARE_CLONES=0 keeps tfjs' Identity kernel (fresh processes)", function () {
     this.timeout(120000);
     // The variables are read when the module loads: each setting runs in its own process.
     const code = [
@@ -401,14 +493,28 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
       'console.log(JSON.stringify({ ...fastWasmStatus(), ownIdentity: tf.getKernel("Identity", "wasm") === own }));',
     ].join('\n');
     const run = (env: Record<string, string>) => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
       expect(r.status, r.stderr).to.equal(0);
-      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { active: boolean; reason: string | null; sharedClones: boolean; ownIdentity: boolean };
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+        active: boolean;
+        reason: string | null;
+        sharedClones: boolean;
+        ownIdentity: boolean;
+      };
     };
     const off = run({ SOFTMOE_FAST_WASM: '0' });
     expect(off).to.include({ active: false, sharedClones: false, ownIdentity: true });
     expect(off.reason).to.match(/disabled \(SOFTMOE_FAST_WASM/);
-    expect(run({ SOFTMOE_FAST_WASM_SHARE_CLONES: '0' })).to.deep.equal({ active: true, reason: null, sharedClones: false, ownIdentity: true });
+    expect(run({ SOFTMOE_FAST_WASM_SHARE_CLONES: '0' })).to.deep.equal({
+      active: true,
+      reason: null,
+      sharedClones: false,
+      ownIdentity: true,
+    });
   });
 
   it('keeps working after the wasm heap grows (kernels read the live memory)', function () {
@@ -431,7 +537,14 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     const w = tf.randomNormal([4, 8, 5]) as tf.Tensor3D;
     const bias = tf.randomNormal([4, 5]) as tf.Tensor2D;
     const run = () => {
-      tf.dispose([batchLinear(x, w, bias), product(x, w, { transposeB: false }), transpose(x, [1, 0, 2]), transpose(x, [0, 2, 1]), gelu(x), sumRows(x)]);
+      tf.dispose([
+        batchLinear(x, w, bias),
+        product(x, w, { transposeB: false }),
+        transpose(x, [1, 0, 2]),
+        transpose(x, [0, 2, 1]),
+        gelu(x),
+        sumRows(x),
+      ]);
     };
     run();
     const count = tf.memory().numTensors;
@@ -446,7 +559,14 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
     const bias = tf.randomNormal([4, 8]) as tf.Tensor2D;
     const step = () => {
       const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-        tf.sum(gelu(transpose(batchLinear(transpose(a as tf.Tensor3D, [0, 2, 1]) as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D), [1, 0, 2]))),
+        tf.sum(
+          gelu(
+            transpose(
+              batchLinear(transpose(a as tf.Tensor3D, [0, 2, 1]) as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor2D),
+              [1, 0, 2],
+            ),
+          ),
+        ),
       )([x, w, bias]);
       tf.dispose(grads);
     };
@@ -462,8 +582,12 @@ describe('ops/fast-wasm: SIMD kernels on the tfjs wasm backend', function () {
       const a = tf.zeros([2, 3, 4]) as tf.Tensor3D;
       expect(() => product(a, tf.zeros([2, 5, 6]) as tf.Tensor3D)).to.throw(/\[2, 3, 4\].*\[2, 5, 6\]/);
       expect(() => product(a, tf.zeros([3, 4, 6]) as tf.Tensor3D)).to.throw(/\[2, 3, 4\].*\[3, 4, 6\]/);
-      expect(() => product(a, tf.zeros([2, 4, 6]) as tf.Tensor3D, { bias: tf.zeros([2, 5]) as tf.Tensor2D })).to.throw(/bias must be \[1 or 2, 6\], got \[2, 5\]/);
-      expect(() => batchLinear(a, tf.zeros([2, 4, 6]) as tf.Tensor3D, tf.zeros([6]) as unknown as tf.Tensor2D)).to.throw(/bias must be \[2, 6\]/);
+      expect(() => product(a, tf.zeros([2, 4, 6]) as tf.Tensor3D, { bias: tf.zeros([2, 5]) as tf.Tensor2D })).to.throw(
+        /bias must be \[1 or 2, 6\], got \[2, 5\]/,
+      );
+      expect(() =>
+        batchLinear(a, tf.zeros([2, 4, 6]) as tf.Tensor3D, tf.zeros([6]) as unknown as tf.Tensor2D),
+      ).to.throw(/bias must be \[2, 6\]/);
       expect(() => linear(a, tf.zeros([5, 2]) as tf.Tensor2D)).to.throw(/weight must be \[4, n\]/);
       expect(() => transpose(a, [0, 0, 1])).to.throw(/perm \[0, 0, 1\] is not a permutation of the 3 axes/);
       expect(() => transpose(a, [1, 0])).to.throw(/not a permutation/);

@@ -99,7 +99,10 @@ describe('ops/wasm-kernels against plain loops', function () {
       k.gemm(a, transA ? 4 : 4 * K, transA ? 4 * M : 4, b, 4 * N, c, 4 * N, M, N, K, bias, flags);
       const got = heap();
       for (let i = 0; i < M * N; i++) {
-        if (got[c / 4 + i] !== want[i]) expect.fail(`gemm M=${M} N=${N} K=${K} transA=${transA} flags=${flags}: element ${i} is ${got[c / 4 + i]}, expected ${want[i]}`);
+        if (got[c / 4 + i] !== want[i])
+          expect.fail(
+            `gemm M=${M} N=${N} K=${K} transA=${transA} flags=${flags}: element ${i} is ${got[c / 4 + i]}, expected ${want[i]}`,
+          );
       }
       expect(got[c / 4 + M * N], 'sentinel after C').to.equal(12345);
     }
@@ -132,7 +135,10 @@ describe('ops/wasm-kernels against plain loops', function () {
       k.gemmNT(a, 4 * K, b, 4 * K, c, 4 * N, M, N, K, bias, flags);
       const got = heap();
       for (let i = 0; i < M * N; i++) {
-        if (got[c / 4 + i] !== want[i]) expect.fail(`gemmNT M=${M} N=${N} K=${K} flags=${flags}: element ${i} is ${got[c / 4 + i]}, expected ${want[i]}`);
+        if (got[c / 4 + i] !== want[i])
+          expect.fail(
+            `gemmNT M=${M} N=${N} K=${K} flags=${flags}: element ${i} is ${got[c / 4 + i]}, expected ${want[i]}`,
+          );
       }
       expect(got[c / 4 + M * N], 'sentinel after C').to.equal(4242);
     }
@@ -140,7 +146,14 @@ describe('ops/wasm-kernels against plain loops', function () {
 
   it('l2norm and l2normGrad follow the float64 formulas, any row width', function () {
     const next = rng(6);
-    for (const [R, C] of [[1, 1], [3, 5], [7, 128], [2, 3], [4, 4], [5, 9]]) {
+    for (const [R, C] of [
+      [1, 1],
+      [3, 5],
+      [7, 128],
+      [2, 3],
+      [4, 4],
+      [5, 9],
+    ]) {
       top = 64;
       const [x, y, s, dy, dx] = [alloc(R * C), alloc(R * C + 1), alloc(R + 1), alloc(R * C), alloc(R * C + 1)];
       fill(x, R * C, next);
@@ -160,8 +173,12 @@ describe('ops/wasm-kernels against plain loops', function () {
         for (let j = 0; j < C; j++) {
           const yy = h[x / 4 + r * C + j] * sc;
           const g = sc * (h[dy / 4 + r * C + j] - yy * dot);
-          expect(Math.abs(h[y / 4 + r * C + j] - yy), `y ${R}×${C} (${r}, ${j})`).to.be.at.most(1e-6 * (1 + Math.abs(yy)));
-          expect(Math.abs(h[dx / 4 + r * C + j] - g), `dx ${R}×${C} (${r}, ${j})`).to.be.at.most(1e-5 * (1 + Math.abs(g)) * (1 + sc / 1000));
+          expect(Math.abs(h[y / 4 + r * C + j] - yy), `y ${R}×${C} (${r}, ${j})`).to.be.at.most(
+            1e-6 * (1 + Math.abs(yy)),
+          );
+          expect(Math.abs(h[dx / 4 + r * C + j] - g), `dx ${R}×${C} (${r}, ${j})`).to.be.at.most(
+            1e-5 * (1 + Math.abs(g)) * (1 + sc / 1000),
+          );
         }
       }
     }
@@ -180,7 +197,8 @@ describe('ops/wasm-kernels against plain loops', function () {
       const h = heap();
       for (let i = 0; i < R; i++) {
         for (let j = 0; j < C; j++) {
-          if (h[dst / 4 + j * R + i] !== h[src / 4 + i * C + j]) expect.fail(`transpose ${R}×${C}: element (${i}, ${j}) wrong`);
+          if (h[dst / 4 + j * R + i] !== h[src / 4 + i * C + j])
+            expect.fail(`transpose ${R}×${C}: element (${i}, ${j}) wrong`);
         }
       }
       expect(h[dst / 4 + R * C], 'sentinel').to.equal(777);

@@ -27,6 +27,8 @@ describe('plot/scaling: expertScalingFigure (paper Fig. 6 right)', function () {
     expect(expertScalingFigure(points, { referenceMs: 100 }).data[0].y).to.deep.equal([0.5, 0.6]);
     expect(() => expertScalingFigure([])).to.throw(/at least one point/);
     expect(() => expertScalingFigure([{ method: 'x', experts: 0, medianMs: 1 }])).to.throw(/experts ≥ 1/);
-    expect(() => expertScalingFigure([{ method: 'x', experts: 2, medianMs: 1 }], { referenceMs: -1 })).to.throw(/referenceMs must be > 0, got -1/);
+    expect(() => expertScalingFigure([{ method: 'x', experts: 2, medianMs: 1 }], { referenceMs: -1 })).to.throw(
+      /referenceMs must be > 0, got -1/,
+    );
   });
 });

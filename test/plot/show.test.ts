@@ -10,7 +10,13 @@ import { inNotebook, quickMode, quickOr } from '../../lib/plot/notebook.js';
 import { PLOTLY_MIME, figureBundle, show } from '../../lib/plot/show.js';
 
 describe('plot/show and HTML', () => {
-  const fig = heatmap([[0, 1], [1, 0]], { title: 'a </script> title' });
+  const fig = heatmap(
+    [
+      [0, 1],
+      [1, 0],
+    ],
+    { title: 'a </script> title' },
+  );
 
   it('every string reaching HTML is escaped: titles, names, labels, hover text, ids (issue 12)', () => {
     const evil = '<img src=x onerror=alert(1)>';
@@ -19,7 +25,15 @@ describe('plot/show and HTML', () => {
       scatterChart([{ name: evil, x: [1], y: [2] }]),
       heatmap([[1]], { xLabels: [evil], yLabels: [evil], zTitle: evil }),
       barChart([{ name: evil, x: [evil], y: [1] }]),
-      imageGrid([[[0, 1], [1, 0]]], { titles: [evil], title: evil }),
+      imageGrid(
+        [
+          [
+            [0, 1],
+            [1, 0],
+          ],
+        ],
+        { titles: [evil], title: evil },
+      ),
     ];
     for (const f of figures) {
       const bundle = figureBundle(f);
@@ -27,9 +41,17 @@ describe('plot/show and HTML', () => {
       expect(bundle['text/html'] as string).to.not.contain('<img');
       expect(standaloneHtml(f, evil)).to.not.contain('<img');
     }
-    expect(escapeFigureText({ a: ['x & y < z'], n: 1, t: new Float32Array([1]) })).to.deep.equal({ a: ['x &amp; y &lt; z'], n: 1, t: new Float32Array([1]) });
-    expect(() => figureHtml(fig, { id: '"><script>alert(1)</script>' })).to.throw(/figureHtml id must be letters, digits/);
-    expect(() => lineChart([{ name: 'a', y: [1] }], { titel: 'x' } as never)).to.throw(/lineChart: unknown option "titel" — did you mean "title"\?/);
+    expect(escapeFigureText({ a: ['x & y < z'], n: 1, t: new Float32Array([1]) })).to.deep.equal({
+      a: ['x &amp; y &lt; z'],
+      n: 1,
+      t: new Float32Array([1]),
+    });
+    expect(() => figureHtml(fig, { id: '"><script>alert(1)</script>' })).to.throw(
+      /figureHtml id must be letters, digits/,
+    );
+    expect(() => lineChart([{ name: 'a', y: [1] }], { titel: 'x' } as never)).to.throw(
+      /lineChart: unknown option "titel" — did you mean "title"\?/,
+    );
     expect(() => heatmap([[1]], { logX: 'yes' } as never)).to.throw('heatmap: logX must be true or false, got "yes"');
   });
 
@@ -37,7 +59,10 @@ describe('plot/show and HTML', () => {
     const bundle = figureBundle(fig);
     expect(Object.keys(bundle).sort()).to.deep.equal([PLOTLY_MIME, 'text/html', 'text/plain'].sort());
     // Strings reach plotly as text: &, < and > as entities (plotly decodes them when drawing).
-    expect(bundle[PLOTLY_MIME]).to.deep.equal({ data: fig.data, layout: { ...fig.layout, title: { text: 'a &lt;/script&gt; title' } } });
+    expect(bundle[PLOTLY_MIME]).to.deep.equal({
+      data: fig.data,
+      layout: { ...fig.layout, title: { text: 'a &lt;/script&gt; title' } },
+    });
     expect(bundle['text/plain']).to.equal('"a </script> title": heatmap 2×2 (0 … 1)');
     const html = bundle['text/html'] as string;
     // Without includePlotly the fragment is small and waits for window.Plotly.
@@ -91,7 +116,10 @@ describe('plot/show and HTML', () => {
     sandbox.self = sandbox;
     const context = vm.createContext(sandbox);
     // Stand-in for plotly.js: the real bundle needs a DOM; its loader wrapper is what is tested.
-    const loader = scripts[0]!.replace(plotlyJs(), 'if (typeof module === "object" && module && module.exports) { module.exports = 1 } else { window.Plotly = { newPlot: function () { window.__calls.push([].slice.call(arguments)); } }; }');
+    const loader = scripts[0]!.replace(
+      plotlyJs(),
+      'if (typeof module === "object" && module && module.exports) { module.exports = 1 } else { window.Plotly = { newPlot: function () { window.__calls.push([].slice.call(arguments)); } }; }',
+    );
     sandbox.__calls = calls;
     vm.runInContext(loader, context);
     vm.runInContext(scripts[1]!, context);
@@ -104,7 +132,11 @@ describe('plot/show and HTML', () => {
 
   it('writeHtml writes a standalone page that needs no network', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'softmoe-plot-'));
-    const file = writeHtml([fig, lineChart([{ name: 'loss', y: [3, 2, 1] }])], path.join(dir, 'sub', 'fig.html'), 'Two <figures>');
+    const file = writeHtml(
+      [fig, lineChart([{ name: 'loss', y: [3, 2, 1] }])],
+      path.join(dir, 'sub', 'fig.html'),
+      'Two <figures>',
+    );
     const html = fs.readFileSync(file, 'utf8');
     expect(html).to.match(/^<!DOCTYPE html>/);
     expect(html).to.contain('<title>Two &lt;figures&gt;</title>');
@@ -134,7 +166,13 @@ describe('plot/show and HTML', () => {
   it('quick mode follows SOFTMOE_QUICK', () => {
     const saved = process.env.SOFTMOE_QUICK;
     try {
-      for (const [value, quick] of [['1', true], ['yes', true], ['0', false], ['', false], ['false', false]] as const) {
+      for (const [value, quick] of [
+        ['1', true],
+        ['yes', true],
+        ['0', false],
+        ['', false],
+        ['false', false],
+      ] as const) {
         process.env.SOFTMOE_QUICK = value;
         expect(quickMode(), `SOFTMOE_QUICK=${JSON.stringify(value)}`).to.equal(quick);
       }
@@ -175,7 +213,11 @@ describe('plot/terminal-progress', () => {
 
   it('on a TTY it redraws one line in place', () => {
     const written: string[] = [];
-    const stream = { isTTY: true, columns: 200, write: (s: string) => written.push(s) } as unknown as NodeJS.WritableStream;
+    const stream = {
+      isTTY: true,
+      columns: 200,
+      write: (s: string) => written.push(s),
+    } as unknown as NodeJS.WritableStream;
     const bar = terminalProgress({ total: 2, stream, intervalMs: 0 });
     bar.update(1);
     bar.finish();

@@ -4,7 +4,12 @@ import { expectClose, forEachBackend } from '../helpers/golden.js';
 import { Adam } from '../../lib/train/adam.js';
 
 /** Adam in float64 from Kingma & Ba's Algorithm 1 (plus decoupled decay), for one parameter vector. */
-function referenceAdam(theta: number[], grads: number[][], lrs: number[], o: { clip: number | null; wd: number }): number[] {
+function referenceAdam(
+  theta: number[],
+  grads: number[][],
+  lrs: number[],
+  o: { clip: number | null; wd: number },
+): number[] {
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
   const m = theta.map(() => 0);
   const v = theta.map(() => 0);
@@ -32,7 +37,11 @@ forEachBackend(() => {
       [0.3, 0.3, -1, 0.2],
     ];
     const lrs = [0.1, 0.05, 0.01];
-    for (const o of [{ clip: null, wd: 0 }, { clip: 1, wd: 0 }, { clip: 0.5, wd: 0.1 }]) {
+    for (const o of [
+      { clip: null, wd: 0 },
+      { clip: 1, wd: 0 },
+      { clip: 0.5, wd: 0.1 },
+    ]) {
       it(`matches Algorithm 1 in float64 (clip ${o.clip}, weight decay ${o.wd})`, function () {
         const w = tf.variable(tf.tensor2d(theta0, [2, 2])); // rank 2: decayed by default
         const adam = new Adam({ w }, { clipNorm: o.clip, weightDecay: o.wd });
@@ -83,7 +92,7 @@ forEachBackend(() => {
       w.dispose();
     });
 
-    it('lrMultiplier scales one parameter\'s update (float64 reference with lr × k), 0 freezes it', function () {
+    it("lrMultiplier scales one parameter's update (float64 reference with lr × k), 0 freezes it", function () {
       const a = tf.variable(tf.tensor1d(theta0));
       const b = tf.variable(tf.tensor1d(theta0));
       const c = tf.variable(tf.tensor1d(theta0));
@@ -94,9 +103,20 @@ forEachBackend(() => {
         gt.dispose();
       });
       expectClose(a.dataSync(), referenceAdam(theta0, grads, lrs, { clip: null, wd: 0 }), 'a');
-      expectClose(b.dataSync(), referenceAdam(theta0, grads, lrs.map((l) => 10 * l), { clip: null, wd: 0 }), 'b');
+      expectClose(
+        b.dataSync(),
+        referenceAdam(
+          theta0,
+          grads,
+          lrs.map((l) => 10 * l),
+          { clip: null, wd: 0 },
+        ),
+        'b',
+      );
       expect(Array.from(c.dataSync())).to.deep.equal(theta0);
-      expect(() => new Adam({ a }, { lrMultiplier: () => -1 })).to.throw(/lrMultiplier\("a"\) must be a finite number ≥ 0, got -1/);
+      expect(() => new Adam({ a }, { lrMultiplier: () => -1 })).to.throw(
+        /lrMultiplier\("a"\) must be a finite number ≥ 0, got -1/,
+      );
       adam.dispose();
       tf.dispose([a, b, c]);
     });

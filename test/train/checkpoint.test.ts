@@ -25,7 +25,11 @@ describe('train/checkpoint: file format', function () {
   it('a round trip is bit-exact (NaN, −0, denormals included) and keeps meta', async function () {
     const t = tf.tensor2d(special, [2, 4]);
     const path = join(dir, 'a.ckpt');
-    await saveCheckpoint(path, { 'w/one': t, empty: { shape: [0], data: new Float32Array(0) }, s: tf.scalar(2.5) }, meta);
+    await saveCheckpoint(
+      path,
+      { 'w/one': t, empty: { shape: [0], data: new Float32Array(0) }, s: tf.scalar(2.5) },
+      meta,
+    );
     const back = await readCheckpoint(path);
     expect(back.meta).to.deep.equal(meta);
     expect(back.tensors['w/one'].shape).to.deep.equal([2, 4]);
@@ -58,7 +62,9 @@ describe('train/checkpoint: file format', function () {
     } catch (e) {
       error = e as Error;
     }
-    expect(error?.message).to.match(new RegExp(`b\\.ckpt is truncated: expected ${size} bytes, the file has ${size - 10}`));
+    expect(error?.message).to.match(
+      new RegExp(`b\\.ckpt is truncated: expected ${size} bytes, the file has ${size - 10}`),
+    );
     writeFileSync(path, '{"not": "a checkpoint, but long enough to have a header"}');
     error = null;
     try {

@@ -21,13 +21,43 @@ describe('cli/train: npm run train', function () {
     const run = (extra: string[]) =>
       execFileSync(
         process.execPath,
-        ['--import', 'tsx', join(root, 'lib', 'cli', 'train.ts'), '--dataset', 'tiny-mnist', '--size', 'tiny', '--experts', '4', '--steps', '6',
-          '--batch-size', '32', '--validation', '64', '--eval-every', '3', '--results-dir', dir, ...extra],
-        { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOFTMOE_BACKEND: 'wasm' } },
+        [
+          '--import',
+          'tsx',
+          join(root, 'lib', 'cli', 'train.ts'),
+          '--dataset',
+          'tiny-mnist',
+          '--size',
+          'tiny',
+          '--experts',
+          '4',
+          '--steps',
+          '6',
+          '--batch-size',
+          '32',
+          '--validation',
+          '64',
+          '--eval-every',
+          '3',
+          '--results-dir',
+          dir,
+          ...extra,
+        ],
+        {
+          cwd: root,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, SOFTMOE_BACKEND: 'wasm' },
+        },
       );
     run(['--sweep', 'model=dense,soft+slots=2']);
-    const files = readdirSync(dir).filter((f) => f.startsWith('tiny-mnist')).sort();
-    expect(files).to.deep.equal(['tiny-mnist_dense_tiny_6steps_seed0.json', 'tiny-mnist_soft-e4-p2_tiny_6steps_seed0.json']);
+    const files = readdirSync(dir)
+      .filter((f) => f.startsWith('tiny-mnist'))
+      .sort();
+    expect(files).to.deep.equal([
+      'tiny-mnist_dense_tiny_6steps_seed0.json',
+      'tiny-mnist_soft-e4-p2_tiny_6steps_seed0.json',
+    ]);
     const doc = JSON.parse(readFileSync(join(dir, files[1]), 'utf8'));
     expect(doc.status).to.equal('finished');
     expect(doc.config.model.kind).to.equal('soft');
@@ -60,18 +90,32 @@ describe('cli/train: npm run train', function () {
     const root = findProjectRoot();
     const fail = (args: string[]) => {
       try {
-        execFileSync(process.execPath, ['--import', 'tsx', join(root, 'lib', 'cli', 'train.ts'), ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        execFileSync(process.execPath, ['--import', 'tsx', join(root, 'lib', 'cli', 'train.ts'), ...args], {
+          cwd: root,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
       } catch (e) {
         return String((e as { stderr: string }).stderr);
       }
       return '';
     };
-    expect(fail(['--model', 'sparse', '--steps', '5', '--dry-run'])).to.match(/--model must be one of dense, soft, tokens-choice, experts-choice, got "sparse"/);
+    expect(fail(['--model', 'sparse', '--steps', '5', '--dry-run'])).to.match(
+      /--model must be one of dense, soft, tokens-choice, experts-choice, got "sparse"/,
+    );
     expect(fail(['--steps', 'many', '--dry-run'])).to.match(/--steps must be an integer ≥ 1, got "many"/);
     expect(fail(['--dry-run'])).to.match(/give exactly one of --steps N or --epochs E/);
-    expect(fail(['--steps', '5', '--sweep', 'seed', '--dry-run'])).to.match(/--sweep axis must look like key=a,b,c, got "seed"/);
-    expect(fail(['--steps', '5', '--normalize', 'yes', '--dry-run'])).to.match(/--normalize must be true or false, got "yes"/);
-    expect(fail(['--steps', '5', '--scale-lr-mult=-2', '--dry-run'])).to.match(/--scale-lr-mult must be a number ≥ 0, got "-2"/);
-    expect(fail(['--steps', '5', '--scale-init', 'big', '--dry-run'])).to.match(/--scale-init must be a number, got "big"/);
+    expect(fail(['--steps', '5', '--sweep', 'seed', '--dry-run'])).to.match(
+      /--sweep axis must look like key=a,b,c, got "seed"/,
+    );
+    expect(fail(['--steps', '5', '--normalize', 'yes', '--dry-run'])).to.match(
+      /--normalize must be true or false, got "yes"/,
+    );
+    expect(fail(['--steps', '5', '--scale-lr-mult=-2', '--dry-run'])).to.match(
+      /--scale-lr-mult must be a number ≥ 0, got "-2"/,
+    );
+    expect(fail(['--steps', '5', '--scale-init', 'big', '--dry-run'])).to.match(
+      /--scale-init must be a number, got "big"/,
+    );
   });
 });

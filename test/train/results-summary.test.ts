@@ -12,13 +12,28 @@ function doc(name: string, status: string, seed: number, testAccuracy: number) {
     name,
     command: `npm run train -- --seed ${seed}`,
     startedAt: '2026-01-01T00:00:00.000Z',
-    config: { dataset: 'fashion-mnist', model: resolveViTConfig({ kind: 'soft' }), trainer: { steps: 300, batchSize: 64, seed, learningRate: 4e-3, ...(seed === 2 ? { maxShift: 2 } : {}) } },
+    config: {
+      dataset: 'fashion-mnist',
+      model: resolveViTConfig({ kind: 'soft' }),
+      trainer: { steps: 300, batchSize: 64, seed, learningRate: 4e-3, ...(seed === 2 ? { maxShift: 2 } : {}) },
+    },
     backend: { name: 'wasm' },
     machine: { cpuModel: 'AMD EPYC', cores: 2, loadAverage: [3.5, 2, 1] },
     git: { commit: 'a'.repeat(40), uncommittedLibraryFiles: ['lib/ops/matmul.ts'] },
     cost: { parameters: 1234, flopsPerImage: { total: 5678 } },
     ...(status === 'finished'
-      ? { summary: { steps: 300, testAccuracy, validationAccuracy: 0.5, testCount: 10000, msPerStepMedian: 150, trainCpuSeconds: 15, trainWallSeconds: 16.5, finalDropFraction: 0.25 } }
+      ? {
+          summary: {
+            steps: 300,
+            testAccuracy,
+            validationAccuracy: 0.5,
+            testCount: 10000,
+            msPerStepMedian: 150,
+            trainCpuSeconds: 15,
+            trainWallSeconds: 16.5,
+            finalDropFraction: 0.25,
+          },
+        }
       : {}),
     curves: { validation: [{ step: 100, accuracy: 0.4, loss: 1.5, count: 1000 }] },
   };
@@ -39,7 +54,17 @@ describe('train/results-summary: reading recorded runs back', function () {
 
   it('summarises a run: accuracy, seed, CPU ms per update, command', function () {
     const r = summarizeRun(doc('a', 'finished', 1, 0.5));
-    expect(r).to.include({ name: 'a', kind: 'soft', seed: 1, steps: 300, testAccuracy: 0.5, msPerStepMedian: 150, parameters: 1234, flopsPerImage: 5678, loadAverage: 3.5 });
+    expect(r).to.include({
+      name: 'a',
+      kind: 'soft',
+      seed: 1,
+      steps: 300,
+      testAccuracy: 0.5,
+      msPerStepMedian: 150,
+      parameters: 1234,
+      flopsPerImage: 5678,
+      loadAverage: 3.5,
+    });
     expect(r.cpuMsPerStep).to.equal(50); // 15 CPU seconds / 300 updates = 50 ms
     expect(r.dropFraction).to.equal(0.25);
     expect(r).to.include({ trainWallSeconds: 16.5, learningRate: 4e-3, maxShift: 0, headInit: 'zeros' });

@@ -23,7 +23,9 @@ describe('train/schedule: warm-up then cosine or linear decay', function () {
   it('rejects bad schedules', function () {
     expect(() => checkSchedule({ ...base, warmupSteps: 200 })).to.throw(/warmupSteps 200 must be ≤ totalSteps 110/);
     expect(() => checkSchedule({ ...base, peak: 0 })).to.throw(/peak must be a finite number > 0, got 0/);
-    expect(() => checkSchedule({ ...base, end: 1 })).to.throw(/end learning rate must be in \[0, peak = 0.001\], got 1/);
+    expect(() => checkSchedule({ ...base, end: 1 })).to.throw(
+      /end learning rate must be in \[0, peak = 0.001\], got 1/,
+    );
     expect(() => checkSchedule({ ...base, decay: 'step' as never })).to.throw(/decay must be .* got "step"/);
   });
 });

@@ -46,11 +46,21 @@ describe('train/trainer on tiny MNIST', function () {
       // The zero-initialised head makes the first loss ln 10 exactly (uniform softmax).
       expect(curve[0]).to.be.closeTo(Math.log(10), 1e-5);
       const last = curve.slice(-5).reduce((a, b) => a + b, 0) / 5;
-      expect(last, `mean of the last 5 losses (curve ${curve.map((l) => l.toFixed(3)).join(' ')})`).to.be.lessThan(curve[0] - 0.25);
+      expect(last, `mean of the last 5 losses (curve ${curve.map((l) => l.toFixed(3)).join(' ')})`).to.be.lessThan(
+        curve[0] - 0.25,
+      );
       expect(trainer.history.stepMs.length).to.equal(40);
       const drops = trainer.history.dropFraction;
-      if (kind === 'dense' || kind === 'soft') expect(drops.every((d) => d === 0), 'no drops without a sparse router').to.equal(true);
-      else expect(drops.every((d) => d >= 0 && d <= 1), 'drop fractions in [0, 1]').to.equal(true);
+      if (kind === 'dense' || kind === 'soft')
+        expect(
+          drops.every((d) => d === 0),
+          'no drops without a sparse router',
+        ).to.equal(true);
+      else
+        expect(
+          drops.every((d) => d >= 0 && d <= 1),
+          'drop fractions in [0, 1]',
+        ).to.equal(true);
       trainer.dispose();
       model.dispose();
     });
@@ -106,7 +116,8 @@ describe('train/trainer on tiny MNIST', function () {
     await loadTrainerCheckpoint(restored, path);
     expect(restored.step).to.equal(3);
     const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
-    for (const [name, v] of Object.entries(model.variables)) expect(bits(other.variables[name]), name).to.deep.equal(bits(v));
+    for (const [name, v] of Object.entries(model.variables))
+      expect(bits(other.variables[name]), name).to.deep.equal(bits(v));
     const s1 = trainer.optimizer.getState();
     const s2 = restored.optimizer.getState();
     for (const name of Object.keys(s1.m)) {
@@ -155,7 +166,9 @@ describe('train/trainer on tiny MNIST', function () {
     const other = new Trainer(otherModel, OPTIONS);
     let error: Error | null = null;
     await loadTrainerCheckpoint(other, path).catch((e: Error) => (error = e));
-    expect(error!.message).to.match(/saved with a different configuration: modelConfig\.kind is "dense" in the checkpoint, "soft" now/);
+    expect(error!.message).to.match(
+      /saved with a different configuration: modelConfig\.kind is "dense" in the checkpoint, "soft" now/,
+    );
     const bytes = readFileSync(path);
     bytes[bytes.length - 100] ^= 1;
     writeFileSync(path, bytes);

@@ -6,7 +6,9 @@ import { handConfig, KINDS } from './helpers.js';
 describe('vit/config: defaults and validation', function () {
   it('fills the documented defaults (28×28, patch 4 → 49 tokens, d 64, 4 blocks, MLP 4·d, dense)', function () {
     const c = resolveViTConfig({});
-    expect([c.imageSize, c.channels, c.patchSize, c.numClasses, c.dim, c.depth, c.numHeads, c.mlpDim]).to.deep.equal([28, 1, 4, 10, 64, 4, 4, 256]);
+    expect([c.imageSize, c.channels, c.patchSize, c.numClasses, c.dim, c.depth, c.numHeads, c.mlpDim]).to.deep.equal([
+      28, 1, 4, 10, 64, 4, 4, 256,
+    ]);
     expect(c.numTokens).to.equal(49); // (28 / 4)² = 7² = 49
     expect(c.kind).to.equal('dense');
     expect(c.blocks).to.deep.equal(['dense', 'dense', 'dense', 'dense']);
@@ -31,7 +33,12 @@ describe('vit/config: defaults and validation', function () {
   });
 
   it('honours explicit MoE layers and per-block kinds', function () {
-    expect(resolveViTConfig({ kind: 'tokens-choice', depth: 4, moe: { layers: [1, 3] } }).blocks).to.deep.equal(['dense', 'tokens-choice', 'dense', 'tokens-choice']);
+    expect(resolveViTConfig({ kind: 'tokens-choice', depth: 4, moe: { layers: [1, 3] } }).blocks).to.deep.equal([
+      'dense',
+      'tokens-choice',
+      'dense',
+      'tokens-choice',
+    ]);
     const mixed = resolveViTConfig({ depth: 3, blocks: ['soft', 'dense', 'experts-choice'] });
     expect(mixed.blocks).to.deep.equal(['soft', 'dense', 'experts-choice']);
     expect(mixed.moe.layers).to.deep.equal([0, 2]);
@@ -39,7 +46,9 @@ describe('vit/config: defaults and validation', function () {
 
   it('a capacity factor without slots sizes Soft MoE by it', function () {
     expect(resolveViTConfig({ kind: 'soft', moe: { capacityFactor: 2 } }).moe.slotsPerExpert).to.equal(null);
-    expect(resolveViTConfig({ kind: 'soft', moe: { capacityFactor: 2, slotsPerExpert: 3 } }).moe.slotsPerExpert).to.equal(3);
+    expect(
+      resolveViTConfig({ kind: 'soft', moe: { capacityFactor: 2, slotsPerExpert: 3 } }).moe.slotsPerExpert,
+    ).to.equal(3);
   });
 
   it('presets are valid configurations', function () {
@@ -52,12 +61,18 @@ describe('vit/config: defaults and validation', function () {
     expect(() => resolveViTConfig({ patchSize: 5 })).to.throw(/patchSize 5 must divide imageSize 28/);
     expect(() => resolveViTConfig({ dim: 30, numHeads: 4 })).to.throw(/numHeads 4 must divide dim 30/);
     expect(() => resolveViTConfig({ kind: 'sparse' as never })).to.throw(/kind must be one of .* got "sparse"/);
-    expect(() => resolveViTConfig({ moe: { numExperts: 2, k: 3 } })).to.throw(/moe\.k = 3 must be ≤ moe\.numExperts = 2/);
+    expect(() => resolveViTConfig({ moe: { numExperts: 2, k: 3 } })).to.throw(
+      /moe\.k = 3 must be ≤ moe\.numExperts = 2/,
+    );
     expect(() => resolveViTConfig({ depth: 2, moe: { layers: [2] } })).to.throw(/block indices in \[0, 1\], got 2/);
     expect(() => resolveViTConfig({ depth: 2, blocks: ['dense'] })).to.throw(/one kind per block \(2\), got 1/);
     expect(() => resolveViTConfig({ dim: 0 })).to.throw(/dim must be an integer ≥ 1, got 0/);
-    expect(() => resolveViTConfig({ moe: { capacityFactor: -1 } })).to.throw(/capacityFactor must be a finite number > 0, got -1/);
-    expect(() => resolveViTConfig({ moe: { auxLossWeight: -1 } })).to.throw(/auxLossWeight must be a finite number ≥ 0, got -1/);
+    expect(() => resolveViTConfig({ moe: { capacityFactor: -1 } })).to.throw(
+      /capacityFactor must be a finite number > 0, got -1/,
+    );
+    expect(() => resolveViTConfig({ moe: { auxLossWeight: -1 } })).to.throw(
+      /auxLossWeight must be a finite number ≥ 0, got -1/,
+    );
   });
 });
 
@@ -79,6 +94,8 @@ describe('vit/config: a resolved config builds the same model', () => {
     });
   }
   it('a numTokens that disagrees with the image and patch sizes is refused, naming both', () => {
-    expect(() => resolveViTConfig({ ...handConfig('dense'), numTokens: 5 })).to.throw(/numTokens 5 disagrees with imageSize 8 \/ patchSize 4/);
+    expect(() => resolveViTConfig({ ...handConfig('dense'), numTokens: 5 })).to.throw(
+      /numTokens 5 disagrees with imageSize 8 \/ patchSize 4/,
+    );
   });
 });

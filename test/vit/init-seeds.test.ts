@@ -12,13 +12,23 @@ import { handConfig, KINDS } from './helpers.js';
 
 /** Pearson correlation of the first k entries of two arrays. */
 function correlation(a: Float32Array, b: Float32Array, k: number): number {
-  let ma = 0, mb = 0;
-  for (let i = 0; i < k; i++) { ma += a[i]; mb += b[i]; }
-  ma /= k; mb /= k;
-  let sab = 0, saa = 0, sbb = 0;
+  let ma = 0,
+    mb = 0;
   for (let i = 0; i < k; i++) {
-    const da = a[i] - ma, db = b[i] - mb;
-    sab += da * db; saa += da * da; sbb += db * db;
+    ma += a[i];
+    mb += b[i];
+  }
+  ma /= k;
+  mb /= k;
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
+  for (let i = 0; i < k; i++) {
+    const da = a[i] - ma,
+      db = b[i] - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
   }
   return saa === 0 || sbb === 0 ? 0 : sab / Math.sqrt(saa * sbb);
 }

@@ -29,7 +29,8 @@ forEachBackend(() => {
           for (let pc = 0; pc < w / p; pc++)
             for (let i = 0; i < p; i++)
               for (let j = 0; j < p; j++)
-                for (let ch = 0; ch < c; ch++) want.push(Math.fround(data[((n * h + pr * p + i) * w + pc * p + j) * c + ch]));
+                for (let ch = 0; ch < c; ch++)
+                  want.push(Math.fround(data[((n * h + pr * p + i) * w + pc * p + j) * c + ch]));
       expectClose(got, want, 'patches (a pure rearrangement: exact)', 0, 0);
       tf.dispose([images, got]);
     });
@@ -47,7 +48,8 @@ forEachBackend(() => {
         const [pr, pc] = [Math.floor(t / 2), t % 2];
         for (let e = 0; e < 3; e++) {
           let s = bias[e] + pos[t][e];
-          for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) s += data[(pr * 4 + i) * 8 + pc * 4 + j] * kernel[i * 4 + j][e];
+          for (let i = 0; i < 4; i++)
+            for (let j = 0; j < 4; j++) s += data[(pr * 4 + i) * 8 + pc * 4 + j] * kernel[i * 4 + j][e];
           want.push(s);
         }
       }
@@ -88,9 +90,16 @@ forEachBackend(() => {
     it('matches a plain loop over images, heads, queries and keys', function () {
       const [b, m, d, h] = [2, 3, 4, 2];
       const dh = d / h;
-      const attention = new MultiHeadAttention({ dim: d, numHeads: h, qkNorm: false, layerNormEps: 1e-6, seeds: [1, 2, 3, 4] });
+      const attention = new MultiHeadAttention({
+        dim: d,
+        numHeads: h,
+        qkNorm: false,
+        layerNormEps: 1e-6,
+        seeds: [1, 2, 3, 4],
+      });
       // Non-zero biases so that their placement is tested too.
-      for (const name of ['bq', 'bk', 'bv', 'bo']) attention.variables[name].assign(tf.tensor1d(values(d, name.charCodeAt(1))));
+      for (const name of ['bq', 'bk', 'bv', 'bo'])
+        attention.variables[name].assign(tf.tensor1d(values(d, name.charCodeAt(1))));
       const xData = values(b * m * d, 7);
       const x = tf.tensor3d(xData, [b, m, d]);
       const { y, weights } = attention.apply(x, true);
@@ -98,7 +107,8 @@ forEachBackend(() => {
       const B = (n: string) => attention.variables[n].arraySync() as number[];
       const [wq, wk, wv, wo] = [W('wq'), W('wk'), W('wv'), W('wo')];
       const [bq, bk, bv, bo] = [B('bq'), B('bk'), B('bv'), B('bo')];
-      const proj = (row: number[], w: number[][], bias: number[]) => bias.map((bb, j) => bb + row.reduce((s, v, i) => s + v * w[i][j], 0));
+      const proj = (row: number[], w: number[][], bias: number[]) =>
+        bias.map((bb, j) => bb + row.reduce((s, v, i) => s + v * w[i][j], 0));
       const wantY: number[] = [];
       const wantA: number[] = [];
       for (let n = 0; n < b; n++) {
@@ -135,7 +145,13 @@ forEachBackend(() => {
     });
 
     it('with qk-norm, queries and keys are layer-normalised per head (rows of A still sum to 1)', function () {
-      const attention = new MultiHeadAttention({ dim: 8, numHeads: 2, qkNorm: true, layerNormEps: 1e-6, seeds: [1, 2, 3, 4] });
+      const attention = new MultiHeadAttention({
+        dim: 8,
+        numHeads: 2,
+        qkNorm: true,
+        layerNormEps: 1e-6,
+        seeds: [1, 2, 3, 4],
+      });
       expect(Object.keys(attention.variables)).to.include.members(['qScale', 'kScale']);
       const x = tf.tensor3d(values(2 * 5 * 8, 4), [2, 5, 8]);
       const { y, weights } = attention.apply(x, true);
@@ -151,7 +167,10 @@ forEachBackend(() => {
 forEachBackend(() => {
   describe('vit/norm and vit/patch-embed: closed-form gradients', function () {
     it('LayerNorm and the position-embedding add have the gradients of the composed ops', function () {
-      const x = tf.tensor3d(values(3 * 5 * 6, 11).map((v, i) => v * (1 + (i % 7))), [3, 5, 6]);
+      const x = tf.tensor3d(
+        values(3 * 5 * 6, 11).map((v, i) => v * (1 + (i % 7))),
+        [3, 5, 6],
+      );
       const scale = tf.tensor1d(values(6, 12));
       const bias = tf.tensor1d(values(6, 13));
       const pos = tf.tensor2d(values(5 * 6, 14), [5, 6]);
@@ -164,10 +183,17 @@ forEachBackend(() => {
         return tf.sum(tf.mul(y, r));
       };
       const ours = (xx: tf.Tensor, s: tf.Tensor, b: tf.Tensor, p: tf.Tensor) =>
-        tf.sum(tf.mul(layerNorm(addPositions(xx as tf.Tensor3D, p as tf.Tensor2D), s as tf.Tensor1D, b as tf.Tensor1D, 1e-6), r));
+        tf.sum(
+          tf.mul(
+            layerNorm(addPositions(xx as tf.Tensor3D, p as tf.Tensor2D), s as tf.Tensor1D, b as tf.Tensor1D, 1e-6),
+            r,
+          ),
+        );
       const want = tf.grads(composed)([x, scale, bias, pos]);
       const got = tf.grads(ours)([x, scale, bias, pos]);
-      ['x', 'scale', 'bias', 'pos'].forEach((name, i) => expectClose(got[i], Array.from(want[i].dataSync()), `d${name}`, 1e-5, 1e-4));
+      ['x', 'scale', 'bias', 'pos'].forEach((name, i) =>
+        expectClose(got[i], Array.from(want[i].dataSync()), `d${name}`, 1e-5, 1e-4),
+      );
       tf.dispose([x, scale, bias, pos, r, ...want, ...got]);
     });
   });

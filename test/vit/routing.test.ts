@@ -20,10 +20,17 @@ function close(actual: number, expected: number): boolean {
 }
 
 /** Plain-loop dispatch and combine [b][t][slot] from the MoE input h [b, m, d] and Φ [d, S]. */
-function expectedWeights(h: number[][][], phi: number[][], scale: number): { dispatch: number[][][]; combine: number[][][] } {
+function expectedWeights(
+  h: number[][][],
+  phi: number[][],
+  scale: number,
+): { dispatch: number[][][]; combine: number[][][] } {
   const slots = phi[0]!.length;
   const d = phi.length;
-  const phiNorm = Array.from({ length: slots }, (_, s) => 1 / Math.sqrt(phi.reduce((a, row) => a + row[s]! ** 2, 0) + 1e-6));
+  const phiNorm = Array.from(
+    { length: slots },
+    (_, s) => 1 / Math.sqrt(phi.reduce((a, row) => a + row[s]! ** 2, 0) + 1e-6),
+  );
   const dispatch: number[][][] = [];
   const combine: number[][][] = [];
   for (const tokens of h) {
@@ -42,10 +49,12 @@ function expectedWeights(h: number[][][], phi: number[][], scale: number): { dis
       logits.forEach((row, t) => (dispatchSeq[t]![s] = Math.exp(row[s]!) / z));
     }
     dispatch.push(dispatchSeq);
-    combine.push(logits.map((row) => {
-      const z = row.reduce((a, v) => a + Math.exp(v), 0);
-      return row.map((v) => Math.exp(v) / z);
-    }));
+    combine.push(
+      logits.map((row) => {
+        const z = row.reduce((a, v) => a + Math.exp(v), 0);
+        return row.map((v) => Math.exp(v) / z);
+      }),
+    );
   }
   return { dispatch, combine };
 }
@@ -74,11 +83,21 @@ forEachBackend(() => {
         const afterAttention = tf.add(x1, block.attention.apply(block.norm1.apply(x1) as tf.Tensor3D).y);
         return block.norm2.apply(afterAttention);
       });
-      const want = expectedWeights((await h.array()) as number[][][], (await layer.variables.phi!.reshape([8, 4]).array()) as number[][], 4);
+      const want = expectedWeights(
+        (await h.array()) as number[][][],
+        (await layer.variables.phi!.reshape([8, 4]).array()) as number[][],
+        4,
+      );
       const gotDispatch = ((await dispatch.reshape([3, 4, 4]).array()) as number[][][]).flat(2);
       const gotCombine = ((await combine.reshape([3, 4, 4]).array()) as number[][][]).flat(2);
-      want.dispatch.flat(2).forEach((v, i) => expect(close(gotDispatch[i]!, v), `dispatch #${i}: ${gotDispatch[i]} vs ${v}`).to.equal(true));
-      want.combine.flat(2).forEach((v, i) => expect(close(gotCombine[i]!, v), `combine #${i}: ${gotCombine[i]} vs ${v}`).to.equal(true));
+      want.dispatch
+        .flat(2)
+        .forEach((v, i) =>
+          expect(close(gotDispatch[i]!, v), `dispatch #${i}: ${gotDispatch[i]} vs ${v}`).to.equal(true),
+        );
+      want.combine
+        .flat(2)
+        .forEach((v, i) => expect(close(gotCombine[i]!, v), `combine #${i}: ${gotCombine[i]} vs ${v}`).to.equal(true));
       // Far from uniform (1/4 over tokens, 1/4 over slots), so the comparison means something.
       expect(Math.max(...gotDispatch)).to.be.greaterThan(0.4);
 

@@ -22,22 +22,45 @@ import { handConfig } from './helpers.js';
 const ABLATIONS: Array<{ name: string; options: SoftMoEAblation; parameters: number }> = [
   { name: 'soft dispatch, uniform combine', options: { combine: 'uniform' }, parameters: 1708 },
   { name: 'uniform dispatch, soft combine', options: { dispatch: 'uniform' }, parameters: 1708 },
-  { name: 'uniform dispatch and combine (Φ, scale unused)', options: { dispatch: 'uniform', combine: 'uniform' }, parameters: 1708 - 16 - 1 },
+  {
+    name: 'uniform dispatch and combine (Φ, scale unused)',
+    options: { dispatch: 'uniform', combine: 'uniform' },
+    parameters: 1708 - 16 - 1,
+  },
   { name: 'identity experts (expert weights unused)', options: { experts: 'identity' }, parameters: 1708 - 560 },
 ];
 
 describe('vit: Soft MoE ablations (paper Table 2) through moe.softOptions', function () {
   it('defaults to the paper Soft MoE and rejects unknown modes by name', function () {
-    expect(resolveViTConfig({ kind: 'soft' }).moe.softOptions).to.deep.equal({ normalize: true, dispatch: 'softmax', combine: 'softmax', experts: 'mlp' });
-    expect(resolveViTConfig({ kind: 'soft', moe: { softOptions: { combine: 'uniform' } } }).moe.softOptions.combine).to.equal('uniform');
-    expect(() => resolveViTConfig({ moe: { softOptions: { dispatch: 'hard' as never } } })).to.throw(/moe\.softOptions\.dispatch must be one of "softmax", "uniform", got "hard"/);
-    expect(() => resolveViTConfig({ moe: { softOptions: { experts: 'none' as never } } })).to.throw(/moe\.softOptions\.experts must be one of "mlp", "identity", got "none"/);
+    expect(resolveViTConfig({ kind: 'soft' }).moe.softOptions).to.deep.equal({
+      normalize: true,
+      dispatch: 'softmax',
+      combine: 'softmax',
+      experts: 'mlp',
+    });
+    expect(
+      resolveViTConfig({ kind: 'soft', moe: { softOptions: { combine: 'uniform' } } }).moe.softOptions.combine,
+    ).to.equal('uniform');
+    expect(() => resolveViTConfig({ moe: { softOptions: { dispatch: 'hard' as never } } })).to.throw(
+      /moe\.softOptions\.dispatch must be one of "softmax", "uniform", got "hard"/,
+    );
+    expect(() => resolveViTConfig({ moe: { softOptions: { experts: 'none' as never } } })).to.throw(
+      /moe\.softOptions\.experts must be one of "mlp", "identity", got "none"/,
+    );
   });
 
   it('the block forwards the options: uniform dispatch and combine with identity experts give every token the mean token', async function () {
     // With D = 1/m and C = 1/s every slot is the mean token x̄, identity experts keep it, and
     // every output is the mean of s copies of x̄: y_i = x̄ for all i (eqs. 1–3 with constant weights).
-    const config = resolveViTConfig(handConfig('soft', { moe: { numExperts: 2, slotsPerExpert: 3, softOptions: { dispatch: 'uniform', combine: 'uniform', experts: 'identity' } } }));
+    const config = resolveViTConfig(
+      handConfig('soft', {
+        moe: {
+          numExperts: 2,
+          slotsPerExpert: 3,
+          softOptions: { dispatch: 'uniform', combine: 'uniform', experts: 'identity' },
+        },
+      }),
+    );
     const block = new SoftMoEBlock(config, new SeedStream(5));
     const x = tf.tidy(() => tf.sin(tf.range(0, 2 * 4 * 8, 1).mul(0.71)).reshape([2, 4, 8]) as tf.Tensor3D);
     const before = tf.memory().numTensors;
@@ -56,11 +79,17 @@ describe('vit: Soft MoE ablations (paper Table 2) through moe.softOptions', func
   });
 
   it('uniform dispatch alone changes the output exactly as softMoE({dispatch: "uniform"}) does', async function () {
-    const config = resolveViTConfig(handConfig('soft', { moe: { numExperts: 2, softOptions: { dispatch: 'uniform' } } }));
+    const config = resolveViTConfig(
+      handConfig('soft', { moe: { numExperts: 2, softOptions: { dispatch: 'uniform' } } }),
+    );
     const block = new SoftMoEBlock(config, new SeedStream(5));
     const x = tf.tidy(() => tf.cos(tf.range(0, 3 * 4 * 8, 1).mul(0.53)).reshape([3, 4, 8]) as tf.Tensor3D);
     const [got, uniform, soft] = await Promise.all(
-      [block.apply(x).y, softMoE(x, block.layer.params, { dispatch: 'uniform' }).y, softMoE(x, block.layer.params).y].map(async (t) => {
+      [
+        block.apply(x).y,
+        softMoE(x, block.layer.params, { dispatch: 'uniform' }).y,
+        softMoE(x, block.layer.params).y,
+      ].map(async (t) => {
         const a = Array.from(await t.data());
         t.dispose();
         return a;
@@ -93,8 +122,12 @@ describe('vit: Soft MoE ablations (paper Table 2) through moe.softOptions', func
 
   it('modelCost drops the router FLOPs of uniform-uniform and the expert FLOPs of identity experts', function () {
     const full = modelCost(handConfig('soft')).flopsPerImage;
-    const uniform = modelCost(handConfig('soft', { moe: { numExperts: 2, softOptions: { dispatch: 'uniform', combine: 'uniform' } } })).flopsPerImage;
-    const identity = modelCost(handConfig('soft', { moe: { numExperts: 2, softOptions: { experts: 'identity' } } })).flopsPerImage;
+    const uniform = modelCost(
+      handConfig('soft', { moe: { numExperts: 2, softOptions: { dispatch: 'uniform', combine: 'uniform' } } }),
+    ).flopsPerImage;
+    const identity = modelCost(
+      handConfig('soft', { moe: { numExperts: 2, softOptions: { experts: 'identity' } } }),
+    ).flopsPerImage;
     // Soft block, m 4, d 8, s 2 slots, h 16: router 2·4·8·2 = 128; experts 2 slots · 2·(2·8·16) = 1024.
     expect(full.router - uniform.router).to.equal(128);
     expect(full.mlp - identity.mlp).to.equal(1024);
@@ -105,12 +138,30 @@ describe('vit: Soft MoE ablations (paper Table 2) through moe.softOptions', func
     const root = findProjectRoot();
     const log = execFileSync(
       process.execPath,
-      ['--import', 'tsx', join(root, 'lib', 'cli', 'train.ts'), '--dataset', 'tiny-mnist', '--size', 'tiny', '--experts', '4', '--steps', '6',
-        '--results-dir', join(root, 'build', 'no-such-results'), '--dry-run',
-        '--sweep', 'model=soft,soft+dispatch=uniform+combine=uniform,soft+experts-fn=identity'],
+      [
+        '--import',
+        'tsx',
+        join(root, 'lib', 'cli', 'train.ts'),
+        '--dataset',
+        'tiny-mnist',
+        '--size',
+        'tiny',
+        '--experts',
+        '4',
+        '--steps',
+        '6',
+        '--results-dir',
+        join(root, 'build', 'no-such-results'),
+        '--dry-run',
+        '--sweep',
+        'model=soft,soft+dispatch=uniform+combine=uniform,soft+experts-fn=identity',
+      ],
       { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const names = log.trim().split('\n').map((l) => l.split('/').pop());
+    const names = log
+      .trim()
+      .split('\n')
+      .map((l) => l.split('/').pop());
     expect(names).to.deep.equal([
       'tiny-mnist_soft-e4-p1_tiny_6steps_seed0.json',
       'tiny-mnist_soft-e4-p1-dispatch-uniform-combine-uniform_tiny_6steps_seed0.json',

@@ -19,13 +19,25 @@ const softLayer = (model: ViT) => (model.blocks[1].mlp as SoftMoEBlock).layer;
 const soft = (moe: ViTConfig['moe'] = {}) => handConfig('soft', { moe: { numExperts: 2, slotsPerExpert: 2, ...moe } });
 
 describe('vit: Soft MoE recipe levers and diagnostics', function () {
-  it('defaults are vmoe\'s (scale 1, Φ std 1/√d, no noise, multipliers 1); bad values are rejected by name', function () {
+  it("defaults are vmoe's (scale 1, Φ std 1/√d, no noise, multipliers 1); bad values are rejected by name", function () {
     const moe = resolveViTConfig({ kind: 'soft' }).moe;
-    expect(moe).to.include({ scaleInit: 1, phiInitStd: null, softNoiseStd: 0, scaleLrMultiplier: 1, phiLrMultiplier: 1 });
-    expect(() => resolveViTConfig({ moe: { scaleInit: NaN } })).to.throw(/moe\.scaleInit must be a finite number, got NaN/);
+    expect(moe).to.include({
+      scaleInit: 1,
+      phiInitStd: null,
+      softNoiseStd: 0,
+      scaleLrMultiplier: 1,
+      phiLrMultiplier: 1,
+    });
+    expect(() => resolveViTConfig({ moe: { scaleInit: NaN } })).to.throw(
+      /moe\.scaleInit must be a finite number, got NaN/,
+    );
     expect(() => resolveViTConfig({ moe: { phiInitStd: 0 } })).to.throw(/moe\.phiInitStd/);
-    expect(() => resolveViTConfig({ moe: { softNoiseStd: -1 } })).to.throw(/moe\.softNoiseStd must be a finite number ≥ 0, got -1/);
-    expect(() => resolveViTConfig({ moe: { scaleLrMultiplier: Infinity } })).to.throw(/moe\.scaleLrMultiplier must be a finite number ≥ 0, got Infinity/);
+    expect(() => resolveViTConfig({ moe: { softNoiseStd: -1 } })).to.throw(
+      /moe\.softNoiseStd must be a finite number ≥ 0, got -1/,
+    );
+    expect(() => resolveViTConfig({ moe: { scaleLrMultiplier: Infinity } })).to.throw(
+      /moe\.scaleLrMultiplier must be a finite number ≥ 0, got Infinity/,
+    );
   });
 
   it('scaleInit sets scale; phiInitStd rescales the same Φ draw; the other weights do not change', function () {
@@ -54,7 +66,8 @@ describe('vit: Soft MoE recipe levers and diagnostics', function () {
       return v;
     };
     // A zero head hides every difference: give both models the same non-zero head.
-    for (const m of [plain, noisy]) m.variables['head/kernel'].assign(tf.tidy(() => tf.randomNormal([8, 3], 0, 1, 'float32', 9)));
+    for (const m of [plain, noisy])
+      m.variables['head/kernel'].assign(tf.tidy(() => tf.randomNormal([8, 3], 0, 1, 'float32', 9)));
     expect(logits(noisy, {})).to.deep.equal(logits(plain, {}));
     expect(logits(noisy, { training: true, step: 3 })).to.deep.equal(logits(noisy, { training: true, step: 3 }));
     expect(logits(noisy, { training: true, step: 3 })).not.to.deep.equal(logits(noisy, { training: true, step: 4 }));
@@ -72,7 +85,9 @@ describe('vit: Soft MoE recipe levers and diagnostics', function () {
     const p = softLayer(layer).params;
     const x = tf.ones([1, 4, 8]) as tf.Tensor3D;
     expect(() => softMoE(x, p, { noiseStd: 0.5 })).to.throw(/noiseStd > 0 needs an integer noiseSeed, got undefined/);
-    expect(() => softMoE(x, p, { noiseStd: -0.5, noiseSeed: 1 })).to.throw(/noiseStd must be a finite number ≥ 0, got -0.5/);
+    expect(() => softMoE(x, p, { noiseStd: -0.5, noiseSeed: 1 })).to.throw(
+      /noiseStd must be a finite number ≥ 0, got -0.5/,
+    );
     x.dispose();
     layer.dispose();
   });
@@ -84,7 +99,13 @@ describe('vit: Soft MoE recipe levers and diagnostics', function () {
       const model = new ViT(soft({ scaleLrMultiplier: k, phiLrMultiplier: 0 }));
       model.variables['head/kernel'].assign(tf.tidy(() => tf.randomNormal([8, 3], 0, 1, 'float32', 9)));
       const phi0 = Array.from(softLayer(model).variables.phi.dataSync());
-      const trainer = new Trainer(model, { steps: 10, warmupSteps: 0, decay: 'constant', learningRate: 1e-3, adam: { clipNorm: null } });
+      const trainer = new Trainer(model, {
+        steps: 10,
+        warmupSteps: 0,
+        decay: 'constant',
+        learningRate: 1e-3,
+        adam: { clipNorm: null },
+      });
       await trainer.trainStep(images, labels);
       const delta = Math.abs(softLayer(model).variables.scale.dataSync()[0] - 1);
       const phiSame = Array.from(softLayer(model).variables.phi.dataSync()).every((v, i) => v === phi0[i]);
@@ -104,7 +125,15 @@ describe('vit: Soft MoE recipe levers and diagnostics', function () {
   it('the trainer records the diagnostics of every Soft MoE block before training and at each evaluation, without leaks', async function () {
     this.timeout(60000);
     const train = await loadDataset('tiny-mnist', 'train');
-    const model = new ViT({ dim: 16, depth: 2, numHeads: 2, mlpDim: 32, kind: 'soft', blocks: ['soft', 'soft'], moe: { numExperts: 4, slotsPerExpert: 2 } });
+    const model = new ViT({
+      dim: 16,
+      depth: 2,
+      numHeads: 2,
+      mlpDim: 32,
+      kind: 'soft',
+      blocks: ['soft', 'soft'],
+      moe: { numExperts: 4, slotsPerExpert: 2 },
+    });
     const trainer = new Trainer(model, { steps: 6, batchSize: 16, learningRate: 1e-2, warmupSteps: 1 });
     const probe = tf.tidy(() => tf.randomUniform([5, 28, 28, 1], 0, 1, 'float32', 3)) as tf.Tensor4D;
     const direct = await softMoEBlockDiagnostics(model, probe);

@@ -72,7 +72,16 @@ forEachBackend(() => {
       const model = new ViT(handConfig('soft'));
       const names = Object.keys(model.variables);
       expect(new Set(names).size).to.equal(names.length);
-      expect(names).to.include.members(['embedding/kernel', 'embedding/pos', 'block0/mlp/w1', 'block1/moe/phi', 'block1/moe/scale', 'block1/attention/wq', 'encoder_norm/scale', 'head/kernel']);
+      expect(names).to.include.members([
+        'embedding/kernel',
+        'embedding/pos',
+        'block0/mlp/w1',
+        'block1/moe/phi',
+        'block1/moe/scale',
+        'block1/attention/wq',
+        'encoder_norm/scale',
+        'head/kernel',
+      ]);
       model.dispose();
     });
 
@@ -83,7 +92,9 @@ forEachBackend(() => {
       for (const [name, v] of Object.entries(a.variables)) {
         expect(Array.from(v.dataSync()), name).to.deep.equal(Array.from(b.variables[name].dataSync()));
       }
-      expect(Array.from(a.variables['block0/attention/wq'].dataSync())).not.to.deep.equal(Array.from(c.variables['block0/attention/wq'].dataSync()));
+      expect(Array.from(a.variables['block0/attention/wq'].dataSync())).not.to.deep.equal(
+        Array.from(c.variables['block0/attention/wq'].dataSync()),
+      );
       [a, b, c].forEach((m) => m.dispose());
     });
 
@@ -97,12 +108,18 @@ forEachBackend(() => {
       const limit = 1 / Math.sqrt(8); // handConfig: d = 8
       for (const name of ['head/kernel', 'head/bias']) {
         const w = Array.from(uniform.variables[name].dataSync());
-        expect(w.every((v) => Math.abs(v) <= limit && v !== 0), name).to.equal(true);
+        expect(
+          w.every((v) => Math.abs(v) <= limit && v !== 0),
+          name,
+        ).to.equal(true);
       }
       for (const [name, v] of Object.entries(zeros.variables)) {
-        if (!name.startsWith('head/')) expect(Array.from(uniform.variables[name].dataSync()), name).to.deep.equal(Array.from(v.dataSync()));
+        if (!name.startsWith('head/'))
+          expect(Array.from(uniform.variables[name].dataSync()), name).to.deep.equal(Array.from(v.dataSync()));
       }
-      expect(() => new ViT(handConfig('soft', { headInit: 'normal' as never }))).to.throw(/headInit must be one of .*got "normal"/);
+      expect(() => new ViT(handConfig('soft', { headInit: 'normal' as never }))).to.throw(
+        /headInit must be one of .*got "normal"/,
+      );
       x.dispose();
       [zeros, uniform].forEach((m) => m.dispose());
     });
@@ -125,10 +142,13 @@ forEachBackend(() => {
       // Non-zero head so that routing differences reach the logits.
       model.variables['head/kernel'].assign(tf.ones([8, 3]));
       const x = images(2);
-      const run = (o: { training?: boolean; step?: number }) => tf.tidy(() => Array.from(model.apply(x, o).logits.dataSync()));
+      const run = (o: { training?: boolean; step?: number }) =>
+        tf.tidy(() => Array.from(model.apply(x, o).logits.dataSync()));
       expect(run({ training: true, step: 5 })).to.deep.equal(run({ training: true, step: 5 }));
       expect(run({})).to.deep.equal(run({ training: false, step: 9 }));
-      const differs = [1, 2, 3, 4].some((s) => JSON.stringify(run({ training: true, step: s })) !== JSON.stringify(run({})));
+      const differs = [1, 2, 3, 4].some(
+        (s) => JSON.stringify(run({ training: true, step: s })) !== JSON.stringify(run({})),
+      );
       expect(differs, 'noise with std 50 changes some routing').to.equal(true);
       x.dispose();
       model.dispose();

@@ -58,7 +58,8 @@ describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', funct
     expect(info.name).to.equal('webgpu');
     expect(info.webgpu, 'adapter report').to.not.equal(null);
     const a = info.webgpu!;
-    for (const key of ['vendor', 'architecture', 'device', 'description'] as const) expect(a[key], key).to.be.a('string');
+    for (const key of ['vendor', 'architecture', 'device', 'description'] as const)
+      expect(a[key], key).to.be.a('string');
     expect(a.fallback).to.be.a('boolean');
     expect(a.software).to.be.a('boolean');
     // tfjs alone would create the device with the default 8 (WebGPU spec default limit).
@@ -71,7 +72,9 @@ describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', funct
     it('without the work-around: the WGSL does not compile, and the guard throws naming the program', async function () {
       const error = await errorWithoutWorkarounds(transposeInt);
       expect(error.name, error.message).to.equal('WebGPUKernelError');
-      expect(error.message).to.match(/TransposeProgram/).and.match(/setOutputAtIndex/);
+      expect(error.message)
+        .to.match(/TransposeProgram/)
+        .and.match(/setOutputAtIndex/);
     });
 
     it('with it: an int32 transpose equals the loop, in 2-D and 3-D', async function () {
@@ -86,18 +89,29 @@ describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', funct
     it('with it: int32 cumsum, sum and max over a non-last axis and a cast from int32 equal the loop', async function () {
       const got = tf.tidy(() => {
         const x = tf.tensor2d(VALUES, [ROWS, COLS], 'int32');
-        return [tf.cumsum(x, 0), tf.sum(x, 0), tf.max(x, 0), tf.cumsum(tf.cast(x, 'float32'), 0), tf.any(tf.greater(x, 990), 0)];
+        return [
+          tf.cumsum(x, 0),
+          tf.sum(x, 0),
+          tf.max(x, 0),
+          tf.cumsum(tf.cast(x, 'float32'), 0),
+          tf.any(tf.greater(x, 990), 0),
+        ];
       });
       const [cumsum, sum, max, floatCumsum, any] = await Promise.all(got.map((t) => t.data()));
       const wantCumsum: number[] = [];
       const running = new Array(COLS).fill(0);
-      for (let i = 0; i < ROWS; i++) for (let j = 0; j < COLS; j++) wantCumsum.push((running[j] += VALUES[i * COLS + j]));
+      for (let i = 0; i < ROWS; i++)
+        for (let j = 0; j < COLS; j++) wantCumsum.push((running[j] += VALUES[i * COLS + j]));
       const column = (j: number) => Array.from({ length: ROWS }, (_, i) => VALUES[i * COLS + j]);
       expect(Array.from(cumsum)).to.deep.equal(wantCumsum);
       expect(Array.from(floatCumsum)).to.deep.equal(wantCumsum);
-      expect(Array.from(sum)).to.deep.equal(Array.from({ length: COLS }, (_, j) => column(j).reduce((a, b) => a + b, 0)));
+      expect(Array.from(sum)).to.deep.equal(
+        Array.from({ length: COLS }, (_, j) => column(j).reduce((a, b) => a + b, 0)),
+      );
       expect(Array.from(max)).to.deep.equal(Array.from({ length: COLS }, (_, j) => Math.max(...column(j))));
-      expect(Array.from(any)).to.deep.equal(Array.from({ length: COLS }, (_, j) => Number(column(j).some((v) => v > 990))));
+      expect(Array.from(any)).to.deep.equal(
+        Array.from({ length: COLS }, (_, j) => Number(column(j).some((v) => v > 990))),
+      );
       expect(got.map((t) => t.dtype)).to.deep.equal(['int32', 'int32', 'int32', 'float32', 'bool']);
       tf.dispose(got);
     });
@@ -134,7 +148,9 @@ describe('webgpu: tfjs-backend-webgpu 4.22.0 work-arounds and GPU errors', funct
       })();
       // (WebGPUKernelError by name: a test run may load lib/ twice, as CommonJS and as ES module.)
       expect(first?.name, 'the failing op').to.equal('WebGPUKernelError');
-      expect(() => tf.tidy(() => tf.add(tf.ones([2000]), 1)).dispose(), 'a later op').to.throw(/unusable since GPU program TransposeProgram/);
+      expect(() => tf.tidy(() => tf.add(tf.ones([2000]), 1)).dispose(), 'a later op').to.throw(
+        /unusable since GPU program TransposeProgram/,
+      );
     } finally {
       setWorkarounds(true);
       await initBackend('webgpu');

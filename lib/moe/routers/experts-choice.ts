@@ -95,7 +95,13 @@ export interface ExpertsChoiceResult {
 export const EXPERTS_CHOICE_ROUNDING: CeilOrRound = 'round';
 
 /** Experts Choice capacity: round(m·cf/n) (or ceil), ≥ 1, up to a multiple, then at most m. */
-export function expertsChoiceCapacity(numTokens: number, numExperts: number, capacityFactor: number, ceilOrRound: CeilOrRound = EXPERTS_CHOICE_ROUNDING, multipleOf?: number | null): number {
+export function expertsChoiceCapacity(
+  numTokens: number,
+  numExperts: number,
+  capacityFactor: number,
+  ceilOrRound: CeilOrRound = EXPERTS_CHOICE_ROUNDING,
+  multipleOf?: number | null,
+): number {
   return Math.min(numTokens, computeCapacity(numTokens, numExperts, capacityFactor, { ceilOrRound, multipleOf }));
 }
 
@@ -119,7 +125,11 @@ export function expertsChoiceCapacity(numTokens: number, numExperts: number, cap
  * layer.dispose();
  * ```
  */
-export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: ExpertsChoiceOptions): ExpertsChoiceResult {
+export function expertsChoice(
+  x: tf.Tensor3D,
+  params: RouterParams,
+  options: ExpertsChoiceOptions,
+): ExpertsChoiceResult {
   if (options == null) throw new Error('expertsChoice needs options {capacityFactor | capacity}');
   checkOptions(options, EXPERTS_CHOICE_OPTION_KINDS, 'expertsChoice');
   const { g, m, n } = checkRouterInputs(x, params, 'expertsChoice');
@@ -128,10 +138,14 @@ export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: Exp
   let capacity: number;
   if (options.capacity != null) {
     checkInt(options.capacity, 'capacity');
-    if (options.capacity > m) throw new Error(`capacity must be ≤ the m = ${m} tokens of a group (an expert takes each token at most once), got ${options.capacity}`);
+    if (options.capacity > m)
+      throw new Error(
+        `capacity must be ≤ the m = ${m} tokens of a group (an expert takes each token at most once), got ${options.capacity}`,
+      );
     capacity = options.capacity;
   } else {
-    if (options.capacityFactor == null) throw new Error('expertsChoice needs options.capacityFactor (or options.capacity), got neither');
+    if (options.capacityFactor == null)
+      throw new Error('expertsChoice needs options.capacityFactor (or options.capacity), got neither');
     capacity = expertsChoiceCapacity(m, n, options.capacityFactor, ceilOrRound, options.multipleOf);
   }
   if (options.checkFinite) {
@@ -142,13 +156,21 @@ export function expertsChoice(x: tf.Tensor3D, params: RouterParams, options: Exp
     const gates = routerGates(x, params.wg).gates as tf.Tensor3D;
 
     // Decide (no gradient): each expert's top-C tokens, [g, n, C] (as float32 integers).
-    const selected = withoutGradient((gv) => tf.topk(tf.transpose(gv, [0, 2, 1]), capacity).indices.cast('float32'), gates) as tf.Tensor3D;
+    const selected = withoutGradient(
+      (gv) => tf.topk(tf.transpose(gv, [0, 2, 1]), capacity).indices.cast('float32'),
+      gates,
+    ) as tf.Tensor3D;
     // One-hot dispatch mask in the token-major layout [g, m, n, C].
-    const mask = withoutGradient((sel) => tf.transpose(oneHot(sel.cast('int32'), m), [0, 3, 1, 2]).cast('float32'), selected) as tf.Tensor4D;
+    const mask = withoutGradient(
+      (sel) => tf.transpose(oneHot(sel.cast('int32'), m), [0, 3, 1, 2]).cast('float32'),
+      selected,
+    ) as tf.Tensor4D;
 
     // Move (shared with Soft MoE and Tokens Choice).
     const { dispatchT, combine } = sparseDispatchCombine(mask, gates);
-    const { y } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params), { constantDispatch: true });
+    const { y } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params), {
+      constantDispatch: true,
+    });
 
     // Routing results in the reference layouts.
     const selectedIndexSorted = tf.neg(tf.topk(tf.neg(selected), capacity).values).cast('int32') as tf.Tensor3D;

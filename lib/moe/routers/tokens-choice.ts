@@ -172,7 +172,10 @@ function decideTokensChoice(gates: tf.Tensor3D, k: number, batchPriority: boolea
       choices = gatherTokens(choices, order);
     }
     // K-major: all 1st choices, then all 2nd choices, …: [g, K·m, n].
-    const kMajor = tf.transpose(choices, [0, 2, 1, 3]).reshape([g, k * m, n]).cast('float32');
+    const kMajor = tf
+      .transpose(choices, [0, 2, 1, 3])
+      .reshape([g, k * m, n])
+      .cast('float32');
     // Exclusive cumulative count of earlier choices for the same expert (vmoe: cumsum · one_hot − 1).
     const earlier = tf.cumsum(kMajor, 1, true);
     let position = tf.transpose(tf.sum(tf.mul(earlier, kMajor), -1).reshape([g, k, m]), [0, 2, 1]); // [g, m, K]
@@ -233,15 +236,18 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
     checkInt(options.capacity, 'capacity');
     capacity = options.capacity;
   } else {
-    if (options.capacityFactor == null) throw new Error('tokensChoice needs options.capacityFactor (or options.capacity), got neither');
+    if (options.capacityFactor == null)
+      throw new Error('tokensChoice needs options.capacityFactor (or options.capacity), got neither');
     capacity = computeCapacity(m * k, n, options.capacityFactor, { ceilOrRound, multipleOf: options.multipleOf });
   }
   // The natural cap (see TokensChoiceOptions.capacity): at most m choices ever reach one expert.
   capacity = Math.min(capacity, m);
   const batchPriority = options.batchPriority ?? false;
-  if (typeof batchPriority !== 'boolean') throw new Error(`batchPriority must be true or false, got ${String(batchPriority)}`);
+  if (typeof batchPriority !== 'boolean')
+    throw new Error(`batchPriority must be true or false, got ${String(batchPriority)}`);
   const noiseStd = options.noiseStd ?? 0;
-  if (typeof noiseStd !== 'number' || !Number.isFinite(noiseStd) || noiseStd < 0) throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
+  if (typeof noiseStd !== 'number' || !Number.isFinite(noiseStd) || noiseStd < 0)
+    throw new Error(`noiseStd must be a finite number ≥ 0, got ${String(noiseStd)}`);
   const auxKind: AuxLossKind = options.auxLoss ?? (noiseStd > 0 ? 'importance+load' : 'importance');
   checkOneOf(auxKind, ['importance', 'load', 'importance+load', 'gshard', 'none'] as const, 'auxLoss');
   if ((auxKind === 'load' || auxKind === 'importance+load') && !(noiseStd > 0)) {
@@ -261,7 +267,9 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
 
     // Move (shared with Soft MoE): one-hot dispatch, experts, combine with the raw gates.
     const { dispatchT, combine } = sparseDispatchCombine(mask, gates);
-    const { y } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params), { constantDispatch: true });
+    const { y } = dispatchAndCombine(x, dispatchT, combine, n, (xs) => applyExperts(xs, params), {
+      constantDispatch: true,
+    });
 
     // Routing results in the reference layouts.
     const [expertF, positionF] = tf.unstack(decisions, 3);
@@ -276,11 +284,15 @@ export function tokensChoice(x: tf.Tensor3D, params: RouterParams, options: Toke
     const gshard = gshardLoss(gates);
     const load = noiseScale > 0 ? loadLoss(logits, noisyLogits, { noiseStd: noiseScale, k }) : undefined;
     const auxLoss: tf.Scalar =
-      auxKind === 'importance' ? importance
-      : auxKind === 'gshard' ? gshard
-      : auxKind === 'load' ? load!
-      : auxKind === 'importance+load' ? tf.add(importance, load!)
-      : tf.scalar(0);
+      auxKind === 'importance'
+        ? importance
+        : auxKind === 'gshard'
+          ? gshard
+          : auxKind === 'load'
+            ? load!
+            : auxKind === 'importance+load'
+              ? tf.add(importance, load!)
+              : tf.scalar(0);
 
     const result: TokensChoiceResult = {
       y,

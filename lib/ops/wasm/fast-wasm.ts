@@ -117,7 +117,12 @@ export function fastWasmStatus(): {
   const active = fastWasm() != null;
   const sharedClones = identity != null;
   if (active) return { active, reason: null, sharedClones };
-  if (!enabled) return { active, reason: `disabled (${FAST_WASM_ENV}, setFastWasmEnabled(false) or disposeFastWasm())`, sharedClones };
+  if (!enabled)
+    return {
+      active,
+      reason: `disabled (${FAST_WASM_ENV}, setFastWasmEnabled(false) or disposeFastWasm())`,
+      sharedClones,
+    };
   if (tf.getBackend() !== 'wasm') return { active, reason: `backend is ${tf.getBackend()}, not wasm`, sharedClones };
   return { active, reason: lastFailure, sharedClones };
 }
@@ -127,7 +132,12 @@ function internalsProblem(backend: unknown): string | null {
   if (version_wasm !== PINNED_TFJS_VERSION) return `tfjs-backend-wasm ${version_wasm} ≠ pinned ${PINNED_TFJS_VERSION}`;
   const b = backend as Partial<WasmBackendInternals>;
   if (!isWasmMemory(b.wasm?.asm?.memory)) return 'wasm backend has no wasm.asm.memory';
-  if (typeof b.dataIdMap?.get !== 'function' || typeof b.makeOutput !== 'function' || typeof b.disposeData !== 'function' || typeof b.incRef !== 'function') {
+  if (
+    typeof b.dataIdMap?.get !== 'function' ||
+    typeof b.makeOutput !== 'function' ||
+    typeof b.disposeData !== 'function' ||
+    typeof b.incRef !== 'function'
+  ) {
     return 'wasm backend lacks dataIdMap/makeOutput/disposeData/incRef';
   }
   return null;
@@ -204,7 +214,20 @@ function selfCheck(b: Binding): string | null {
     new Float32Array(heap(), offsetOf(b, a), m * k).set(aVals);
     new Float32Array(heap(), offsetOf(b, bt), k * n).set(bVals);
     new Float32Array(heap(), offsetOf(b, bias), n).set(biasVals);
-    b.kernels.gemm(offsetOf(b, a), 4 * k, 4, offsetOf(b, bt), 4 * n, offsetOf(b, c), 4 * n, m, n, k, offsetOf(b, bias), GEMM_BIAS);
+    b.kernels.gemm(
+      offsetOf(b, a),
+      4 * k,
+      4,
+      offsetOf(b, bt),
+      4 * n,
+      offsetOf(b, c),
+      4 * n,
+      m,
+      n,
+      k,
+      offsetOf(b, bias),
+      GEMM_BIAS,
+    );
     const got = new Float32Array(heap(), offsetOf(b, c), m * n);
     for (let i = 0; i < m * n; i++) {
       if (Math.abs(got[i] - want[i]) > 1e-5) return `self-check: gemm element ${i} is ${got[i]}, expected ${want[i]}`;
@@ -244,7 +267,8 @@ interface KernelArgs {
 }
 
 function bindingFor(backend: unknown): Binding {
-  if (binding == null || binding.backend !== backend) throw new Error('fast-wasm: kernel called on a backend that is not bound');
+  if (binding == null || binding.backend !== backend)
+    throw new Error('fast-wasm: kernel called on a backend that is not bound');
   return binding;
 }
 
@@ -273,7 +297,19 @@ function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
     const [aPtr, bPtr, cPtr] = [offsetOf(bnd, a), offsetOf(bnd, b), offsetOf(bnd, out)];
     const bStep = bBatch === batch && batch > 1 ? 4 * n * k : 0;
     for (let i = 0; i < batch; i++) {
-      bnd.kernels.gemmNT(aPtr + 4 * i * m * k, 4 * k, bPtr + i * bStep, 4 * k, cPtr + 4 * i * m * n, 4 * n, m, n, k, biasPtr0 + i * biasStep0, bias ? GEMM_BIAS : 0);
+      bnd.kernels.gemmNT(
+        aPtr + 4 * i * m * k,
+        4 * k,
+        bPtr + i * bStep,
+        4 * k,
+        cPtr + 4 * i * m * n,
+        4 * n,
+        m,
+        n,
+        k,
+        biasPtr0 + i * biasStep0,
+        bias ? GEMM_BIAS : 0,
+      );
     }
     return out;
   }
@@ -301,7 +337,20 @@ function gemmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
     // passes over it); the bias enters with the first block, later blocks accumulate into C.
     for (let k0 = 0; k0 === 0 || k0 < k; k0 += kc) {
       const flags = k0 === 0 ? (bias ? GEMM_BIAS : 0) : GEMM_ACCUMULATE;
-      bnd.kernels.gemm(aBase + k0 * sAk, sAi, sAk, bBase + 4 * k0 * n, 4 * n, cPtr + 4 * i * m * n, 4 * n, m, n, Math.min(kc, k - k0), biasPtr + i * biasStep, flags);
+      bnd.kernels.gemm(
+        aBase + k0 * sAk,
+        sAi,
+        sAk,
+        bBase + 4 * k0 * n,
+        4 * n,
+        cPtr + 4 * i * m * n,
+        4 * n,
+        m,
+        n,
+        Math.min(kc, k - k0),
+        biasPtr + i * biasStep,
+        flags,
+      );
     }
   }
   if (scratch) bnd.backend.disposeData(scratch.dataId);
@@ -326,7 +375,8 @@ function transposeKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const out = bnd.backend.makeOutput([batch, cols, rows], 'float32');
   const src = offsetOf(bnd, x);
   const dst = offsetOf(bnd, out);
-  for (let i = 0; i < batch; i++) bnd.kernels.transpose(src + 4 * i * rows * cols, dst + 4 * i * rows * cols, rows, cols);
+  for (let i = 0; i < batch; i++)
+    bnd.kernels.transpose(src + 4 * i * rows * cols, dst + 4 * i * rows * cols, rows, cols);
   return out;
 }
 
@@ -437,7 +487,17 @@ function layerNormKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[
   const y = bnd.backend.makeOutput([rows, cols], 'float32');
   const xhat = bnd.backend.makeOutput([rows, cols], 'float32');
   const rstd = bnd.backend.makeOutput([rows], 'float32');
-  bnd.kernels.layerNorm(offsetOf(bnd, x), offsetOf(bnd, scale), offsetOf(bnd, bias), offsetOf(bnd, y), offsetOf(bnd, xhat), offsetOf(bnd, rstd), rows, cols, Number(attrs?.eps));
+  bnd.kernels.layerNorm(
+    offsetOf(bnd, x),
+    offsetOf(bnd, scale),
+    offsetOf(bnd, bias),
+    offsetOf(bnd, y),
+    offsetOf(bnd, xhat),
+    offsetOf(bnd, rstd),
+    rows,
+    cols,
+    Number(attrs?.eps),
+  );
   return [y, xhat, rstd];
 }
 
@@ -449,7 +509,17 @@ function layerNormGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const dx = bnd.backend.makeOutput([rows, cols], 'float32');
   const dscale = bnd.backend.makeOutput([cols], 'float32');
   const dbias = bnd.backend.makeOutput([cols], 'float32');
-  bnd.kernels.layerNormGrad(offsetOf(bnd, dy), offsetOf(bnd, xhat), offsetOf(bnd, rstd), offsetOf(bnd, scale), offsetOf(bnd, dx), offsetOf(bnd, dscale), offsetOf(bnd, dbias), rows, cols);
+  bnd.kernels.layerNormGrad(
+    offsetOf(bnd, dy),
+    offsetOf(bnd, xhat),
+    offsetOf(bnd, rstd),
+    offsetOf(bnd, scale),
+    offsetOf(bnd, dx),
+    offsetOf(bnd, dscale),
+    offsetOf(bnd, dbias),
+    rows,
+    cols,
+  );
   return [dx, dscale, dbias];
 }
 
@@ -522,7 +592,8 @@ function registerKernels(): void {
 }
 
 function unregisterKernels(): void {
-  for (const [kernelName] of KERNELS) if (tf.getKernel(kernelName, 'wasm') != null) tf.unregisterKernel(kernelName, 'wasm');
+  for (const [kernelName] of KERNELS)
+    if (tf.getKernel(kernelName, 'wasm') != null) tf.unregisterKernel(kernelName, 'wasm');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +621,9 @@ export function wasmGemm(
   const kb = transposeB ? b2 : b1;
   const n = transposeB ? b1 : b2;
   if (a.rank !== 3 || b.rank !== 3 || k !== kb || (bBatch !== batch && bBatch !== 1)) {
-    throw new Error(`wasmGemm: shapes [${a.shape.join(', ')}]${transposeA ? 'ᵀ' : ''}·[${b.shape.join(', ')}]${transposeB ? 'ᵀ' : ''} do not match`);
+    throw new Error(
+      `wasmGemm: shapes [${a.shape.join(', ')}]${transposeA ? 'ᵀ' : ''}·[${b.shape.join(', ')}]${transposeB ? 'ᵀ' : ''} do not match`,
+    );
   }
   if (bias && (bias.rank !== 2 || bias.shape[1] !== n || (bias.shape[0] !== 1 && bias.shape[0] !== batch))) {
     throw new Error(`wasmGemm: bias must be [1 or ${batch}, ${n}], got [${bias.shape.join(', ')}]`);
@@ -611,22 +684,42 @@ export function wasmSoftmaxGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor {
  * LayerNorm of rows on the fast path: x [rows, d], scale and bias [d] →
  * [y, x̂, rstd]; μ and the variance per row, r = 1/√(var + eps), x̂ = (x − μ)·r, y = x̂·scale + bias.
  */
-export function wasmLayerNorm(x: tf.Tensor2D, scale: tf.Tensor1D, bias: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D] {
+export function wasmLayerNorm(
+  x: tf.Tensor2D,
+  scale: tf.Tensor1D,
+  bias: tf.Tensor1D,
+  eps: number,
+): [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D] {
   requireFloat32(x, scale, bias);
   const d = x.shape[1];
   if (x.rank !== 2 || scale.shape[0] !== d || bias.shape[0] !== d) {
-    throw new Error(`wasmLayerNorm: x must be [rows, d] with scale and bias [d], got [${x.shape.join(', ')}], [${scale.shape.join(', ')}], [${bias.shape.join(', ')}]`);
+    throw new Error(
+      `wasmLayerNorm: x must be [rows, d] with scale and bias [d], got [${x.shape.join(', ')}], [${scale.shape.join(', ')}], [${bias.shape.join(', ')}]`,
+    );
   }
-  return tf.engine().runKernel(LAYER_NORM_KERNEL, { x, scale, bias }, { eps }) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+  return tf.engine().runKernel(LAYER_NORM_KERNEL, { x, scale, bias }, { eps }) as unknown as [
+    tf.Tensor2D,
+    tf.Tensor2D,
+    tf.Tensor1D,
+  ];
 }
 
 /**
  * The LayerNorm gradient on the fast path, in one pass: with g = dy·scale,
  * dx = r·(g − mean(g) − x̂·mean(g·x̂)), dscale = Σ_rows dy·x̂, dbias = Σ_rows dy → [dx, dscale, dbias].
  */
-export function wasmLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor1D, scale: tf.Tensor1D): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
+export function wasmLayerNormGrad(
+  dy: tf.Tensor2D,
+  xhat: tf.Tensor2D,
+  rstd: tf.Tensor1D,
+  scale: tf.Tensor1D,
+): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
   requireFloat32(dy, xhat, rstd, scale);
-  return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, xhat, rstd, scale }) as unknown as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+  return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, xhat, rstd, scale }) as unknown as [
+    tf.Tensor2D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,7 +771,9 @@ function geluFast(x: tf.Tensor): tf.Tensor | null {
 }
 
 /** One custom op per value of a numeric attribute (eps), made on first use. */
-function perAttribute(make: (attr: number) => (...inputs: tf.Tensor[]) => tf.Tensor): (attr: number) => (...inputs: tf.Tensor[]) => tf.Tensor {
+function perAttribute(
+  make: (attr: number) => (...inputs: tf.Tensor[]) => tf.Tensor,
+): (attr: number) => (...inputs: tf.Tensor[]) => tf.Tensor {
   const ops = new Map<number, (...inputs: tf.Tensor[]) => tf.Tensor>();
   return (attr) => {
     let op = ops.get(attr);
@@ -725,7 +820,8 @@ const layerNormOp = perAttribute((eps) =>
     save([xhat, rstd, scale]);
     return {
       value: y,
-      gradFunc: (dy, [xh, r, sc]) => wasmLayerNormGrad(dy as tf.Tensor2D, xh as tf.Tensor2D, r as tf.Tensor1D, sc as tf.Tensor1D),
+      gradFunc: (dy, [xh, r, sc]) =>
+        wasmLayerNormGrad(dy as tf.Tensor2D, xh as tf.Tensor2D, r as tf.Tensor1D, sc as tf.Tensor1D),
     };
   }),
 );

@@ -22,7 +22,10 @@ export interface WasmMemory {
 interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  Instance: new (
+    module: object,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { exports: Record<string, unknown> };
   Memory: new (descriptor: { initial: number; maximum?: number }) => WasmMemory;
 }
 
@@ -59,7 +62,8 @@ export function uleb(value: number): number[] {
 
 /** Signed LEB128 of a 32-bit integer (§5.2.2). */
 export function sleb(value: number): number[] {
-  if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) throw new Error(`sleb: expected a 32-bit integer, got ${value}`);
+  if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31)
+    throw new Error(`sleb: expected a 32-bit integer, got ${value}`);
   const out: number[] = [];
   let n = value | 0;
   for (;;) {
@@ -350,7 +354,14 @@ export function assemble(functions: WasmFunction[]): Uint8Array {
     }),
   );
   const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector(types)),
     ...section(2, imports),
     ...section(3, funcs),

@@ -63,7 +63,12 @@ function gemmFunction(): WasmFunction {
   const tile = (mr: number, nv: number) => {
     // Start from the bias row or from zero.
     f.get(flags).i32Const(GEMM_BIAS).i32And().if();
-    for (let v = 0; v < nv; v++) f.get(bias).get(jb).i32Add().v128Load(16 * v).set(acc[v]);
+    for (let v = 0; v < nv; v++)
+      f.get(bias)
+        .get(jb)
+        .i32Add()
+        .v128Load(16 * v)
+        .set(acc[v]);
     f.else();
     for (let v = 0; v < nv; v++) f.v128Zero().set(acc[v]);
     f.end();
@@ -73,10 +78,19 @@ function gemmFunction(): WasmFunction {
     f.get(K).set(kk);
     f.block().get(kk).i32Eqz().brIf(0);
     f.loop();
-    for (let v = 0; v < nv; v++) f.get(pb).v128Load(16 * v).set(bv[v]);
+    for (let v = 0; v < nv; v++)
+      f.get(pb)
+        .v128Load(16 * v)
+        .set(bv[v]);
     for (let r = 0; r < mr; r++) {
       f.get(pa[r]).v128Load32Splat().set(av);
-      for (let v = 0; v < nv; v++) f.get(acc[r * 2 + v]).get(av).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r * 2 + v]);
+      for (let v = 0; v < nv; v++)
+        f.get(acc[r * 2 + v])
+          .get(av)
+          .get(bv[v])
+          .f32x4Mul()
+          .f32x4Add()
+          .set(acc[r * 2 + v]);
       f.get(pa[r]).get(sAk).i32Add().set(pa[r]);
     }
     f.get(pb).get(ldb).i32Add().set(pb);
@@ -87,12 +101,23 @@ function gemmFunction(): WasmFunction {
     for (let r = 0; r < mr; r++) {
       for (let v = 0; v < nv; v++) {
         f.get(cRow[r]).get(jb).i32Add();
-        f.get(acc[r * 2 + v]).get(cRow[r]).get(jb).i32Add().v128Load(16 * v).f32x4Add();
+        f.get(acc[r * 2 + v])
+          .get(cRow[r])
+          .get(jb)
+          .i32Add()
+          .v128Load(16 * v)
+          .f32x4Add();
         f.v128Store(16 * v);
       }
     }
     f.else();
-    for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) f.get(cRow[r]).get(jb).i32Add().get(acc[r * 2 + v]).v128Store(16 * v);
+    for (let r = 0; r < mr; r++)
+      for (let v = 0; v < nv; v++)
+        f.get(cRow[r])
+          .get(jb)
+          .i32Add()
+          .get(acc[r * 2 + v])
+          .v128Store(16 * v);
     f.end();
   };
 
@@ -203,7 +228,13 @@ function gemmNTFunction(): WasmFunction {
     for (let r = 0; r < mr; r++) f.get(aRow[r]).get(kb).i32Add().v128Load().set(av[r]);
     for (let q = 0; q < nc; q++) {
       f.get(bRow[q]).get(kb).i32Add().v128Load().set(bv);
-      for (let r = 0; r < mr; r++) f.get(acc[r * nc + q]).get(av[r]).get(bv).f32x4Mul().f32x4Add().set(acc[r * nc + q]);
+      for (let r = 0; r < mr; r++)
+        f.get(acc[r * nc + q])
+          .get(av[r])
+          .get(bv)
+          .f32x4Mul()
+          .f32x4Add()
+          .set(acc[r * nc + q]);
     }
     f.get(kb).i32Const(16).i32Add().set(kb);
     f.br(0);
@@ -214,14 +245,36 @@ function gemmNTFunction(): WasmFunction {
     f.get(kb).get(kEnd).i32GeU().brIf(1);
     for (let r = 0; r < mr; r++) {
       for (let q = 0; q < nc; q++) {
-        f.get(tail[r * nc + q]).get(aRow[r]).get(kb).i32Add().f32Load().get(bRow[q]).get(kb).i32Add().f32Load().f32Mul().f32Add().set(tail[r * nc + q]);
+        f.get(tail[r * nc + q])
+          .get(aRow[r])
+          .get(kb)
+          .i32Add()
+          .f32Load()
+          .get(bRow[q])
+          .get(kb)
+          .i32Add()
+          .f32Load()
+          .f32Mul()
+          .f32Add()
+          .set(tail[r * nc + q]);
       }
     }
     f.get(kb).i32Const(4).i32Add().set(kb);
     f.br(0);
     f.end().end();
     for (let r = 0; r < mr; r++) {
-      f.get(c).get(row).i32Const(r).i32Add().get(ldc).i32Mul().i32Add().get(col).i32Const(2).i32Shl().i32Add().set(cAddr);
+      f.get(c)
+        .get(row)
+        .i32Const(r)
+        .i32Add()
+        .get(ldc)
+        .i32Mul()
+        .i32Add()
+        .get(col)
+        .i32Const(2)
+        .i32Shl()
+        .i32Add()
+        .set(cAddr);
       if (nc === 4) {
         // [Σa, Σb, Σc, Σd] from the four accumulators of this row.
         const [p0, p1, p2, p3] = [acc[r * 4], acc[r * 4 + 1], acc[r * 4 + 2], acc[r * 4 + 3]];
@@ -380,8 +433,18 @@ function transposeFunction(): WasmFunction {
     f.end().end();
   };
   // Right edge: rows [0, r4), columns [c4, C); bottom edge: rows [r4, R), all columns.
-  scalarRegion(() => f.i32Const(0), r4, () => f.get(c4), C);
-  scalarRegion(() => f.get(r4), R, () => f.i32Const(0), C);
+  scalarRegion(
+    () => f.i32Const(0),
+    r4,
+    () => f.get(c4),
+    C,
+  );
+  scalarRegion(
+    () => f.get(r4),
+    R,
+    () => f.i32Const(0),
+    C,
+  );
   return f;
 }
 
@@ -485,7 +548,7 @@ const GELU_CONSTANTS = {
   log2e: Math.LOG2E,
   magic: MAGIC_BIAS,
   ln2hi: 0.693359375, // ln 2 = ln2hi + ln2lo, ln2hi exact in float32 with 9 significant bits
-  ln2lo: -2.12194440e-4,
+  ln2lo: -2.1219444e-4,
   c2: 1 / 2,
   c3: 1 / 6,
   c4: 1 / 24,
@@ -517,7 +580,12 @@ function geluConstants(f: WasmFunction): GeluConstants {
  * v − bias is n. e^r by its Taylor polynomial of degree 5 on |r| ≤ ln2/2 (truncation error
  * r⁶/6! < 2.5e−6 relative; measured max relative error of GELU 1.4e−6, see test/ops).
  */
-function emitSigmoid(f: WasmFunction, u: number, c: GeluConstants, tmp: { z: number; v: number; n: number; r: number }): void {
+function emitSigmoid(
+  f: WasmFunction,
+  u: number,
+  c: GeluConstants,
+  tmp: { z: number; v: number; n: number; r: number },
+): void {
   const { z, v, n, r } = tmp;
   f.get(c.zero).get(u).f32x4Sub().get(c.lo).f32x4Pmax().get(c.hi).f32x4Pmin().set(z);
   f.get(z).get(c.log2e).f32x4Mul().get(c.magic).f32x4Add().set(v);
@@ -561,19 +629,38 @@ function geluFunction(): WasmFunction {
   f.get(sOut).set(ps);
   const body = (count: number) => {
     const used = lanes.slice(0, count);
-    used.forEach((l, i) => f.get(px).v128Load(16 * i).set(l.xv));
-    for (const l of used) f.get(l.xv).get(c.geluA).get(c.geluB).get(l.xv).get(l.xv).f32x4Mul().f32x4Mul().f32x4Add().f32x4Mul().set(l.u);
+    used.forEach((l, i) =>
+      f
+        .get(px)
+        .v128Load(16 * i)
+        .set(l.xv),
+    );
+    for (const l of used)
+      f.get(l.xv).get(c.geluA).get(c.geluB).get(l.xv).get(l.xv).f32x4Mul().f32x4Mul().f32x4Add().f32x4Mul().set(l.u);
     for (const l of used) {
       emitSigmoid(f, l.u, c, l.tmp);
       f.set(l.sv);
     }
     used.forEach((l, i) => {
-      f.get(ps).get(l.sv).v128Store(16 * i);
-      f.get(py).get(l.xv).get(l.sv).f32x4Mul().v128Store(16 * i);
+      f.get(ps)
+        .get(l.sv)
+        .v128Store(16 * i);
+      f.get(py)
+        .get(l.xv)
+        .get(l.sv)
+        .f32x4Mul()
+        .v128Store(16 * i);
     });
-    for (const p of [px, py, ps]) f.get(p).i32Const(16 * count).i32Add().set(p);
+    for (const p of [px, py, ps])
+      f.get(p)
+        .i32Const(16 * count)
+        .i32Add()
+        .set(p);
   };
-  for (const [limit, count] of [[end2, 4], [end, 1]] as const) {
+  for (const [limit, count] of [
+    [end2, 4],
+    [end, 1],
+  ] as const) {
     f.block().loop();
     f.get(px).get(limit).i32GeU().brIf(1);
     body(count);
@@ -625,13 +712,31 @@ function geluGradFunction(): WasmFunction {
  * Emit: acc (f32 local) = Σ_j p[j]·q[j] over `count` floats at byte pointers in locals p, q
  * (p = q gives Σ p²): 4 lanes at a time, then the count % 4 rest. Uses the given scratch locals.
  */
-function emitDot(f: WasmFunction, p: number, q: number, count: number, acc: number, t: { i: number; end: number; vacc: number }): void {
+function emitDot(
+  f: WasmFunction,
+  p: number,
+  q: number,
+  count: number,
+  acc: number,
+  t: { i: number; end: number; vacc: number },
+): void {
   f.v128Zero().set(t.vacc);
   f.get(p).get(count).i32Const(-4).i32And().i32Const(2).i32Shl().i32Add().set(t.end);
   f.i32Const(0).set(t.i);
   f.block().loop();
   f.get(p).get(t.i).i32Add().get(t.end).i32GeU().brIf(1);
-  f.get(t.vacc).get(p).get(t.i).i32Add().v128Load().get(q).get(t.i).i32Add().v128Load().f32x4Mul().f32x4Add().set(t.vacc);
+  f.get(t.vacc)
+    .get(p)
+    .get(t.i)
+    .i32Add()
+    .v128Load()
+    .get(q)
+    .get(t.i)
+    .i32Add()
+    .v128Load()
+    .f32x4Mul()
+    .f32x4Add()
+    .set(t.vacc);
   f.get(t.i).i32Const(16).i32Add().set(t.i);
   f.br(0);
   f.end().end();
@@ -650,13 +755,23 @@ function emitDot(f: WasmFunction, p: number, q: number, count: number, acc: numb
  * Emit: for j < count, out[j] = (a[j] − c·b[j])·s with f32 locals s, c (c = 0: out = a·s), four
  * lanes at a time then the rest. Pointers a, b, out in locals (b unused when c is absent).
  */
-function emitScaleRow(f: WasmFunction, a: number, b: number | null, out: number, count: number, sLocal: number, cLocal: number | null, t: { i: number; end: number; vs: number; vc: number }): void {
+function emitScaleRow(
+  f: WasmFunction,
+  a: number,
+  b: number | null,
+  out: number,
+  count: number,
+  sLocal: number,
+  cLocal: number | null,
+  t: { i: number; end: number; vs: number; vc: number },
+): void {
   f.get(sLocal).f32x4Splat().set(t.vs);
   if (cLocal != null) f.get(cLocal).f32x4Splat().set(t.vc);
   f.get(count).i32Const(-4).i32And().i32Const(2).i32Shl().set(t.end);
   f.i32Const(0).set(t.i);
   const element = (vector: boolean) => {
-    const load = (ptr: number) => (vector ? f.get(ptr).get(t.i).i32Add().v128Load() : f.get(ptr).get(t.i).i32Add().f32Load());
+    const load = (ptr: number) =>
+      vector ? f.get(ptr).get(t.i).i32Add().v128Load() : f.get(ptr).get(t.i).i32Add().f32Load();
     f.get(out).get(t.i).i32Add();
     load(a);
     if (cLocal != null && b != null) {
@@ -666,7 +781,10 @@ function emitScaleRow(f: WasmFunction, a: number, b: number | null, out: number,
     }
     if (vector) f.get(t.vs).f32x4Mul().v128Store();
     else f.get(sLocal).f32Mul().f32Store();
-    f.get(t.i).i32Const(vector ? 16 : 4).i32Add().set(t.i);
+    f.get(t.i)
+      .i32Const(vector ? 16 : 4)
+      .i32Add()
+      .set(t.i);
   };
   f.block().loop();
   f.get(t.i).get(t.end).i32GeU().brIf(1);
@@ -798,7 +916,14 @@ function softmaxGradFunction(): WasmFunction {
  * Emit a loop over the columns of a row: `vector(jb)` for each 4 columns (jb = byte offset in a
  * local), then `scalar(jb)` for the cols % 4 rest.
  */
-function emitColumns(f: WasmFunction, cols: number, jb: number, end: number, vector: () => void, scalar: () => void): void {
+function emitColumns(
+  f: WasmFunction,
+  cols: number,
+  jb: number,
+  end: number,
+  vector: () => void,
+  scalar: () => void,
+): void {
   f.get(cols).i32Const(-4).i32And().i32Const(2).i32Shl().set(end);
   f.i32Const(0).set(jb);
   f.block().loop();
@@ -853,7 +978,10 @@ function layerNormFunction(): WasmFunction {
   f.v128Zero().set(vs);
   f.f32Const(0).set(ss);
   emitColumns(
-    f, cols, jb, end,
+    f,
+    cols,
+    jb,
+    end,
     () => f.get(vs).get(x).get(off).i32Add().get(jb).i32Add().v128Load().f32x4Add().set(vs),
     () => f.get(ss).get(x).get(off).i32Add().get(jb).i32Add().f32Load().f32Add().set(ss),
   );
@@ -864,7 +992,10 @@ function layerNormFunction(): WasmFunction {
   f.v128Zero().set(vs);
   f.f32Const(0).set(ss);
   emitColumns(
-    f, cols, jb, end,
+    f,
+    cols,
+    jb,
+    end,
     () => {
       f.get(x).get(off).i32Add().get(jb).i32Add().v128Load().get(vmean).f32x4Sub().set(vt);
       f.get(vs).get(vt).get(vt).f32x4Mul().f32x4Add().set(vs);
@@ -881,7 +1012,10 @@ function layerNormFunction(): WasmFunction {
   f.get(rs).f32x4Splat().set(vr);
   // x̂, y
   emitColumns(
-    f, cols, jb, end,
+    f,
+    cols,
+    jb,
+    end,
     () => {
       f.get(x).get(off).i32Add().get(jb).i32Add().v128Load().get(vmean).f32x4Sub().get(vr).f32x4Mul().set(vt);
       f.get(xhat).get(off).i32Add().get(jb).i32Add().get(vt).v128Store();
@@ -931,7 +1065,10 @@ function layerNormGradFunction(): WasmFunction {
   f.f32Const(1).get(cols).f32ConvertI32U().f32Div().set(invCols);
   // dscale = dbias = 0
   emitColumns(
-    f, cols, jb, end,
+    f,
+    cols,
+    jb,
+    end,
     () => {
       f.get(dscale).get(jb).i32Add().v128Zero().v128Store();
       f.get(dbias).get(jb).i32Add().v128Zero().v128Store();
@@ -951,7 +1088,10 @@ function layerNormGradFunction(): WasmFunction {
   f.f32Const(0).set(sum);
   f.f32Const(0).set(sumx);
   emitColumns(
-    f, cols, jb, end,
+    f,
+    cols,
+    jb,
+    end,
     () => {
       f.get(dy).get(off).i32Add().get(jb).i32Add().v128Load().get(scale).get(jb).i32Add().v128Load().f32x4Mul().set(vg);
       f.get(vsum).get(vg).f32x4Add().set(vsum);
@@ -973,7 +1113,10 @@ function layerNormGradFunction(): WasmFunction {
   f.get(rs).f32x4Splat().set(vr);
   // dx, and the parameter gradients
   emitColumns(
-    f, cols, jb, end,
+    f,
+    cols,
+    jb,
+    end,
     () => {
       const xh = () => f.get(xhat).get(off).i32Add().get(jb).i32Add().v128Load();
       const d = () => f.get(dy).get(off).i32Add().get(jb).i32Add().v128Load();
@@ -1015,24 +1158,92 @@ function layerNormGradFunction(): WasmFunction {
 
 /** The exported kernels of the module, with their JavaScript signatures. */
 export interface WasmKernelExports {
-  gemm(a: number, sAi: number, sAk: number, b: number, ldb: number, c: number, ldc: number, M: number, N: number, K: number, bias: number, flags: number): void;
-  gemmNT(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, M: number, N: number, K: number, bias: number, flags: number): void;
+  gemm(
+    a: number,
+    sAi: number,
+    sAk: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    bias: number,
+    flags: number,
+  ): void;
+  gemmNT(
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    bias: number,
+    flags: number,
+  ): void;
   transpose(src: number, dst: number, rows: number, cols: number): void;
-  copyBlocks(src: number, dst: number, n1: number, n2: number, s1: number, s2: number, d1: number, d2: number, bytes: number): void;
+  copyBlocks(
+    src: number,
+    dst: number,
+    n1: number,
+    n2: number,
+    s1: number,
+    s2: number,
+    d1: number,
+    d2: number,
+    bytes: number,
+  ): void;
   colsum(src: number, dst: number, rows: number, cols: number, accumulate: number): void;
   gelu(x: number, y: number, s: number, count: number): void;
   geluGrad(x: number, s: number, dy: number, dx: number, count: number): void;
   l2norm(x: number, y: number, s: number, rows: number, cols: number, eps: number): void;
   l2normGrad(x: number, s: number, dy: number, dx: number, rows: number, cols: number): void;
   softmaxGrad(y: number, dy: number, dx: number, rows: number, cols: number): void;
-  layerNorm(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, cols: number, eps: number): void;
-  layerNormGrad(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, cols: number): void;
+  layerNorm(
+    x: number,
+    scale: number,
+    bias: number,
+    y: number,
+    xhat: number,
+    rstd: number,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  layerNormGrad(
+    dy: number,
+    xhat: number,
+    rstd: number,
+    scale: number,
+    dx: number,
+    dscale: number,
+    dbias: number,
+    rows: number,
+    cols: number,
+  ): void;
 }
 
 /** The module's bytes (built once). */
 let moduleBytes: Uint8Array | null = null;
 export function kernelModuleBytes(): Uint8Array {
-  moduleBytes ??= assemble([gemmFunction(), gemmNTFunction(), transposeFunction(), copyBlocksFunction(), colsumFunction(), geluFunction(), geluGradFunction(), l2normFunction(), l2normGradFunction(), softmaxGradFunction(), layerNormFunction(), layerNormGradFunction()]);
+  moduleBytes ??= assemble([
+    gemmFunction(),
+    gemmNTFunction(),
+    transposeFunction(),
+    copyBlocksFunction(),
+    colsumFunction(),
+    geluFunction(),
+    geluGradFunction(),
+    l2normFunction(),
+    l2normGradFunction(),
+    softmaxGradFunction(),
+    layerNormFunction(),
+    layerNormGradFunction(),
+  ]);
   return moduleBytes;
 }
 
