@@ -20,6 +20,10 @@ export interface DiagnosticsRun {
   name: string;
   /** Its measurements, in training order. */
   points: readonly DiagnosticsPoint[];
+  /** Line colour, e.g. one per recipe so that the seeds of a recipe share it. Default: by run. */
+  color?: string;
+  /** Line dash, e.g. one per seed. Default: solid. */
+  dash?: 'solid' | 'dash' | 'dot' | 'dashdot';
 }
 
 /** Axis titles of the quantities the workbook plots most; other names are shown as they are. */
@@ -33,6 +37,19 @@ export const DIAGNOSTICS_LABELS: Readonly<Record<string, string>> = {
   combineSimilarityMean: 'mean cosine similarity of combine rows',
   phiSimilarityMean: 'mean cosine similarity of Φ slot vectors',
   expertSimilarityMean: 'mean cosine similarity of expert weights',
+};
+
+/** Short y-axis titles (the long labels above are the figure titles). */
+export const DIAGNOSTICS_AXIS_TITLES: Readonly<Record<string, string>> = {
+  scale: 'scale',
+  maxDispatchRelMedian: 'max dispatch × m',
+  maxDispatchRelMean: 'max dispatch × m',
+  effectiveTokensPerSlot: 'tokens per slot',
+  effectiveSlotsPerToken: 'slots per token',
+  dispatchSimilarityMean: 'cosine',
+  combineSimilarityMean: 'cosine',
+  phiSimilarityMean: 'cosine',
+  expertSimilarityMean: 'cosine',
 };
 
 /**
@@ -63,6 +80,8 @@ export function diagnosticsCharts(
           x: points.map((p: DiagnosticsPoint) => p.step),
           y: points.map((p: DiagnosticsPoint) => p.values[metric]),
           mode: 'lines+markers' as const,
+          ...(r.color != null ? { color: r.color } : {}),
+          ...(r.dash != null ? { dash: r.dash } : {}),
         };
       });
     if (series.length === 0)
@@ -70,6 +89,12 @@ export function diagnosticsCharts(
         `no run has values of ${JSON.stringify(metric)}; runs have ${Object.keys(runs[0].points[0]?.values ?? {}).join(', ')}`,
       );
     const label = DIAGNOSTICS_LABELS[metric] ?? metric;
-    return lineChart(series, { title: label, xTitle: 'update', yTitle: label, height: options.height ?? 320 });
+    // The long label is the title; the y axis gets a short one, which fits beside a 320-pixel-high plot.
+    return lineChart(series, {
+      title: label,
+      xTitle: 'update',
+      yTitle: DIAGNOSTICS_AXIS_TITLES[metric] ?? metric,
+      height: options.height ?? 320,
+    });
   });
 }

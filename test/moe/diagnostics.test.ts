@@ -289,10 +289,21 @@ describe('moe/diagnostics: diagnosticsValues and plot.diagnosticsCharts', functi
           { step: 10, values: { ...values, scale: 4 } },
         ],
       },
-      { name: 'b', points: [{ step: 0, values: { ...values, expertSimilarityMean: 1 } }] },
+      {
+        name: 'b',
+        points: [{ step: 0, values: { ...values, expertSimilarityMean: 1 } }],
+        color: '#123456',
+        dash: 'dot' as const,
+      },
     ];
     const figures = diagnosticsCharts(runs, ['scale', 'expertSimilarityMean']);
     expect(figures).to.have.length(2);
+    // A short y-axis title (the long label is the figure's title) and the run's own colour and dash.
+    const layout = figures[1].layout as { yaxis: { title: { text: string } }; title: { text: string } };
+    expect(layout.yaxis.title.text).to.equal('cosine');
+    expect(layout.title.text).to.equal('mean cosine similarity of expert weights');
+    const line = (figures[0].data[1] as { line?: { color?: string; dash?: string } }).line;
+    expect(line).to.deep.include({ color: '#123456', dash: 'dot' });
     expect(figures[0].data.map((t) => t.name)).to.deep.equal(['a', 'b']);
     expect(figures[0].data[0].y).to.deep.equal([3, 4]);
     expect(figures[0].data[0].x).to.deep.equal([0, 10]);
