@@ -109,7 +109,7 @@ describe('cli/train: npm run train', function () {
       /--sweep axis must look like key=a,b,c, got "seed"/,
     );
     expect(fail(['--steps', '5', '--normalize', 'yes', '--dry-run'])).to.match(
-      /--normalize must be true or false, got "yes"/,
+      /--normalize must be one of true, false, got "yes"/,
     );
     expect(fail(['--steps', '5', '--scale-lr-mult=-2', '--dry-run'])).to.match(
       /--scale-lr-mult must be a number ≥ 0, got "-2"/,
