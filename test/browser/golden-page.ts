@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { backendInfo, describeBackend, initBackend } from '../../lib/backend.js';
 import { ViT } from '../../lib/vit/vit.js';
 import { runGolden, uncovered, type GoldenCase, type GoldenComparison } from '../helpers/golden-run.js';
+import { handConfig } from '../vit/helpers.js';
 
 export interface PageResult {
   backend: string;
@@ -26,19 +27,7 @@ async function run(cases: GoldenCase[], backend: string): Promise<PageResult> {
     out.push({ name: c.name, results, uncovered: uncovered(c, results) });
   }
   // The ViT runs too (a Soft MoE model with a uniform head: non-zero logits).
-  const model = new ViT({
-    imageSize: 8,
-    channels: 1,
-    patchSize: 4,
-    dim: 8,
-    depth: 2,
-    numHeads: 2,
-    mlpDim: 16,
-    numClasses: 3,
-    kind: 'soft',
-    moe: { numExperts: 2 },
-    headInit: 'uniform',
-  });
+  const model = new ViT(handConfig('soft', { headInit: 'uniform' }));
   const logits = tf.tidy(() => model.apply(tf.ones([2, 8, 8, 1]) as tf.Tensor4D).logits);
   const vitLogits = Array.from(await logits.data());
   logits.dispose();
